@@ -1,0 +1,28 @@
+# Two commands for a new user: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+VENV := .venv
+
+.PHONY: demo test stop env summary dbt-sources
+
+# the environment, from the lock; uv itself comes from PyPI when missing
+env: $(VENV)/.synced
+$(VENV)/.synced: uv.lock pyproject.toml
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --extra dev --python 3.11
+	@touch $@
+
+demo: env
+	$(VENV)/bin/cspwh demo
+
+stop: env
+	$(VENV)/bin/cspwh stop
+
+summary: env
+	$(VENV)/bin/cspwh summary
+
+dbt-sources: env
+	$(VENV)/bin/cspwh dbt-sources
+
+test: env
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""Community Safety Partnership warehouse: shared mechanics."""

@@ -1,0 +1,93 @@
+"""Schemas, audit tables and roles of the warehouse; idempotent, run before every pipeline stage that needs them."""
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from cspwh import contracts, db, settings
+
+SCHEMAS = ("landing", "raw", "audit", "marts")
+
+DDL = """
+create table if not exists landing.file_manifest (
+    file_id bigserial primary key,
+    feed text not null,
+    file_name text not null,
+    stream text,
+    period text,
+    content_hash text not null,
+    size_bytes bigint not null,
+    rows integer,
+    received_at timestamptz not null default now(),
+    last_received_at timestamptz not null default now(),
+    times_received integer not null default 1,
+    landed_path text not null,
+    outcome text not null check (outcome in ('landed', 'loaded', 'quarantined')),
+    reason text,
+    findings jsonb,
+    quarantined_path text,
+    outcome_at timestamptz,
+    unique (feed, content_hash)
+);
+comment on table landing.file_manifest is 'One row per distinct file received, by content hash: never loaded twice.';
+
+create table if not exists audit.check_results (
+    check_result_id bigserial primary key,
+    run_id text not null,
+    gate text not null check (gate in ('file', 'consistency')),
+    feed text,
+    file_id bigint references landing.file_manifest (file_id),
+    check_name text not null,
+    severity text not null check (severity in ('blocking', 'warning')),
+    success boolean not null,
+    alert_role text,
+    message text,
+    details jsonb,
+    checked_at timestamptz not null default now()
+);
+
+create table if not exists audit.publications (
+    publication_id bigserial primary key,
+    run_id text not null,
+    build_schema text not null,
+    published_at timestamptz not null default now(),
+    table_rows jsonb not null
+);
+"""
+
+
+def ensure(url: str | None = None) -> None:
+    """Create schemas, audit tables, raw tables of every contract, and the analyst role and grants."""
+    with db.connect(url, autocommit=True) as conn:
+        # concurrent first runs (two DAG tasks) must not race on CREATE SCHEMA
+        conn.execute("select pg_advisory_lock(hashtext('cspwh.bootstrap'))")
+        try:
+            for schema in SCHEMAS:
+                conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+            conn.execute(DDL)
+            for feed in contracts.all_feeds():
+                conn.execute(contracts.load(feed).raw_ddl())
+            _ensure_analyst(conn)
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext('cspwh.bootstrap'))")
+
+
+def _ensure_analyst(conn: psycopg.Connection) -> None:
+    role = settings.analyst_role()
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+    verb = "alter" if exists else "create"
+    conn.execute(sql.SQL(verb + " role {} with login password {} nosuperuser nocreatedb nocreaterole")
+                 .format(sql.Identifier(role), sql.Literal(settings.analyst_password())))
+    database = conn.info.dbname
+    conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
+    conn.execute(sql.SQL("revoke all on schema public from public"))
+    conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(role)))
+    conn.execute(sql.SQL("alter role {} in database {} set search_path = marts")
+                 .format(sql.Identifier(role), sql.Identifier(database)))
+    grant_marts(conn)
+
+
+def grant_marts(conn: psycopg.Connection, schema: str = "marts") -> None:
+    role = sql.Identifier(settings.analyst_role())
+    conn.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(schema), role))
+    conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(sql.Identifier(schema), role))

@@ -1,0 +1,45 @@
+"""Connections to the warehouse (psycopg 3)."""
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from cspwh import settings
+
+
+def connect(url: str | None = None, **kw) -> psycopg.Connection:
+    return psycopg.connect(url or settings.warehouse_url(), **kw)
+
+
+@contextlib.contextmanager
+def transaction(url: str | None = None):
+    """One connection, one transaction: committed on success, rolled back on any error."""
+    with connect(url) as conn:
+        with conn.transaction():
+            yield conn
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """The same server and database, another login (the analyst URL printed for people)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{user}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

@@ -1,0 +1,53 @@
+"""dbt source definitions rendered from the feed contracts, so the raw columns are declared in one place only.
+
+`cspwh dbt-sources` writes `dbt_project/models/staging/<feed>/_<feed>__sources.yml`; a test fails if a committed
+file differs from what the contract renders.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from cspwh import contracts, settings
+from cspwh.contracts import LINEAGE_COLUMNS
+
+LINEAGE_DESCRIPTIONS = {
+    "_load_id": "the load (landing manifest file_id) that brought this row",
+    "_source_file": "the file name as received",
+    "_line_number": "the row's line in the received file (the header is line 1)",
+    "_loaded_at": "when the row was loaded into raw",
+    "_content_hash": "sha256 of the received file",
+}
+
+
+def render(feed: str) -> str:
+    c = contracts.load(feed)
+    entity = c.raw_table.split("__", 1)[1]
+    columns = [{"name": col.name, "description": col.description or col.header,
+                "data_type": col.pg_type} for col in c.columns]
+    columns += [{"name": name, "description": LINEAGE_DESCRIPTIONS[name], "data_tests": ["not_null"]}
+                for name, _ in LINEAGE_COLUMNS]
+    doc = {"version": 2, "sources": [{
+        "name": feed,
+        "description": f"{c.title}. Owner role: {c.owner_role}. Cadence: {c.cadence}. Rows of accepted files only.",
+        "schema": "raw",
+        "tables": [{"name": entity, "identifier": c.raw_table,
+                    "description": f"typed rows of every loaded {feed} file, with lineage", "columns": columns}],
+    }]}
+    header = f"# Generated from sources/{feed}/contract.yml by `cspwh dbt-sources`; do not edit by hand.\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def path_for(feed: str) -> Path:
+    return settings.DBT_DIR / "models" / "staging" / feed / f"_{feed}__sources.yml"
+
+
+def write_all() -> list[Path]:
+    written = []
+    for feed in contracts.all_feeds():
+        target = path_for(feed)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(feed))
+        written.append(target)
+    return written

@@ -1,0 +1,94 @@
+"""`make demo`: the nightly job for real on the embedded default, then a summary and the analyst's URL."""
+from __future__ import annotations
+
+import shutil
+
+from cspwh import bootstrap, dag_runs, db, settings
+
+
+def stage_police_uk() -> int:
+    """Put the vendored police.uk files in the feed's drop folder, as the force's monthly delivery would."""
+    drop = settings.drop_dir() / "police_uk"
+    drop.mkdir(parents=True, exist_ok=True)
+    staged = 0
+    for source in sorted((settings.SOURCES_DIR / "police_uk" / "data").glob("*/*.csv.gz")):
+        target = drop / source.name
+        if not target.exists():
+            shutil.copyfile(source, target)
+            staged += 1
+    return staged
+
+
+def analyst_url() -> str:
+    return db.with_credentials(settings.warehouse_url(), settings.analyst_role(), settings.analyst_password())
+
+
+def run() -> int:
+    url = settings.warehouse_url()  # starts the embedded server when no WAREHOUSE_URL is configured
+    print(f"Warehouse server: {db.redact(url)}")
+    bootstrap.ensure()
+    staged = stage_police_uk()
+    print(f"Staged {staged} new police.uk file(s) in {settings.drop_dir() / 'police_uk'}")
+    print("Preparing Airflow (metadata database migrate)...")
+    dag_runs.prepare()
+    states = {}
+    for dag_id in ("police_uk", "nightly_warehouse"):
+        print(f"Running DAG {dag_id} ...")
+        states[dag_id] = dag_runs.run(dag_id).state
+        print(f"  {dag_id}: {states[dag_id]}")
+    print()
+    print(summary())
+    print(f"Warehouse: {analyst_url()}")
+    return 0 if all(str(s).endswith("success") for s in states.values()) else 1
+
+
+def summary() -> str:
+    with db.connect() as conn:
+        outcomes = conn.execute(
+            """select feed, outcome, count(*), coalesce(sum(rows), 0) from landing.file_manifest
+                group by feed, outcome order by feed, outcome""").fetchall()
+        quarantined = conn.execute(
+            """select file_name, split_part(reason, E'\\n', 2) from landing.file_manifest
+                where outcome = 'quarantined' order by file_id""").fetchall()
+        publication = conn.execute(
+            "select build_schema, published_at, table_rows from audit.publications order by publication_id desc limit 1"
+        ).fetchone()
+        lines = ["Summary", "-------"]
+        for feed, outcome, files, rows in outcomes:
+            lines.append(f"{feed}: {files} file(s) {outcome}" + (f", {rows:,} rows in raw" if outcome == "loaded" else ""))
+        for name, first in quarantined:
+            lines.append(f"  quarantined {name}: {first.strip()}")
+        if not publication:
+            lines.append("Nothing published yet.")
+            return "\n".join(lines)
+        build, at, tables = publication
+        lines.append(f"Published {build} into marts at {at:%Y-%m-%d %H:%M:%S %Z}:")
+        lines += [f"  marts.{t}: {n:,} rows" for t, n in sorted(tables.items())]
+        latest = conn.execute(
+            """select f.month_start, d.geography_name,
+                      max(f.incident_count) filter (where f.crime_category = 'total-crime'),
+                      max(f.rate_per_1000) filter (where f.crime_category = 'total-crime'),
+                      max(f.incident_count) filter (where f.crime_category = 'anti-social-behaviour'),
+                      max(f.rate_per_1000) filter (where f.crime_category = 'anti-social-behaviour')
+                 from marts.fct_street_crime_monthly f join marts.dim_district d using (geography_code)
+                where f.month_start = (select max(month_start) from marts.fct_street_crime_monthly)
+                  and d.geography_level in ('county', 'force_area')
+                group by f.month_start, d.geography_name, d.sort_order order by d.sort_order""").fetchall()
+        for month, name, crimes, crime_rate, asb, asb_rate in latest:
+            lines.append(f"  {month:%Y-%m} {name}: {crimes:,} crimes ({crime_rate} per 1,000), "
+                         f"{asb:,} ASB incidents ({asb_rate} per 1,000)")
+        unallocated = conn.execute(
+            "select unallocated_reason, sum(record_count) from marts.fct_street_crime_unallocated group by 1 order by 1"
+        ).fetchall()
+        if unallocated:
+            lines.append("  not placed in any district (reported in marts.fct_street_crime_unallocated): " +
+                         ", ".join(f"{n:,} {r}" for r, n in unallocated))
+        checks = conn.execute(
+            """select severity, success, count(*) from audit.check_results
+                where gate = 'consistency' and run_id = (select run_id from audit.check_results
+                    where gate = 'consistency' order by check_result_id desc limit 1)
+                group by 1, 2""").fetchall()
+        passed = sum(n for _, ok, n in checks if ok)
+        warned = sum(n for sev, ok, n in checks if not ok and sev == "warning")
+        lines.append(f"Consistency gate: {passed} passed, {warned} warning(s)")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Landing: every file kept exactly as received, content-hashed, recorded once in the manifest."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+from pathlib import Path
+
+import psycopg
+
+from cspwh import settings
+from cspwh.contracts import Contract
+
+
+@dataclasses.dataclass(frozen=True)
+class LandedFile:
+    file_id: int
+    feed: str
+    file_name: str
+    stream: str | None
+    period: str | None
+    content_hash: str
+    path: Path
+    is_new: bool
+    outcome: str
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFile:
+    """Store `source` in the landing area and the manifest; a file already seen (same bytes) is not landed again."""
+    content_hash = sha256_of(source)
+    seen = conn.execute(
+        """update landing.file_manifest
+              set times_received = times_received + 1, last_received_at = now()
+            where feed = %s and content_hash = %s
+        returning file_id, file_name, stream, period, landed_path, outcome""",
+        (contract.feed, content_hash),
+    ).fetchone()
+    if seen:
+        file_id, name, stream, period, landed_path, outcome = seen
+        return LandedFile(file_id, contract.feed, name, stream, period, content_hash, Path(landed_path), False, outcome)
+
+    match = contract.match_file(source.name)
+    stream = match.group("stream") if match and "stream" in match.groupdict() else None
+    period = match.group("period") if match and "period" in match.groupdict() else None
+    target = settings.landing_dir() / contract.feed / content_hash[:2] / content_hash / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    file_id = conn.execute(
+        """insert into landing.file_manifest
+               (feed, file_name, stream, period, content_hash, size_bytes, landed_path, outcome)
+           values (%s, %s, %s, %s, %s, %s, %s, 'landed')
+           returning file_id""",
+        (contract.feed, source.name, stream, period, content_hash, target.stat().st_size, str(target)),
+    ).fetchone()[0]
+    return LandedFile(file_id, contract.feed, source.name, stream, period, content_hash, target, True, "landed")
+
+
+def quarantine(conn: psycopg.Connection, landed: LandedFile, reason: str, findings: list[dict]) -> Path:
+    """Keep the rejected file byte for byte beside a note saying why, and mark it quarantined in the manifest."""
+    folder = settings.quarantine_dir() / landed.feed / landed.content_hash[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / landed.file_name
+    shutil.copyfile(landed.path, target)
+    (folder / (landed.file_name + ".reason.txt")).write_text(reason + "\n")
+    from psycopg.types.json import Jsonb
+
+    conn.execute(
+        """update landing.file_manifest
+              set outcome = 'quarantined', reason = %s, findings = %s, quarantined_path = %s, outcome_at = now()
+            where file_id = %s""",
+        (reason, Jsonb(findings), str(target), landed.file_id),
+    )
+    return target

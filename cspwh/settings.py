@@ -1,0 +1,54 @@
+"""Where things live and which warehouse to talk to.
+
+Everything is overridable by environment so the same code runs in the demo, the tests and docker compose.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(os.environ.get("CSPWH_PROJECT_ROOT") or Path(__file__).resolve().parent.parent)
+SOURCES_DIR = PROJECT_ROOT / "sources"
+DBT_DIR = PROJECT_ROOT / "dbt_project"
+DAGS_DIR = PROJECT_ROOT / "dags"
+
+
+def expectations_dir() -> Path:
+    return Path(os.environ.get("CSPWH_EXPECTATIONS_DIR") or PROJECT_ROOT / "expectations")
+
+
+def home() -> Path:
+    """The project-local state folder: embedded Postgres, landing, quarantine, drop folders, Airflow home."""
+    return Path(os.environ.get("CSPWH_HOME") or PROJECT_ROOT / ".warehouse")
+
+
+def landing_dir() -> Path:
+    return Path(os.environ.get("CSPWH_LANDING_DIR") or home() / "landing")
+
+
+def quarantine_dir() -> Path:
+    return Path(os.environ.get("CSPWH_QUARANTINE_DIR") or home() / "quarantine")
+
+
+def drop_dir() -> Path:
+    """Where partners drop files, one sub-folder per feed."""
+    return Path(os.environ.get("CSPWH_DROP_DIR") or home() / "drop")
+
+
+def warehouse_url() -> str:
+    """The owner connection the pipeline uses: WAREHOUSE_URL if set, else the embedded server (started on demand)."""
+    url = os.environ.get("WAREHOUSE_URL")
+    if url:
+        return url
+    from cspwh import embedded_pg
+
+    return embedded_pg.ensure_running().owner_url
+
+
+def analyst_role() -> str:
+    return os.environ.get("CSPWH_ANALYST_ROLE", "analyst")
+
+
+def analyst_password() -> str:
+    # A demo default; production sets its own through the environment (compose reads it from .env).
+    return os.environ.get("CSPWH_ANALYST_PASSWORD", "analyst")

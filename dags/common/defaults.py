@@ -1,0 +1,40 @@
+"""Defaults every DAG shares: owner, retries, failure callback, tags. Light imports only (parsed every loop)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from airflow.sdk import Asset
+
+log = logging.getLogger("cspwh.dags")
+
+START = dt.datetime(2020, 5, 1, tzinfo=dt.timezone.utc)
+
+
+def raw_asset(feed: str) -> Asset:
+    """The Asset a feed's DAG updates when it loads rows into raw; the warehouse DAG is scheduled on them."""
+    return Asset(name=f"raw.{feed}", uri=f"postgres://warehouse/warehouse/raw/{feed}")
+
+
+def on_failure(context) -> None:
+    """Record the failure in the warehouse audit schema so the run's summary and alerts can report it."""
+    ti = context.get("ti") or context.get("task_instance")
+    exception = context.get("exception")
+    log.error("task failed: dag=%s task=%s run=%s: %s", getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"),
+              context.get("run_id"), exception)
+    try:
+        from cspwh import audit
+
+        audit.record_task_failure(getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"),
+                                  str(context.get("run_id")), str(exception))
+    except Exception:  # the callback must never hide the original failure
+        log.exception("could not record the task failure")
+
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "on_failure_callback": on_failure,
+}

@@ -1,0 +1,48 @@
+"""The nightly warehouse: dbt build into a fresh build schema -> consistency gate -> publish into `marts`."""
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from common.defaults import DEFAULT_ARGS, START, raw_asset
+
+
+@dag(
+    dag_id="nightly_warehouse",
+    description="Rebuild the marts from raw, check them, and publish only what passed",
+    schedule=raw_asset("police_uk"),
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["warehouse", "dbt", "publish"],
+)
+def nightly_warehouse():
+    @task
+    def build() -> str:
+        from cspwh import warehouse
+
+        return warehouse.build(warehouse.new_build_schema())
+
+    @task(retries=0)
+    def consistency_gate(build_schema: str, run_id: str | None = None) -> str:
+        """A blocking failure fails this task (no retry: the data will not change) and publish never runs."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cspwh import warehouse
+
+        try:
+            warehouse.gate(build_schema, run_id or build_schema)
+        except warehouse.BlockedByGate as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return build_schema
+
+    @task
+    def publish(build_schema: str, run_id: str | None = None) -> dict:
+        from cspwh import warehouse
+
+        return warehouse.publish_build(build_schema, run_id or build_schema)
+
+    publish(consistency_gate(build()))
+
+
+nightly_warehouse_dag = nightly_warehouse()

@@ -1,0 +1,68 @@
+{#- The current records of the partnership's force, each placed in its local authority by LSOA. A later file for
+    the same force and month restates it, so only the latest load of each force-month counts. Records that cannot
+    be placed keep a reason instead of being dropped. -#}
+with
+
+crimes as (
+
+    select * from {{ ref('stg_police_uk__street_crimes') }}
+    where force_slug = '{{ var("police_uk_force") }}'
+
+),
+
+latest_loads as (
+
+    select force_slug, month_start, max(_load_id) as _load_id
+    from crimes
+    group by force_slug, month_start
+
+),
+
+current_crimes as (
+
+    select crimes.*
+    from crimes
+    inner join latest_loads using (force_slug, month_start, _load_id)
+
+),
+
+lsoas as (
+
+    select * from {{ ref('ons_lsoa11_to_lad19') }}
+
+),
+
+local_authorities as (
+
+    select geography_code from {{ ref('geographies') }}
+    where geography_level in ('district', 'unitary')
+
+),
+
+categories as (
+
+    select * from {{ ref('police_uk_crime_categories') }}
+
+)
+
+select
+    current_crimes.street_crime_record_id,
+    current_crimes.month_start,
+    current_crimes.force_slug,
+    current_crimes.lsoa_code,
+    categories.crime_category,
+    current_crimes.crime_type,
+    categories.counts_as_crime,
+    local_authorities.geography_code as local_authority_code,
+    case
+        when current_crimes.lsoa_code is null then 'no_location'
+        when local_authorities.geography_code is null then 'outside_area'
+    end as unallocated_reason,
+    current_crimes._load_id,
+    current_crimes._source_file,
+    current_crimes._line_number
+
+from current_crimes
+inner join categories on categories.crime_type = current_crimes.crime_type
+left join lsoas on lsoas.lsoa11cd = current_crimes.lsoa_code
+left join local_authorities on local_authorities.geography_code = lsoas.lad19cd
