@@ -12,6 +12,7 @@ import pytest
 
 # Set before anything imports Airflow or the package's settings.
 HOME = Path(tempfile.mkdtemp(prefix="cspwh-test-"))
+HOME.chmod(0o755)  # the embedded server runs as its own user when tests run as root
 os.environ["CSPWH_HOME"] = str(HOME)
 EXTERNAL_URL = os.environ.pop("WAREHOUSE_URL", None)
 os.environ.setdefault("CSPWH_PG_PORT", "55433")  # the demo's server may be up on the default port
@@ -31,8 +32,16 @@ def server_url():
         return
     server = embedded_pg.ensure_running()
     yield server.url_for("postgres")
+    _close_airflow_connections()
     embedded_pg.stop()
     shutil.rmtree(HOME, ignore_errors=True)
+
+
+def _close_airflow_connections() -> None:
+    import sys
+
+    if "airflow.settings" in sys.modules:
+        sys.modules["airflow.settings"].dispose_orm()
 
 
 def create_database(server_url: str, name: str) -> str:

@@ -13,7 +13,7 @@ rolled_up as (
     select
         geographies.geography_code,
         population.mid_year,
-        sum(population.population) as population_mid_year
+        sum(population.population)::bigint as population_mid_year
     from {{ ref('int_geographies_rolled_up') }} as geographies
     inner join population on population.geography_code = geographies.local_authority_code
     group by geographies.geography_code, population.mid_year
