@@ -28,19 +28,11 @@ def configure(airflow_db: str = "airflow") -> dict[str, str]:
         "WAREHOUSE_URL": settings.warehouse_url(),
     }
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:
-        url = db.with_database(settings.warehouse_url(), airflow_db)
-        _ensure_database(url)
+        url = db.ensure_database(db.with_database(settings.warehouse_url(), airflow_db))
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql+psycopg2://" + url.split("://", 1)[1]
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
     return env
-
-
-def _ensure_database(url: str) -> None:
-    name = db.database_name(url)
-    with db.connect(db.with_database(url, "postgres"), autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-            conn.execute(f'create database "{name}"')
 
 
 def migrate() -> None:

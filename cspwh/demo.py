@@ -24,7 +24,7 @@ def analyst_url() -> str:
 
 
 def run() -> int:
-    url = settings.warehouse_url()  # starts the embedded server when no WAREHOUSE_URL is configured
+    url = db.ensure_database(settings.warehouse_url())  # starts the embedded server unless WAREHOUSE_URL is set
     print(f"Warehouse server: {db.redact(url)}")
     bootstrap.ensure()
     staged = stage_police_uk()

@@ -152,7 +152,9 @@ def ensure_running() -> Server:
         log = (root / "server.log").read_text()[-2000:] if (root / "server.log").exists() else ""
         raise RuntimeError(f"could not start the embedded Postgres: {result.stderr.strip()}\n{log}")
     _wait_ready(server)
-    _ensure_database(server, DATABASE)
+    from cspwh import db
+
+    db.ensure_database(server.owner_url)
     return server
 
 
@@ -168,21 +170,6 @@ def _wait_ready(server: Server, timeout: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
-
-
-def _ensure_database(server: Server, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server.url_for("postgres"), autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-            conn.execute(f'create database "{name}"')
-
-
-def ensure_database(name: str) -> str:
-    """A further database on the embedded server (Airflow's metadata, test databases); returns its owner URL."""
-    server = ensure_running()
-    _ensure_database(server, name)
-    return server.url_for(name)
 
 
 def stop() -> bool:
