@@ -84,6 +84,12 @@ class Warehouse:
             staged.append(target)
         return staged
 
+    def execute(self, sql: str) -> None:
+        from cspwh import db
+
+        with db.connect(self.url) as conn:
+            conn.execute(sql)
+
     def query(self, sql: str, params=None) -> list[tuple]:
         from cspwh import db
 
