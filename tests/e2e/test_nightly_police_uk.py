@@ -144,6 +144,9 @@ checks:
                                    where gate = 'consistency' and not success""")
     assert [(n, s) for n, s, _ in failed] == [("planted.charnwood_never_has_burglary", "blocking")]
     assert int(failed[0][2]) == len(MONTHS)
+    # the shared failure callback recorded which task failed and why
+    assert first_night.query("select dag_id, task_id, error like '%charnwood_never_has_burglary%' "
+                             "from audit.task_failures") == [("nightly_warehouse", "consistency_gate", True)]
 
 
 def test_the_analyst_reads_marts_and_nothing_else(first_night):
