@@ -12,6 +12,7 @@ DDL = """
 create table if not exists landing.file_manifest (
     file_id bigserial primary key,
     feed text not null,
+    entity text,
     file_name text not null,
     stream text,
     period text,
@@ -25,11 +26,24 @@ create table if not exists landing.file_manifest (
     outcome text not null check (outcome in ('landed', 'loaded', 'quarantined')),
     reason text,
     findings jsonb,
+    warnings jsonb,
+    layout_version text,
     quarantined_path text,
     outcome_at timestamptz,
     unique (feed, content_hash)
 );
+alter table landing.file_manifest add column if not exists entity text;
+alter table landing.file_manifest add column if not exists warnings jsonb;
+alter table landing.file_manifest add column if not exists layout_version text;
 comment on table landing.file_manifest is 'One row per distinct file received, by content hash: never loaded twice.';
+
+create table if not exists landing.api_cursors (
+    feed text not null,
+    endpoint text not null,
+    cursor text not null,
+    updated_at timestamptz not null default now(),
+    primary key (feed, endpoint)
+);
 
 create table if not exists audit.check_results (
     check_result_id bigserial primary key,
@@ -66,7 +80,8 @@ def ensure(url: str | None = None) -> None:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
             conn.execute(DDL)
             for feed in contracts.all_feeds():
-                conn.execute(contracts.load(feed).raw_ddl())
+                for entity in contracts.load(feed).entities:
+                    conn.execute(entity.raw_ddl())
             _ensure_analyst(conn)
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('cspwh.bootstrap'))")

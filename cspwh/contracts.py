@@ -1,4 +1,8 @@
-"""Feed contracts: `sources/<feed>/contract.yml` read into one typed object that every stage uses."""
+"""Feed contracts: `sources/<feed>/contract.yml` read into typed objects that every stage uses.
+
+A feed (police_uk, storm_asb, yos, ...) has one or more entities, each a kind of file or API page it delivers:
+its name pattern, format, layouts (header versions), columns, key and raw table.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +14,8 @@ import yaml
 
 from cspwh import settings
 
-PG_TYPES = {"text": "text", "month": "date", "numeric": "numeric", "integer": "bigint", "date": "date"}
+PG_TYPES = {"text": "text", "month": "date", "numeric": "numeric", "integer": "bigint", "date": "date",
+            "timestamp": "timestamp", "boolean": "boolean", "district": "text"}
 LINEAGE_COLUMNS = [
     ("_load_id", "bigint not null"),
     ("_source_file", "text not null"),
@@ -18,24 +23,44 @@ LINEAGE_COLUMNS = [
     ("_loaded_at", "timestamptz not null"),
     ("_content_hash", "text not null"),
 ]
+TREATMENTS = ("hmac", "generalise", "drop")
 
 
 @dataclasses.dataclass(frozen=True)
 class Column:
-    header: str
     name: str
+    header: str
     type: str = "text"
     required: bool = False
     pattern: str | None = None
-    allowed_values: tuple[str, ...] | None = None
-    matches_file_period: bool = False
-    personal: bool = False
     format: str | None = None  # how a person would describe the pattern, e.g. YYYY-MM
+    allowed_values: tuple[str, ...] | None = None
+    matches_file_period: bool = False  # every value equals the period in the file name
+    within_file_period: bool = False  # every date falls inside the period the file name gives
+    personal: str | None = None  # None, or how it is treated at landing: hmac | generalise | drop
+    generalise_to: str | None = None  # for generalise: year | month | age_band | postcode_district
     description: str = ""
 
     @property
     def pg_type(self) -> str:
+        if self.personal == "hmac":
+            return "text"
+        if self.personal == "generalise":
+            return "text" if self.generalise_to in ("age_band", "postcode_district") else "integer" \
+                if self.generalise_to == "year" else "date"
         return PG_TYPES[self.type]
+
+    @property
+    def loaded(self) -> bool:
+        return self.personal != "drop"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    version: str
+    headers: tuple[str, ...]  # in file order
+    names: tuple[str, ...]  # the column each header is
+    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,54 +72,106 @@ class Volume:
 
 
 @dataclasses.dataclass(frozen=True)
-class Contract:
+class Entity:
     feed: str
-    title: str
     owner_role: str
-    cadence: str
+    name: str
+    title: str
     file_pattern: str
+    format: str  # csv | xlsx | json
     encoding: str
+    fallback_encodings: tuple[str, ...]
     delimiter: str
+    records_key: str | None  # json: the key holding the list of records
+    sheet: str | None  # xlsx: the sheet holding the table
     raw_table: str
+    key: tuple[str, ...]
     columns: tuple[Column, ...]
-    volume: Volume
-    path: Path
+    layouts: tuple[Layout, ...]
+    volume: Volume | None
+    contract_path: Path
+    expect_all_districts: str | None = None  # a column in which every partnership district must appear
 
     @property
     def headers(self) -> list[str]:
-        return [c.header for c in self.columns]
+        """The current layout's headers."""
+        return list(self.layouts[-1].headers)
 
-    def column(self, header: str) -> Column:
-        return next(c for c in self.columns if c.header == header)
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
 
     def match_file(self, file_name: str) -> re.Match | None:
         return re.match(self.file_pattern, file_name)
 
     def raw_ddl(self, schema: str = "raw") -> str:
-        cols = [f'    "{c.name}" {c.pg_type}' for c in self.columns]
+        cols = [f'    "{c.name}" {c.pg_type}' for c in self.columns if c.loaded]
         cols += [f"    {name} {decl}" for name, decl in LINEAGE_COLUMNS]
+        cols += ["    _layout_version text"] if len(self.layouts) > 1 else []
         return f"create table if not exists {schema}.{self.raw_table} (\n" + ",\n".join(cols) + "\n)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    feed: str
+    title: str
+    owner_role: str
+    cadence: str
+    transport: dict
+    entities: tuple[Entity, ...]
+    path: Path
+
+    def entity_for(self, file_name: str) -> tuple[Entity, re.Match] | None:
+        for entity in self.entities:
+            match = entity.match_file(file_name)
+            if match:
+                return entity, match
+        return None
+
+    def entity(self, name: str) -> Entity:
+        return next(e for e in self.entities if e.name == name)
+
+
+def _columns(spec: list[dict]) -> tuple[Column, ...]:
+    out = []
+    for c in spec:
+        c = dict(c)
+        if c.get("allowed_values"):
+            c["allowed_values"] = tuple(str(v) for v in c["allowed_values"])
+        c.setdefault("header", c["name"])
+        if c.get("personal") not in (None, *TREATMENTS):
+            raise ValueError(f"column {c['name']}: personal must be one of {TREATMENTS}")
+        out.append(Column(**c))
+    return tuple(out)
+
+
+def _layouts(spec: dict, columns: tuple[Column, ...]) -> tuple[Layout, ...]:
+    if not spec.get("layouts"):
+        return (Layout("v1", tuple(c.header for c in columns), tuple(c.name for c in columns)),)
+    layouts = []
+    for layout in spec["layouts"]:
+        pairs = [(h, n) for item in layout["columns"] for h, n in item.items()]
+        layouts.append(Layout(str(layout["version"]), tuple(h for h, _ in pairs), tuple(n for _, n in pairs),
+                              layout.get("note", "")))
+    return tuple(layouts)
 
 
 def _load(path: Path) -> Contract:
     spec = yaml.safe_load(path.read_text())
-    columns = tuple(
-        Column(**{**c, "allowed_values": tuple(c["allowed_values"]) if c.get("allowed_values") else None})
-        for c in spec["columns"]
-    )
-    return Contract(
-        feed=spec["feed"],
-        title=spec["title"],
-        owner_role=spec["owner_role"],
-        cadence=spec["cadence"],
-        file_pattern=spec["transport"]["file_pattern"],
-        encoding=spec["format"].get("encoding", "utf-8"),
-        delimiter=spec["format"].get("delimiter", ","),
-        raw_table=spec["raw_table"],
-        columns=columns,
-        volume=Volume(**spec.get("volume", {})),
-        path=path,
-    )
+    entities = []
+    for e in spec["entities"]:
+        fmt = e.get("format", {})
+        columns = _columns(e["columns"])
+        entities.append(Entity(
+            feed=spec["feed"], owner_role=spec["owner_role"], name=e["name"], title=e.get("title", e["name"]),
+            file_pattern=e["file_pattern"], format=fmt.get("type", "csv"), encoding=fmt.get("encoding", "utf-8"),
+            fallback_encodings=tuple(fmt.get("fallback_encodings", ())), delimiter=fmt.get("delimiter", ","),
+            records_key=fmt.get("records_key"), sheet=fmt.get("sheet"), raw_table=e["raw_table"],
+            key=tuple(e.get("key", ())), columns=columns, layouts=_layouts(e, columns),
+            volume=Volume(**e["volume"]) if e.get("volume") else None, contract_path=path,
+            expect_all_districts=e.get("expect_all_districts"),
+        ))
+    return Contract(feed=spec["feed"], title=spec["title"], owner_role=spec["owner_role"], cadence=spec["cadence"],
+                    transport=spec.get("transport", {}), entities=tuple(entities), path=path)
 
 
 @functools.cache

@@ -23,20 +23,35 @@ LINEAGE_DESCRIPTIONS = {
 
 def render(feed: str) -> str:
     c = contracts.load(feed)
-    entity = c.raw_table.split("__", 1)[1]
-    columns = [{"name": col.name, "description": col.description or col.header,
-                "data_type": col.pg_type} for col in c.columns]
-    columns += [{"name": name, "description": LINEAGE_DESCRIPTIONS[name], "data_tests": ["not_null"]}
-                for name, _ in LINEAGE_COLUMNS]
+    tables = []
+    for entity in c.entities:
+        columns = [{"name": col.name, "description": _describe(col), "data_type": col.pg_type}
+                   for col in entity.columns if col.loaded]
+        columns += [{"name": name, "description": LINEAGE_DESCRIPTIONS[name], "data_tests": ["not_null"]}
+                    for name, _ in LINEAGE_COLUMNS]
+        if len(entity.layouts) > 1:
+            columns.append({"name": "_layout_version", "description": "the file layout the row arrived in "
+                            f"({', '.join(lay.version for lay in entity.layouts)}): a change is a series break"})
+        tables.append({"name": entity.name, "identifier": entity.raw_table,
+                       "description": f"{entity.title}: typed rows of every loaded file, with lineage",
+                       "columns": columns})
     doc = {"version": 2, "sources": [{
         "name": feed,
         "description": f"{c.title}. Owner role: {c.owner_role}. Cadence: {c.cadence}. Rows of accepted files only.",
         "schema": "raw",
-        "tables": [{"name": entity, "identifier": c.raw_table,
-                    "description": f"typed rows of every loaded {feed} file, with lineage", "columns": columns}],
+        "tables": tables,
     }]}
     header = f"# Generated from sources/{feed}/contract.yml by `cspwh dbt-sources`; do not edit by hand.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def _describe(col) -> str:
+    text = col.description or col.header
+    if col.personal == "hmac":
+        text += " (personal data: keyed HMAC pseudonym, never the value)"
+    elif col.personal == "generalise":
+        text += f" (personal data: generalised to {col.generalise_to})"
+    return text
 
 
 def path_for(feed: str) -> Path:

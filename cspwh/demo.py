@@ -7,7 +7,8 @@ from cspwh import bootstrap, dag_runs, db, settings
 
 
 def stage_police_uk() -> int:
-    """Put the vendored police.uk files in the feed's drop folder, as the force's monthly delivery would."""
+    """Deliver the vendored police.uk files to the feed's drop folder, as the force's monthly upload would (files
+    already received are recognised by their hash at landing, so delivering them again loads nothing twice)."""
     drop = settings.drop_dir() / "police_uk"
     drop.mkdir(parents=True, exist_ok=True)
     staged = 0
@@ -28,7 +29,7 @@ def run() -> int:
     print(f"Warehouse server: {db.redact(url)}")
     bootstrap.ensure()
     staged = stage_police_uk()
-    print(f"Staged {staged} new police.uk file(s) in {settings.drop_dir() / 'police_uk'}")
+    print(f"Delivered {staged} police.uk file(s) to {settings.drop_dir() / 'police_uk'}")
     print("Preparing Airflow (metadata database migrate)...")
     dag_runs.prepare()
     states = {}

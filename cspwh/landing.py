@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from cspwh import settings
 from cspwh.contracts import Contract
@@ -16,6 +17,7 @@ from cspwh.contracts import Contract
 class LandedFile:
     file_id: int
     feed: str
+    entity: str | None
     file_name: str
     stream: str | None
     period: str | None
@@ -40,16 +42,17 @@ def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFi
         """update landing.file_manifest
               set times_received = times_received + 1, last_received_at = now()
             where feed = %s and content_hash = %s
-        returning file_id, file_name, stream, period, landed_path, outcome""",
+        returning file_id, entity, file_name, stream, period, landed_path, outcome""",
         (contract.feed, content_hash),
     ).fetchone()
     if seen:
-        file_id, name, stream, period, landed_path, outcome = seen
-        return LandedFile(file_id, contract.feed, name, stream, period, content_hash, Path(landed_path), False, outcome)
+        file_id, entity, name, stream, period, landed_path, outcome = seen
+        return LandedFile(file_id, contract.feed, entity, name, stream, period, content_hash, Path(landed_path),
+                          False, outcome)
 
-    match = contract.match_file(source.name)
-    stream = match.group("stream") if match and "stream" in match.groupdict() else None
-    period = match.group("period") if match and "period" in match.groupdict() else None
+    found = contract.entity_for(source.name)
+    entity, groups = (found[0].name, found[1].groupdict()) if found else (None, {})
+    stream, period = groups.get("stream"), groups.get("period")
     target = settings.landing_dir() / contract.feed / content_hash[:2] / content_hash / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
@@ -57,12 +60,13 @@ def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFi
     tmp.replace(target)
     file_id = conn.execute(
         """insert into landing.file_manifest
-               (feed, file_name, stream, period, content_hash, size_bytes, landed_path, outcome)
-           values (%s, %s, %s, %s, %s, %s, %s, 'landed')
+               (feed, entity, file_name, stream, period, content_hash, size_bytes, landed_path, outcome)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, 'landed')
            returning file_id""",
-        (contract.feed, source.name, stream, period, content_hash, target.stat().st_size, str(target)),
+        (contract.feed, entity, source.name, stream, period, content_hash, target.stat().st_size, str(target)),
     ).fetchone()[0]
-    return LandedFile(file_id, contract.feed, source.name, stream, period, content_hash, target, True, "landed")
+    return LandedFile(file_id, contract.feed, entity, source.name, stream, period, content_hash, target, True,
+                      "landed")
 
 
 def quarantine(conn: psycopg.Connection, landed: LandedFile, reason: str, findings: list[dict]) -> Path:
@@ -72,8 +76,6 @@ def quarantine(conn: psycopg.Connection, landed: LandedFile, reason: str, findin
     target = folder / landed.file_name
     shutil.copyfile(landed.path, target)
     (folder / (landed.file_name + ".reason.txt")).write_text(reason + "\n")
-    from psycopg.types.json import Jsonb
-
     conn.execute(
         """update landing.file_manifest
               set outcome = 'quarantined', reason = %s, findings = %s, quarantined_path = %s, outcome_at = now()

@@ -51,7 +51,8 @@ def test_a_good_file_loads_with_lineage_and_is_never_loaded_twice(warehouse):
     again = run(warehouse, "second")
     assert {o.outcome for o in again.values()} == {"already_received"}
     assert warehouse.query("select count(*) from raw.police_uk__street_crimes")[0][0] == expected
-    assert warehouse.query("select times_received from landing.file_manifest")[0][0] == 3
+    assert warehouse.query("select times_received from landing.file_manifest")[0][0] == 2
+    assert not list((warehouse.drop / "police_uk").iterdir()), "landed files leave the drop folder"
 
 
 def test_missing_column_is_quarantined_byte_for_byte_with_an_actionable_reason(warehouse):

@@ -3,14 +3,14 @@ from cspwh import contracts, dbt_sources, warehouse
 
 
 def test_police_uk_contract_has_the_twelve_published_columns_in_order():
-    c = contracts.load("police_uk")
+    c = contracts.load("police_uk").entity("street_crimes")
     assert c.headers == ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
                          "LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context"]
-    assert len(c.column("Crime type").allowed_values) == 14
+    assert len(c.column("crime_type").allowed_values) == 14
 
 
 def test_file_names_give_stream_and_period():
-    c = contracts.load("police_uk")
+    c = contracts.load("police_uk").entity("street_crimes")
     assert c.match_file("2021-06-leicestershire-street.csv.gz").groupdict() == {
         "period": "2021-06", "stream": "leicestershire"}
     assert c.match_file("2021-06-street.csv") is None
@@ -23,7 +23,7 @@ def test_committed_dbt_sources_are_what_the_contracts_render():
 
 
 def test_raw_table_carries_every_contract_column_and_the_lineage_columns():
-    ddl = contracts.load("police_uk").raw_ddl()
+    ddl = contracts.load("police_uk").entity("street_crimes").raw_ddl()
     for name in ["crime_id", "month", "lsoa_code", "crime_type", "_load_id", "_source_file", "_line_number",
                  "_loaded_at", "_content_hash"]:
         assert name in ddl

@@ -1,0 +1,66 @@
+"""Personal data at landing: identifiers become keyed HMAC pseudonyms, some values are generalised, free text is
+dropped, so nothing after raw ever holds them in clear.
+
+The key comes from CSPWH_HMAC_KEY (production: an Airflow connection or secret exposed as that variable). With no
+key configured, a random one is generated once in <CSPWH_HOME>/secrets/hmac.key for the local demo and tests; it is
+never committed. The same key gives the same pseudonym, so records link across feeds without the value itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import os
+import re
+import secrets
+
+from cspwh import settings, values
+
+
+@functools.cache
+def _key() -> bytes:
+    configured = os.environ.get("CSPWH_HMAC_KEY")
+    if configured:
+        return configured.encode()
+    path = settings.home() / "secrets" / "hmac.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def normalise(value: str) -> str:
+    """Spacing and case do not make another person: ' J  Smith' and 'j smith' give one pseudonym."""
+    return re.sub(r"\s+", " ", value).strip().lower()
+
+
+def pseudonym(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return hmac.new(_key(), normalise(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+AGE_BANDS = [(0, 9), (10, 17), (18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
+
+
+def generalise(value: str | None, to: str, on: dt.date | None = None) -> str | int | None:
+    if value is None:
+        return None
+    if to in ("year", "month", "age_band"):
+        parsed = values.parse_date(value)
+        if parsed is None:
+            return None
+        born = parsed[0]
+        if to == "year":
+            return born.year
+        if to == "month":
+            return born.replace(day=1).isoformat()
+        on = on or dt.date.today()
+        age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+        low, high = next(b for b in AGE_BANDS if b[0] <= age <= b[1])
+        return f"{low}+" if high >= 200 else f"{low}-{high}"
+    if to == "postcode_district":
+        return normalise(value).upper().split(" ")[0]
+    raise ValueError(f"unknown generalisation {to!r}")

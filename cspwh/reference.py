@@ -1,0 +1,53 @@
+"""Reference data read by Python (the same seed files dbt loads): geographies and the spellings partners use."""
+from __future__ import annotations
+
+import csv
+import functools
+import re
+
+import yaml
+
+from cspwh import settings
+
+
+def _rows(name: str) -> list[dict]:
+    with (settings.SOURCES_DIR / "reference" / name).open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@functools.cache
+def partnership() -> dict:
+    return yaml.safe_load((settings.SOURCES_DIR / "reference" / "partnership.yml").read_text())
+
+
+@functools.cache
+def geographies() -> list[dict]:
+    return _rows("geographies.csv")
+
+
+def districts() -> list[dict]:
+    county = partnership()["county_code"]
+    return [g for g in geographies() if g["geography_level"] == "district" and g["parent_code"] == county]
+
+
+def normalise_name(text: str) -> str:
+    """Case, punctuation and '&' do not make a different district: 'N. W. Leics' ~ 'n w leics'."""
+    text = text.lower().replace("&", " and ").replace("%26", " and ")
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@functools.cache
+def _alias_index() -> dict[str, tuple[str, bool]]:
+    index: dict[str, tuple[str, bool]] = {}
+    for g in geographies():
+        index[normalise_name(g["geography_name"])] = (g["geography_code"], True)
+        index[normalise_name(g["geography_code"])] = (g["geography_code"], True)
+    for a in _rows("geography_aliases.csv"):
+        index.setdefault(normalise_name(a["alias"]), (a["geography_code"], False))
+    return index
+
+
+def resolve_geography(text: str) -> tuple[str, bool] | None:
+    """(ONS code, is the canonical spelling) for any spelling in geography_aliases.csv, else None."""
+    return _alias_index().get(normalise_name(text))
