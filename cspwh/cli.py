@@ -14,7 +14,35 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="what is loaded and published now")
     sub.add_parser("url", help="print the analyst's connection URL")
     sub.add_parser("dbt-sources", help="regenerate the dbt source YAML from the feed contracts")
+    gen = sub.add_parser("generate", help="write every partner feed as its transport delivers it (deterministic)")
+    gen.add_argument("--partnership", default="leicestershire")
+    gen.add_argument("--from", dest="start", default="2020-05", help="first month, YYYY-MM")
+    gen.add_argument("--to", dest="end", default="2022-10", help="last month, YYYY-MM")
+    gen.add_argument("--scale", type=float, default=1.0, help="1 = the county's real volumes; 100 = roughly national")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", required=True, help="output folder (replaced)")
+    gen.add_argument("--no-faults", action="store_true", help="plant no faults at all")
+    gen.add_argument("--fault", action="append", default=[], metavar="NAME=RATE",
+                     help="override one fault's rate, e.g. --fault district_aliases=0.2 (repeatable)")
+    serve = sub.add_parser("serve-sentinel", help="serve generated Sentinel cases as the case API does")
+    serve.add_argument("--data", required=True, help="the generator's output folder")
+    serve.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
+
+    if args.command == "generate":
+        return _generate(args)
+    if args.command == "serve-sentinel":
+        from pathlib import Path
+
+        from cspwh.sentinel_api import SentinelAPI
+
+        api = SentinelAPI(Path(args.data) / "api" / "sentinel" / "cases.jsonl", port=args.port)
+        print(f"Sentinel API on {api.base_url}/api/v1/cases (Ctrl-C to stop)")
+        try:
+            api.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        return 0
 
     if args.command == "stop":
         from cspwh import embedded_pg
@@ -49,6 +77,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     return 2
+
+
+def _generate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from cspwh.generator import generate
+    from cspwh.generator.config import DEFAULT_FAULTS, Config
+
+    faults = {k: 0.0 for k in DEFAULT_FAULTS} if args.no_faults else dict(DEFAULT_FAULTS)
+    for item in args.fault:
+        name, _, rate = item.partition("=")
+        if name not in DEFAULT_FAULTS:
+            print(f"unknown fault {name!r}; known: {', '.join(DEFAULT_FAULTS)}")
+            return 2
+        faults[name] = float(rate)
+    summary = generate(Config(out=Path(args.out), start=args.start, end=args.end, scale=args.scale, seed=args.seed,
+                              partnership=args.partnership, faults=faults))
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":

@@ -228,8 +228,8 @@ def _finding(result, entity: Entity, parsed: ParsedFile, landed: LandedFile) -> 
         return f(f"{c} has {count} value(s) spelt other than the canonical district name; they were matched through "
                  "sources/reference/geography_aliases.csv", "use the canonical district names in the extract")
     if check == "all_districts":
-        observed = set(res.get("observed_value") or [])
-        missing = [d["geography_name"] for d in reference.districts() if d["geography_code"] not in observed]
+        absent = set(res.get("partial_missing_list") or [])
+        missing = [d["geography_name"] for d in reference.districts() if d["geography_code"] in absent]
         return Finding(f"all_districts:{header}", f"no rows for {', '.join(missing)}: every district of the "
                        "partnership must be in the return", "add the missing district's rows (0 where there were "
                        "none) and resend", header, len(missing), [], [], severity)
