@@ -10,7 +10,8 @@ import json
 
 from cspwh import contracts
 from cspwh.generator import police_uk_counts
-from cspwh.generator.common import POSTCODE_DISTRICTS, Output, People, csv_bytes, date_text, district_name, rng_for
+from cspwh.generator.common import (Output, POSTCODE_DISTRICTS, People, csv_bytes, date_text, district_name, rng_for,
+                                    scaled, weighted)
 
 PEN = [("Personal", 0.25), ("Environmental", 0.15), ("Nuisance", 0.60)]
 TYPES = {
@@ -32,20 +33,6 @@ HATE_SHARE = 0.04
 REFERENCE_KEPT = 0.75  # police-originated cases that carry the Storm number at all
 
 
-def _weighted(rng, pairs):
-    roll, total = rng.random(), 0.0
-    for value, weight in pairs:
-        total += weight
-        if roll < total:
-            return value
-    return pairs[-1][0]
-
-
-def _copies(rng, scale: float) -> int:
-    whole = int(scale)
-    return whole + (1 if rng.random() < scale - whole else 0)
-
-
 def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
     """Write the month's daily Storm files; hand each incident to Sentinel; returns counts for the ground truth.
 
@@ -56,7 +43,7 @@ def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
     days = calendar.monthrange(month.year, month.month)[1]
     records = police_uk_counts.asb_records(month)
     slots = sorted((rng.randrange(days * 1440), index) for index, record in enumerate(records)
-                   for _ in range(_copies(rng, cfg.scale)))
+                   for _ in range(scaled(rng, 1, cfg.scale)))
     entity = contracts.load("storm_asb").entity("incidents")
     late_day = dt.date(month.year, month.month, rng.randint(1, days)) if cfg.rate("late_file") and \
         month == cfg.months[len(cfg.months) // 2] else None
@@ -73,7 +60,7 @@ def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
         for seq, (minute, index) in enumerate(slots[first:last], start=1):
             record = records[index]
             opened = start + dt.timedelta(minutes=minute)
-            pen = _weighted(day_rng, PEN)
+            pen = weighted(day_rng, PEN)
             authority = lookup[record["LSOA code"]]
             incidents.append({
                 "number": f"LP-{day:%Y%m%d}-{seq:04d}", "opened_at": opened,
@@ -221,7 +208,7 @@ class Sentinel:
                 opened = dt.date(self.month.year, self.month.month, rng.randint(1, days))
                 case = self._base(opened, authority)
                 hate = rng.random() < HATE_SHARE
-                pen = _weighted(rng, PEN)
+                pen = weighted(rng, PEN)
                 case.update({
                     "originating_agency": "Council", "storm_reference": None,
                     "case_type": "Hate incident" if hate else "ASB", "pen_category": None if hate else pen,

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import random
 import re
 import zipfile
@@ -55,6 +56,80 @@ class People:
     def date_of_birth(self, on: dt.date, min_age: int, max_age: int) -> dt.date:
         age_days = self.rng.randint(min_age * 365 + 1, max_age * 365 + 364)
         return on - dt.timedelta(days=age_days)
+
+
+def weighted(rng: random.Random, pairs):
+    """A value drawn from (value, weight) pairs whose weights add up to 1."""
+    roll, total = rng.random(), 0.0
+    for value, weight in pairs:
+        total += weight
+        if roll < total:
+            return value
+    return pairs[-1][0]
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 50:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    if n <= 0 or p <= 0:
+        return 0
+    if n > 200:
+        return min(n, max(0, round(rng.gauss(n * p, math.sqrt(n * p * (1 - p))))))
+    return sum(1 for _ in range(n) if rng.random() < p)
+
+
+def scaled(rng: random.Random, n: int, scale: float) -> int:
+    """n records at scale 1 as the copies at cfg.scale: each record int(scale) times, plus one with the remainder."""
+    whole = int(scale)
+    return n * whole + sum(1 for _ in range(n) if rng.random() < scale - whole)
+
+
+def add_months(month: dt.date, n: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def quarter_label(start: dt.date) -> str:
+    """The financial quarter a month starts, as the board writes it: 2021-22Q1 is April to June 2021."""
+    fy = start.year if start.month >= 4 else start.year - 1
+    return f"{fy}-{(fy + 1) % 100:02d}Q{(start.month - 4) % 12 // 3 + 1}"
+
+
+def quarters(months: list[dt.date]) -> list[dt.date]:
+    """First months of the financial quarters whose three months are all in the run."""
+    present = set(months)
+    return [m for m in months if m.month in (1, 4, 7, 10) and add_months(m, 1) in present
+            and add_months(m, 2) in present]
+
+
+def years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+@functools.cache
+def district_population() -> dict[str, int]:
+    """The latest ONS mid-year population of each of the partnership's districts."""
+    codes = {d["geography_code"] for d in reference.districts()}
+    latest: dict[str, tuple[int, int]] = {}
+    with (reference.settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            code, year = row["geography_code"], int(row["mid_year"])
+            if code in codes and year > latest.get(code, (0, 0))[0]:
+                latest[code] = (year, int(row["population"]))
+    return {code: latest.get(code, (0, 1))[1] for code in sorted(codes)}
 
 
 # postcode districts by local authority, for plausible (fake) addresses

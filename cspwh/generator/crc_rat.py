@@ -10,7 +10,7 @@ import functools
 import math
 
 from cspwh import contracts, reference
-from cspwh.generator.common import Output, csv_bytes, date_text, rng_for
+from cspwh.generator.common import Output, add_months, csv_bytes, date_text, quarter_label, quarters, rng_for, scaled
 
 FEED = "crc_rat"
 COHORT_SIZE = (250, 400)  # terminations a quarter across the CRC's areas
@@ -33,28 +33,6 @@ def _weighted(rng, rows):
         if roll < total:
             return row
     return rows[-1]
-
-
-def _scaled(rng, n: int, scale: float) -> int:
-    """n records at scale 1 as the copies at cfg.scale: each record int(scale) times, plus one with the remainder."""
-    whole = int(scale)
-    return n * whole + sum(1 for _ in range(n) if rng.random() < scale - whole)
-
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def quarter_label(start: dt.date) -> str:
-    fy = start.year if start.month >= 4 else start.year - 1
-    return f"{fy}-{(fy + 1) % 100:02d}Q{(start.month - 4) % 12 // 3 + 1}"
-
-
-def quarters(months: list[dt.date]) -> list[dt.date]:
-    present = set(months)
-    return [m for m in months if m.month in (1, 4, 7, 10) and add_months(m, 1) in present
-            and add_months(m, 2) in present]
 
 
 @functools.cache
@@ -95,7 +73,7 @@ def generate(cfg, out: Output) -> dict[str, int]:
         label = quarter_label(start)
         name = f"crc_rat_{label}.csv"
         end = add_months(start, 3) - dt.timedelta(days=1)
-        size = _scaled(rng, rng.randint(*COHORT_SIZE), cfg.scale)
+        size = scaled(rng, rng.randint(*COHORT_SIZE), cfg.scale)
         crns = rng.sample(range(100000, 1000000), size)
         people = []
         for crn in crns:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import calendar
 import collections
-import csv
 import datetime as dt
-import functools
 
 from cspwh import contracts, reference
-from cspwh.generator.common import Output, csv_bytes, date_text, district_name, rng_for
+from cspwh.generator.common import (Output, add_months, csv_bytes, date_text, district_name, district_population,
+                                    rng_for, scaled, weighted, years_before)
 
 FEED = "marac"
 CASES_PER_MONTH = 100  # cases heard a month across the partnership's districts
@@ -27,55 +26,8 @@ AGENCIES = [("Police", 0.66), ("IDVA", 0.12), ("Health", 0.07), ("Children's soc
 UNKNOWN_AGENCY = "Education"
 
 
-def _district(code: str, rng, rate: float) -> tuple[str, bool]:
-    """The district as written, and whether the file gate will see an alias (some partner spellings, such as
-    'Hinckley & Bosworth', normalise to the canonical name and are not aliases to the gate)."""
-    text, aliased = district_name(code, rng, rate)
-    return text, aliased and not reference.resolve_geography(text)[1]
-
-
-def _weighted(rng, pairs):
-    roll, total = rng.random(), 0.0
-    for value, weight in pairs:
-        total += weight
-        if roll < total:
-            return value
-    return pairs[-1][0]
-
-
-def _scaled(rng, n: int, scale: float) -> int:
-    """n records at scale 1 as the copies at cfg.scale: each record int(scale) times, plus one with the remainder."""
-    whole = int(scale)
-    return n * whole + sum(1 for _ in range(n) if rng.random() < scale - whole)
-
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def years_before(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
-
-
 def within_12_months(previous: dt.date, conference: dt.date) -> bool:
     return previous >= years_before(conference, 1)
-
-
-@functools.cache
-def district_weights() -> tuple[list[str], list[int]]:
-    """The partnership's districts and their latest ONS mid-year population."""
-    codes = sorted(d["geography_code"] for d in reference.districts())
-    latest: dict[str, tuple[int, int]] = {}
-    with (reference.settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            code, year = row["geography_code"], int(row["mid_year"])
-            if code in codes and year > latest.get(code, (0, 0))[0]:
-                latest[code] = (year, int(row["population"]))
-    return codes, [latest.get(code, (0, 1))[1] for code in codes]
 
 
 class _Victims:
@@ -114,12 +66,12 @@ class _Victims:
 
 def _month_cases(cfg, month: dt.date, repeat_share: float, victims: _Victims) -> list[dict]:
     rng = rng_for(cfg.seed, FEED, month)
-    codes, weights = district_weights()
+    codes, weights = _district_weights()
     days = calendar.monthrange(month.year, month.month)[1]
     weekdays = [d for d in (month.replace(day=i) for i in range(1, days + 1)) if d.weekday() < 5]
     recent = [add_months(month, -i) for i in range(1, 12)]  # any date in these is within 12 months of this month
     older = [add_months(month, -i) for i in range(13, 25)]  # and any date in these is more than 12 months before
-    n = _scaled(rng, round(CASES_PER_MONTH * rng.uniform(0.82, 1.18)), cfg.scale)
+    n = scaled(rng, round(CASES_PER_MONTH * rng.uniform(0.82, 1.18)), cfg.scale)
     returning = round(n * repeat_share)
     roles = ["recent"] * returning + ["older"] * min(n - returning, round(n * OLDER_REPEAT))
     roles += ["new"] * (n - len(roles))
@@ -130,11 +82,11 @@ def _month_cases(cfg, month: dt.date, repeat_share: float, victims: _Victims) ->
         victim = victims.draw(rng, recent) if role == "recent" else \
             victims.draw(rng, older) if role == "older" else None
         if victim is None:
-            low, high = _weighted(rng, AGES)
+            low, high = weighted(rng, AGES)
             victim = {"victim_id": victims.victim_id(),
                       "perpetrator_id": victims.perpetrator_id() if rng.random() < 0.96 else None,
                       "dob": years_before(conference, rng.randint(low, high)) - dt.timedelta(days=rng.randint(0, 364)),
-                      "gender": _weighted(rng, GENDERS), "district_code": rng.choices(codes, weights)[0],
+                      "gender": weighted(rng, GENDERS), "district_code": rng.choices(codes, weights)[0],
                       "last": None}
         elif rng.random() > SAME_PERPETRATOR:
             victim["perpetrator_id"] = victims.perpetrator_id()
@@ -143,7 +95,7 @@ def _month_cases(cfg, month: dt.date, repeat_share: float, victims: _Victims) ->
             "victim": victim, "conference_date": conference, "victim_id": victim["victim_id"],
             "perpetrator_id": victim["perpetrator_id"], "victim_dob": victim["dob"] if rng.random() < 0.97 else None,
             "victim_gender": victim["gender"], "district_code": victim["district_code"],
-            "referring_agency": _weighted(rng, AGENCIES), "previous_referral_date": previous,
+            "referring_agency": weighted(rng, AGENCIES), "previous_referral_date": previous,
             "repeat_12m": previous is not None and within_12_months(previous, conference)})
     cases.sort(key=lambda c: (c["conference_date"], c["victim_id"]))
     for case in cases:
@@ -198,7 +150,7 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
                 (case["previous_referral_date"].isoformat(), None)
             if fault:
                 lines[(fault, headers["previous_referral_date"])].append(line)
-        district, aliased = _district(case["district_code"], rng, cfg.rate("district_aliases") if plant else 0)
+        district, aliased = district_name(case["district_code"], rng, cfg.rate("district_aliases") if plant else 0)
         if aliased:
             lines[("district_aliases", headers["district"])].append(line)
             aliased_rows.add(line - 2)
@@ -213,7 +165,7 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
         names = {g["geography_code"]: g["geography_name"] for g in reference.geographies()}
         candidates = [i for i in range(len(original)) if i not in aliased_rows]
         wrong_district = rng.choice(candidates)
-        others = sorted(set(district_weights()[0]) - {cases[wrong_district]["district_code"]})
+        others = sorted(set(_district_weights()[0]) - {cases[wrong_district]["district_code"]})
         original[wrong_district][6] = names[rng.choice(others)]
         notes[wrong_district] = "district corrected"
         named = [i for i in range(len(original)) if original[i][7] != "Other" and i != wrong_district]
@@ -246,3 +198,8 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
         out.fault("corrected_file", FEED, name, "restatement", "warning", [],
                   f"corrected copy in drop/{FEED}/corrections/, delivered {again}: one district and one referring "
                   "agency corrected, one case added")
+
+
+def _district_weights() -> tuple[list[str], list[int]]:
+    population = district_population()
+    return list(population), list(population.values())

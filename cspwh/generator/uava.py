@@ -4,13 +4,11 @@ brings a new layout (renamed, reordered columns); one quarter's return leaves a 
 from __future__ import annotations
 
 import calendar
-import csv
 import datetime as dt
-import functools
-import math
 
 from cspwh import contracts, reference
-from cspwh.generator.common import Output, district_name, rng_for, xlsx_bytes
+from cspwh.generator.common import (Output, binomial, district_name, district_population, poisson, quarter_label,
+                                    quarters, rng_for, scaled, xlsx_bytes)
 
 FEED = "uava_return"
 # service -> (share of referrals, repeat share, engagement share, waiting list per referral, average days waited)
@@ -28,72 +26,8 @@ NEW_LAYOUT_FROM = dt.date(2022, 4, 1)  # the new provider's contract (board pape
 ESTIMATE_SHARE = 0.25  # quarters in which one district's figures are the provider's estimate
 
 
-def _district(code: str, rng, rate: float) -> tuple[str, bool]:
-    """The district as written, and whether the file gate will see an alias (some partner spellings, such as
-    'Hinckley & Bosworth', normalise to the canonical name and are not aliases to the gate)."""
-    text, aliased = district_name(code, rng, rate)
-    return text, aliased and not reference.resolve_geography(text)[1]
-
-
-def _poisson(rng, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 50:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
-
-
-def _binomial(rng, n: int, p: float) -> int:
-    if n <= 0 or p <= 0:
-        return 0
-    if n > 200:
-        return min(n, max(0, round(rng.gauss(n * p, math.sqrt(n * p * (1 - p))))))
-    return sum(1 for _ in range(n) if rng.random() < p)
-
-
-def _scaled(rng, n: int, scale: float) -> int:
-    """n records at scale 1 as the copies at cfg.scale: each record int(scale) times, plus one with the remainder."""
-    whole = int(scale)
-    return n * whole + _binomial(rng, n, scale - whole)
-
-
-def quarter_label(start: dt.date) -> str:
-    """The financial quarter a month starts: 2021-22Q1 is April to June 2021."""
-    fy = start.year if start.month >= 4 else start.year - 1
-    return f"{fy}-{(fy + 1) % 100:02d}Q{(start.month - 4) % 12 // 3 + 1}"
-
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def quarters(months: list[dt.date]) -> list[dt.date]:
-    """First months of the financial quarters whose three months are all in the run."""
-    present = set(months)
-    return [m for m in months if m.month in (1, 4, 7, 10) and add_months(m, 1) in present
-            and add_months(m, 2) in present]
-
-
 def quarter_end(start: dt.date) -> dt.date:
     return dt.date(start.year, start.month + 2, calendar.monthrange(start.year, start.month + 2)[1])
-
-
-@functools.cache
-def district_population() -> dict[str, int]:
-    """The latest ONS mid-year population of each of the partnership's districts."""
-    codes = {d["geography_code"] for d in reference.districts()}
-    latest: dict[str, tuple[int, int]] = {}
-    with (reference.settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            code, year = row["geography_code"], int(row["mid_year"])
-            if code in codes and year > latest.get(code, (0, 0))[0]:
-                latest[code] = (year, int(row["population"]))
-    return {code: latest.get(code, (0, 1))[1] for code in sorted(codes)}
 
 
 def generate(cfg, out: Output) -> dict[str, int]:
@@ -122,17 +56,17 @@ def generate(cfg, out: Output) -> dict[str, int]:
         for district in districts:
             code = district["geography_code"]
             share = population[code] / total_population
-            calls = _scaled(rng, _poisson(rng, quarter_calls * share), cfg.scale)
-            text, aliased = _district(code, rng, cfg.rate("district_aliases"))
+            calls = scaled(rng, poisson(rng, quarter_calls * share), cfg.scale)
+            text, aliased = district_name(code, rng, cfg.rate("district_aliases"))
             for service, (service_share, repeat, engage, waiting_rate, days) in SERVICES.items():
-                referrals = _scaled(rng, _poisson(rng, quarter_referrals * share * service_share), cfg.scale)
-                waiting = _scaled(rng, _poisson(rng, quarter_referrals * share * service_share * waiting_rate),
+                referrals = scaled(rng, poisson(rng, quarter_referrals * share * service_share), cfg.scale)
+                waiting = scaled(rng, poisson(rng, quarter_referrals * share * service_share * waiting_rate),
                                   cfg.scale)
                 average = rng.uniform(*days)
                 record = {
                     "district": text, "service": service, "referrals": referrals,
-                    "repeat_referrals": _binomial(rng, referrals, rng.uniform(*repeat)),
-                    "engaged": _binomial(rng, referrals, rng.uniform(*engage)),
+                    "repeat_referrals": binomial(rng, referrals, rng.uniform(*repeat)),
+                    "engaged": binomial(rng, referrals, rng.uniform(*engage)),
                     "helpline_calls": calls if service == "IDVA" else 0,
                     "waiting_numbers": waiting,
                     "waiting_total_days": round(waiting * average * rng.uniform(0.8, 1.2)),

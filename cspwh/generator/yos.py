@@ -11,11 +11,10 @@ import collections
 import csv
 import datetime as dt
 import functools
-import math
 
 from cspwh import contracts, reference
-from cspwh.generator.common import (POSTCODE_DISTRICTS, Output, People, csv_bytes, date_text, district_name,
-                                    rng_for)
+from cspwh.generator.common import (Output, POSTCODE_DISTRICTS, People, add_months, csv_bytes, date_text, district_name,
+                                    poisson, quarter_label, rng_for, scaled, weighted, years_before)
 
 FEED = "yos"
 FTE_PER_YEAR = 100  # first-time entrants a year across the partnership's districts (board papers: 104 in 2017/18)
@@ -38,63 +37,12 @@ UNKNOWN = {"first_time_entrants": ("outcome_type", "Community Resolution"),
            "ete_closures": ("disposal_type", "Reparation Order")}
 
 
-def _district(code: str, rng, rate: float) -> tuple[str, bool]:
-    """The district as written, and whether the file gate will see an alias (some partner spellings, such as
-    'Hinckley & Bosworth', normalise to the canonical name and are not aliases to the gate)."""
-    text, aliased = district_name(code, rng, rate)
-    return text, aliased and not reference.resolve_geography(text)[1]
-
-
-def _weighted(rng, pairs):
-    roll, total = rng.random(), 0.0
-    for value, weight in pairs:
-        total += weight
-        if roll < total:
-            return value
-    return pairs[-1][0]
-
-
-def _poisson(rng, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 50:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
-
-
-def _scaled(rng, n: int, scale: float) -> int:
-    """n records at scale 1 as the copies at cfg.scale: each record int(scale) times, plus one with the remainder."""
-    whole = int(scale)
-    return n * whole + sum(1 for _ in range(n) if rng.random() < scale - whole)
-
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def month_end(month: dt.date) -> dt.date:
     return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def quarter_start(month: dt.date) -> dt.date:
     return dt.date(month.year, month.month - (month.month - 1) % 3, 1)
-
-
-def quarter_label(start: dt.date) -> str:
-    fy = start.year if start.month >= 4 else start.year - 1
-    return f"{fy}-{(fy + 1) % 100:02d}Q{(start.month - 4) % 12 // 3 + 1}"
-
-
-def years_before(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 def age_on(dob: dt.date, day: dt.date) -> int:
@@ -147,7 +95,7 @@ def _forenames() -> dict[str, list[str]]:
 
 
 def _child(rng, people: People, ids: _Ids, code: str, on: dt.date, age: int) -> dict:
-    gender = _weighted(rng, GENDERS)
+    gender = weighted(rng, GENDERS)
     return {"child_id": ids.child(), "forename": rng.choice(_forenames().get(gender, _forenames()[""])),
             "surname": rng.choice(people.lasts), "dob": dob_for_age(rng, on, age), "gender": gender,
             "district_code": code, "postcode": people.postcode(rng.choice(POSTCODE_DISTRICTS.get(code, [1])))}
@@ -161,11 +109,11 @@ def _fte_month(cfg, month: dt.date, ids: _Ids) -> list[dict]:
     days = calendar.monthrange(month.year, month.month)[1]
     children = []
     for code, pop in population.items():
-        for _ in range(_scaled(rng, _poisson(rng, FTE_PER_YEAR / 12 * pop / total), cfg.scale)):
+        for _ in range(scaled(rng, poisson(rng, FTE_PER_YEAR / 12 * pop / total), cfg.scale)):
             entry = month.replace(day=rng.randint(1, days))
-            child = _child(rng, people, ids, code, entry, _weighted(rng, AGES))
-            child.update({"entry_date": entry, "outcome_type": _weighted(rng, OUTCOMES),
-                          "offence_category": _weighted(rng, OFFENCES)})
+            child = _child(rng, people, ids, code, entry, weighted(rng, AGES))
+            child.update({"entry_date": entry, "outcome_type": weighted(rng, OUTCOMES),
+                          "offence_category": weighted(rng, OFFENCES)})
             children.append(child)
     return sorted(children, key=lambda c: (c["entry_date"], c["child_id"]))
 
@@ -174,7 +122,7 @@ def _cohort(cfg, start: dt.date, ftes: list[dict], ids: _Ids) -> dict:
     label = quarter_label(start)
     rng = rng_for(cfg.seed, FEED, "cohort", label)
     people = People(rng)
-    size = _scaled(rng, rng.randint(*COHORT_SIZE), cfg.scale)
+    size = scaled(rng, rng.randint(*COHORT_SIZE), cfg.scale)
     from_fte = rng.sample(ftes, min(len(ftes), round(size * COHORT_FTE_SHARE)))
     members = [{"child_id": c["child_id"], "dob": c["dob"], "district_code": c["district_code"],
                 "entry_date": c["entry_date"]} for c in from_fte]
@@ -184,12 +132,12 @@ def _cohort(cfg, start: dt.date, ftes: list[dict], ids: _Ids) -> dict:
     while len(members) < size:
         entry = start + dt.timedelta(days=rng.randint(0, span))
         code = rng.choices(codes, weights)[0]
-        child = _child(rng, people, ids, code, entry, _weighted(rng, AGES))
+        child = _child(rng, people, ids, code, entry, weighted(rng, AGES))
         members.append({"child_id": child["child_id"], "dob": child["dob"], "district_code": code,
                         "entry_date": entry})
     for member in members:
         member["reoffences"] = sorted(member["entry_date"] + dt.timedelta(days=rng.randint(1, 365))
-                                      for _ in range(_weighted(rng, REOFFENCES)))
+                                      for _ in range(weighted(rng, REOFFENCES)))
     members.sort(key=lambda m: m["child_id"])
     return {"label": label, "start": start, "members": members}
 
@@ -204,14 +152,14 @@ def _ete_month(cfg, month: dt.date, cohorts: list[dict], ids: _Ids) -> list[dict
     earliest, latest = years_before(month, 1), month - dt.timedelta(days=90)
     pool = [m for c in cohorts for m in c["members"] if earliest <= m["entry_date"] <= latest]
     closures = []
-    for _ in range(_scaled(rng, _poisson(rng, CLOSURES_PER_MONTH), cfg.scale)):
+    for _ in range(scaled(rng, poisson(rng, CLOSURES_PER_MONTH), cfg.scale)):
         closed = month.replace(day=rng.randint(1, days))
         if pool and rng.random() < 0.5:
             known = rng.choice(pool)
             child = {"child_id": known["child_id"], "dob": known["dob"], "district_code": known["district_code"]}
         else:
             child = _child(rng, people, ids, rng.choices(codes, weights)[0], closed,
-                           _weighted(rng, AGES[2:] + [(18, 0.08)]))
+                           weighted(rng, AGES[2:] + [(18, 0.08)]))
         at_school = school_age(child["dob"], closed)
         threshold = 25 if at_school else 16
         if rng.random() < ETE_MEETS:
@@ -219,7 +167,7 @@ def _ete_month(cfg, month: dt.date, cohorts: list[dict], ids: _Ids) -> list[dict
         else:
             hours = 0 if rng.random() < 0.35 else rng.randint(1, 2 * threshold - 1) / 2
         closures.append({**child, "disposal_id": ids.disposal(), "closed_on": closed,
-                         "disposal_type": _weighted(rng, DISPOSALS), "ete_hours": hours,
+                         "disposal_type": weighted(rng, DISPOSALS), "ete_hours": hours,
                          "school_age": at_school, "meets": hours >= threshold})
     return sorted(closures, key=lambda c: (c["closed_on"], c["disposal_id"]))
 
@@ -235,7 +183,7 @@ def _write(cfg, out: Output, entity, name: str, records: list[dict], cells, date
     lines = collections.defaultdict(list)
     rows = []
     for line, record in enumerate(records, start=2):
-        district, aliased = _district(record["district_code"], rng, cfg.rate("district_aliases"))
+        district, aliased = district_name(record["district_code"], rng, cfg.rate("district_aliases"))
         if aliased:
             lines[("district_aliases", entity.column("district").header)].append(line)
         written = {}

@@ -2,11 +2,9 @@
 with faults off, and every planted fault caught by the check the ground truth names."""
 import collections
 import csv
-import filecmp
 import gzip
 from pathlib import Path
 
-import pytest
 
 from conftest import VENDORED
 from cspwh import contracts, ingest, sentinel_pull
