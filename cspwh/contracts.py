@@ -119,6 +119,7 @@ class Contract:
     transport: dict
     entities: tuple[Entity, ...]
     path: Path
+    indicative: bool = False  # every figure derived from the feed is flagged indicative (e.g. CRC RAT, from nDelius)
 
     def entity_for(self, file_name: str) -> tuple[Entity, re.Match] | None:
         for entity in self.entities:
@@ -171,7 +172,8 @@ def _load(path: Path) -> Contract:
             expect_all_districts=e.get("expect_all_districts"),
         ))
     return Contract(feed=spec["feed"], title=spec["title"], owner_role=spec["owner_role"], cadence=spec["cadence"],
-                    transport=spec.get("transport", {}), entities=tuple(entities), path=path)
+                    transport=spec.get("transport", {}), entities=tuple(entities), path=path,
+                    indicative=bool(spec.get("indicative", False)))
 
 
 @functools.cache
