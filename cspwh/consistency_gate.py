@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import io
+import re
 from pathlib import Path
 
 import yaml
@@ -66,7 +67,7 @@ def run(build_schema: str, run_id: str) -> list[CheckResult]:
 
     marts = f"{build_schema}_marts"
     ctx = context()
-    source_name = f"build_{run_id}"
+    source_name = "build_" + re.sub(r"[^a-z0-9]+", "_", run_id.lower())
     source = ctx.data_sources.add_or_update_postgres(source_name, connection_string=_sqlalchemy_url(
         settings.warehouse_url()))
     try:

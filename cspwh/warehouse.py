@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import secrets
 
 from cspwh import bootstrap, consistency_gate, dbt_runner, publish
@@ -21,10 +20,6 @@ def new_build_schema(now: dt.datetime | None = None) -> str:
     return f"build_{stamp}_{secrets.token_hex(2)}"
 
 
-def run_id_slug(run_id: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", run_id.lower()).strip("_")[:60]
-
-
 def build(build_schema: str) -> str:
     bootstrap.ensure()
     keep = {build_schema} | ({b} if (b := publish.last_published_build()) else set())
@@ -34,7 +29,7 @@ def build(build_schema: str) -> str:
 
 
 def gate(build_schema: str, run_id: str) -> list[consistency_gate.CheckResult]:
-    results = consistency_gate.run(build_schema, run_id_slug(run_id))
+    results = consistency_gate.run(build_schema, run_id)
     for r in results:
         (log.info if r.success else log.warning)(r.message)
     blocking = consistency_gate.blocking_failures(results)

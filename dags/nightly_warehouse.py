@@ -42,7 +42,16 @@ def nightly_warehouse():
 
         return warehouse.publish_build(build_schema, run_id or build_schema)
 
-    publish(consistency_gate(build()))
+    @task(trigger_rule="all_done")
+    def alert(run_id: str | None = None) -> int:
+        """Digests for the consistency gate's failures, whether or not the night was published."""
+        from cspwh import alerts
+
+        return len(alerts.dispatch(run_id or "manual"))
+
+    checked = consistency_gate(build())
+    publish(checked)
+    checked >> alert()
 
 
 nightly_warehouse_dag = nightly_warehouse()

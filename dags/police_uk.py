@@ -31,7 +31,14 @@ def police_uk():
         summary["quarantined_files"] = [x.file_name for x in outcomes if x.outcome == "quarantined"]
         return summary
 
-    land_gate_load()
+    @task(trigger_rule="all_done")
+    def alert(run_id: str | None = None) -> int:
+        """One digest per partner lead for what this run found; nothing already reported is sent again as new."""
+        from cspwh import alerts
+
+        return len(alerts.dispatch(run_id or "manual"))
+
+    land_gate_load() >> alert()
 
 
 police_uk_dag = police_uk()

@@ -66,6 +66,45 @@ def airflow_ready(server_url):
     yield
 
 
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                import email
+                import email.policy
+
+                box.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        import socket
+
+        with socket.socket() as probe:  # aiosmtpd needs a concrete port to check it started
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(scope="session")
+def mailbox():
+    box = Mailbox()
+    box.controller.start()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CSPWH_SMTP_HOST", "127.0.0.1")
+        mp.setenv("CSPWH_SMTP_PORT", str(box.port))
+        yield box
+    box.controller.stop()
+
+
 class Warehouse:
     """One isolated warehouse: its own database, landing, quarantine and drop folders."""
 

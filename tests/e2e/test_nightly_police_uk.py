@@ -46,9 +46,10 @@ def run_night(expect=("success", "success")):
 
 
 @pytest.fixture(scope="module")
-def first_night(module_warehouse, airflow_ready):
+def first_night(module_warehouse, airflow_ready, mailbox):
     module_warehouse.stage(*FILES)
     run_night()
+    assert mailbox.messages == [], "a clean night sends no alerts"
     return module_warehouse
 
 
@@ -94,7 +95,7 @@ def test_running_the_night_again_changes_nothing(first_night):
     assert first_night.query("select count(*) from audit.publications")[0][0] == 2
 
 
-def test_malformed_files_are_quarantined_and_marts_stay_as_they_were(first_night):
+def test_malformed_files_are_quarantined_and_marts_stay_as_they_were(first_night, mailbox):
     before = marts_snapshot(first_night)
     folder = first_night.drop / "police_uk"
     with gzip.open(VENDORED / "2021-08-leicestershire-street.csv.gz", "rt", newline="") as fh:
@@ -116,9 +117,17 @@ def test_malformed_files_are_quarantined_and_marts_stay_as_they_were(first_night
     assert "missing 'Month'" in quarantined[no_month]
     assert "column 'Month'" in quarantined[bad_month] and "YYYY-MM" in quarantined[bad_month]
     assert marts_snapshot(first_night) == before
+    # one digest for the feed's lead, naming both files and what failed, with line references
+    [digest] = mailbox.to("police-performance@example.org")
+    body = digest.get_content()
+    subject = str(digest["Subject"])
+    assert subject == "[cspwh] 3 new data-quality problem(s) for police_performance_lead (3 blocking)"
+    assert f"file {no_month}, check columns" in body and "missing 'Month'" in body
+    assert f"file {bad_month}, check format:Month" in body and "(lines 2, 3, 4, 5, 6)" in body
+    assert f"file {bad_month}, check file_period:Month" in body
 
 
-def test_a_blocking_consistency_failure_publishes_nothing(first_night, tmp_path, monkeypatch):
+def test_a_blocking_consistency_failure_publishes_nothing(first_night, tmp_path, monkeypatch, mailbox):
     checks = tmp_path / "expectations"
     shutil.copytree(settings.expectations_dir(), checks)
     (checks / "consistency" / "planted.yml").write_text("""
@@ -147,6 +156,14 @@ checks:
     # the shared failure callback recorded which task failed and why
     assert first_night.query("select dag_id, task_id, error like '%charnwood_never_has_burglary%' "
                              "from audit.task_failures") == [("nightly_warehouse", "consistency_gate", True)]
+    # the check's role is told once, with the counts and example rows; Charnwood's CSP officer is copied in
+    [digest] = mailbox.to("community-safety@example.org")
+    assert "check planted.charnwood_never_has_burglary" in digest.get_content()
+    assert f"Failed on {len(MONTHS)} row(s)" in digest.get_content()
+    assert len(mailbox.to("csp-charnwood@example.org")) == 1
+    # the same unresolved failure the next night is not sent again as new
+    assert dag_runs.run("nightly_warehouse").state.lower().endswith("failed")
+    assert len(mailbox.to("community-safety@example.org")) == 1
 
 
 def test_the_analyst_reads_marts_and_nothing_else(first_night):
