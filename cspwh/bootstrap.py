@@ -81,7 +81,8 @@ def ensure(url: str | None = None) -> None:
             conn.execute(DDL)
             for feed in contracts.all_feeds():
                 for entity in contracts.load(feed).entities:
-                    conn.execute(entity.raw_ddl())
+                    for statement in entity.raw_ddl():
+                        conn.execute(statement)
             _ensure_analyst(conn)
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('cspwh.bootstrap'))")

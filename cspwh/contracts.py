@@ -103,11 +103,25 @@ class Entity:
     def match_file(self, file_name: str) -> re.Match | None:
         return re.match(self.file_pattern, file_name)
 
-    def raw_ddl(self, schema: str = "raw") -> str:
-        cols = [f'    "{c.name}" {c.pg_type}' for c in self.columns if c.loaded]
-        cols += [f"    {name} {decl}" for name, decl in LINEAGE_COLUMNS]
-        cols += ["    _layout_version text"] if len(self.layouts) > 1 else []
-        return f"create table if not exists {schema}.{self.raw_table} (\n" + ",\n".join(cols) + "\n)"
+    def raw_columns(self) -> list[tuple[str, str]]:
+        """(name, Postgres type) of every column of the raw table, lineage included."""
+        cols = []
+        for c in self.columns:
+            if c.loaded:
+                cols.append((c.name, c.pg_type))
+            if c.type == "district":  # conformed at load through the one alias table (reference.py)
+                cols.append((f"{c.name}_code", "text"))
+        cols += LINEAGE_COLUMNS
+        cols += [("_layout_version", "text")] if len(self.layouts) > 1 else []
+        return cols
+
+    def raw_ddl(self, schema: str = "raw") -> list[str]:
+        """Create the raw table, and add any column a newer contract has (a contract only ever adds columns)."""
+        table = f"{schema}.{self.raw_table}"
+        body = ",\n".join(f'    "{name}" {decl}' for name, decl in self.raw_columns())
+        return [f"create table if not exists {table} (\n{body}\n)"] + [
+            f'alter table {table} add column if not exists "{name}" {decl.replace(" not null", "")}'
+            for name, decl in self.raw_columns()]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,14 @@ def render(feed: str) -> str:
     c = contracts.load(feed)
     tables = []
     for entity in c.entities:
-        columns = [{"name": col.name, "description": _describe(col), "data_type": col.pg_type}
-                   for col in entity.columns if col.loaded]
+        columns = []
+        for col in entity.columns:
+            if col.loaded:
+                columns.append({"name": col.name, "description": _describe(col), "data_type": col.pg_type})
+            if col.type == "district":
+                columns.append({"name": f"{col.name}_code", "data_type": "text", "description":
+                                f"ONS code of {col.name}, resolved at load through sources/reference/"
+                                "geography_aliases.csv; null if it names no known geography"})
         columns += [{"name": name, "description": LINEAGE_DESCRIPTIONS[name], "data_tests": ["not_null"]}
                     for name, _ in LINEAGE_COLUMNS]
         if len(entity.layouts) > 1:

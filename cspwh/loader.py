@@ -7,7 +7,7 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
-from cspwh import pseudonymise, values
+from cspwh import pseudonymise, reference, values
 from cspwh.contracts import LINEAGE_COLUMNS, Column, Entity
 from cspwh.file_gate import ParsedFile
 from cspwh.landing import LandedFile
@@ -31,12 +31,24 @@ def _converter(col: Column):
     return lambda v: v
 
 
+def _district_code(value: str | None) -> str | None:
+    resolved = reference.resolve_geography(value) if value else None
+    return resolved[0] if resolved else None
+
+
 def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, parsed: ParsedFile) -> int:
     """COPY the file's rows; the caller's transaction makes the load and the manifest update one unit."""
-    kept = [(i, entity.column(name)) for i, name in enumerate(parsed.columns) if entity.column(name).loaded]
-    converters = [(i, _converter(col)) for i, col in kept]
+    converters, names = [], []
+    for i, name in enumerate(parsed.columns):
+        col = entity.column(name)
+        if col.loaded:
+            converters.append((i, _converter(col)))
+            names.append(col.name)
+        if col.type == "district":
+            converters.append((i, _district_code))
+            names.append(f"{col.name}_code")
     layout = [parsed.layout.version] if len(entity.layouts) > 1 else []
-    names = [col.name for _, col in kept] + [n for n, _ in LINEAGE_COLUMNS] + (["_layout_version"] if layout else [])
+    names += [n for n, _ in LINEAGE_COLUMNS] + (["_layout_version"] if layout else [])
     stmt = sql.SQL("copy raw.{} ({}) from stdin").format(
         sql.Identifier(entity.raw_table), sql.SQL(", ").join(map(sql.Identifier, names)))
     loaded_at = dt.datetime.now(dt.timezone.utc)

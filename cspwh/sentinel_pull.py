@@ -60,7 +60,7 @@ def pull(base_url: str, drop: Path | None = None, page_size: int = 200, http: re
     """Fetch every page changed since the cursor; raises (cursor unmoved) if a page cannot be had after retries."""
     path = contracts.load(FEED).transport["path"]
     endpoint = base_url.rstrip("/") + path
-    since = read_cursor(endpoint)
+    since = read_cursor(path)  # the cursor belongs to the feed's endpoint, whichever host serves it
     stamp = since.replace("-", "").replace(":", "")[:15]
     folder = (drop or settings.drop_dir()) / FEED
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def pull(base_url: str, drop: Path | None = None, page_size: int = 200, http: re
             cases += len(body["cases"])
             cursor = max(cursor, max(c["updated_at"] for c in body["cases"]))
         page += 1
-    _save_cursor(endpoint, cursor)
+    _save_cursor(path, cursor)
     log.info("sentinel: %d case(s) in %d page(s) changed since %s; cursor now %s", cases, len(pages), since, cursor)
     return PullResult(since, cursor, pages, cases)
 

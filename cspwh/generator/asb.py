@@ -213,7 +213,8 @@ class Sentinel:
                     "originating_agency": "Council", "storm_reference": None,
                     "case_type": "Hate incident" if hate else "ASB", "pen_category": None if hate else pen,
                     "asb_type": "Hate incident" if hate else rng.choice(TYPES[pen]),
-                    "incident_on": (opened - dt.timedelta(days=rng.randint(0, 5))).isoformat(),
+                    # reported within the month it happened in, so the month's matters are the month's cases
+                    "incident_on": max(opened - dt.timedelta(days=rng.randint(0, 5)), self.month).isoformat(),
                     "lsoa_code": rng.choice(lsoas_by_authority[authority]),
                     "victim_name": self.people.name(), "victim_dob": self.people.date_of_birth(opened, 18, 85)
                     .isoformat(), "victim_address": self.people.address(),

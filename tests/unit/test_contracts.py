@@ -23,7 +23,7 @@ def test_committed_dbt_sources_are_what_the_contracts_render():
 
 
 def test_raw_table_carries_every_contract_column_and_the_lineage_columns():
-    ddl = contracts.load("police_uk").entity("street_crimes").raw_ddl()
+    ddl = contracts.load("police_uk").entity("street_crimes").raw_ddl()[0]
     for name in ["crime_id", "month", "lsoa_code", "crime_type", "_load_id", "_source_file", "_line_number",
                  "_loaded_at", "_content_hash"]:
         assert name in ddl
@@ -34,3 +34,11 @@ def test_build_schema_names_leave_room_for_layer_suffixes():
     name = warehouse.new_build_schema()
     assert name.startswith("build_") and len(name + "_intermediate") <= 63
     assert name != warehouse.new_build_schema()
+
+
+def test_district_columns_get_a_conformed_code_and_personal_columns_their_treatment():
+    cols = dict(contracts.load("storm_asb").entity("incidents").raw_columns())
+    assert cols["district"] == "text" and cols["district_code"] == "text"
+    assert cols["caller_name"] == "text"  # an HMAC pseudonym
+    assert "caller_address" not in cols and "log_text" not in cols  # dropped at landing
+    assert cols["caller_postcode"] == "text"  # generalised to the postcode district

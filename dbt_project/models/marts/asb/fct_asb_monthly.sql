@@ -1,0 +1,78 @@
+{#- Police (Storm) ASB with its PEN split, Sentinel ASB, and combined deduplicated ASB per geography and month, as
+    counts and rates per 1,000. Dense: a geography-month with nothing is a row of zeros, so a gap is visible. -#}
+with
+
+matters as (
+
+    select * from {{ ref('fct_asb_incident') }}
+
+),
+
+months as (
+
+    select dim_date.*
+    from {{ ref('dim_date') }} as dim_date
+    where dim_date.month_start between (select min(month_start) from matters)
+                                   and (select max(month_start) from matters)
+
+),
+
+by_authority as (
+
+    select
+        geography_code as local_authority_code,
+        month_start,
+        count(*) filter (where storm_incident_number is not null) as storm_incidents,
+        count(*) filter (where storm_incident_number is not null and pen_category = 'Personal') as storm_personal,
+        count(*) filter (where storm_incident_number is not null and pen_category = 'Environmental')
+            as storm_environmental,
+        count(*) filter (where storm_incident_number is not null and pen_category = 'Nuisance') as storm_nuisance,
+        sum(sentinel_cases) as sentinel_cases,
+        sum(sentinel_cases) filter (where recorded_in = 'both') as linked_sentinel_cases,
+        count(*) as combined_matters
+    from matters
+    group by geography_code, month_start
+
+),
+
+by_geography as (
+
+    select
+        rolled_up.geography_code,
+        by_authority.month_start,
+        sum(storm_incidents) as storm_incidents,
+        sum(storm_personal) as storm_personal,
+        sum(storm_environmental) as storm_environmental,
+        sum(storm_nuisance) as storm_nuisance,
+        sum(sentinel_cases) as sentinel_cases,
+        sum(coalesce(linked_sentinel_cases, 0)) as linked_sentinel_cases,
+        sum(combined_matters) as combined_matters
+    from {{ ref('int_geographies_rolled_up') }} as rolled_up
+    inner join by_authority using (local_authority_code)
+    group by rolled_up.geography_code, by_authority.month_start
+
+)
+
+select
+    geographies.geography_code,
+    geographies.geography_level,
+    months.month_start,
+    months.financial_year,
+    months.financial_quarter_label,
+    coalesce(g.storm_incidents, 0)::bigint as storm_incidents,
+    coalesce(g.storm_personal, 0)::bigint as storm_personal,
+    coalesce(g.storm_environmental, 0)::bigint as storm_environmental,
+    coalesce(g.storm_nuisance, 0)::bigint as storm_nuisance,
+    coalesce(g.sentinel_cases, 0)::bigint as sentinel_cases,
+    coalesce(g.linked_sentinel_cases, 0)::bigint as linked_sentinel_cases,
+    coalesce(g.combined_matters, 0)::bigint as combined_matters,
+    population.population_mid_year,
+    round(coalesce(g.storm_incidents, 0) * 1000.0 / population.population_mid_year, 4) as storm_rate_per_1000,
+    round(coalesce(g.sentinel_cases, 0) * 1000.0 / population.population_mid_year, 4) as sentinel_rate_per_1000,
+    round(coalesce(g.combined_matters, 0) * 1000.0 / population.population_mid_year, 4) as combined_rate_per_1000
+from {{ ref('dim_district') }} as geographies
+cross join months
+left join by_geography as g
+    on g.geography_code = geographies.geography_code and g.month_start = months.month_start
+inner join {{ ref('int_population_by_geography_year') }} as population
+    on population.geography_code = geographies.geography_code and population.year = months.calendar_year

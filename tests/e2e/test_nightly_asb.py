@@ -1,0 +1,106 @@
+"""The ASB night for real on generated feeds: Storm from the drop folder, Sentinel from its API, both through the
+gates into raw, linked and deduplicated by dbt, checked and published; combined ASB equals the ground truth."""
+import csv
+
+import pytest
+
+from cspwh import dag_runs
+from cspwh.generator import deliveries, generate
+from cspwh.generator.config import DEFAULT_FAULTS, Config
+from cspwh.sentinel_api import SentinelAPI
+
+# faults that load with warnings; the ones that hold a file back are tested on their own below
+FAULTS = {**{k: 0 for k in DEFAULT_FAULTS}, "cross_system_duplicates": 0.35, "district_aliases": 0.05,
+          "dmy_dates": 0.03, "excel_serial_dates": 0.01}
+PERSONAL_WORDS = ("caller", "victim", "perpetrator", "phone", "address", "dob", "birth", "postcode", "notes", "log_text")
+
+
+def state(run) -> str:
+    return str(run.state).rsplit(".", 1)[-1].lower()
+
+
+@pytest.fixture(scope="module")
+def asb_night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
+    mailbox.messages.clear()  # the mailbox is the session's; this module reads only what it caused
+    generated = tmp_path_factory.mktemp("feeds")
+    generate(Config(out=generated, start="2021-04", end="2021-06", faults=FAULTS))
+    storm = [f for _, night in deliveries.schedule(generated) for f in night if f[0] == "storm_asb"]
+    deliveries.deliver(generated, module_warehouse.drop, storm)
+    with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CSPWH_SENTINEL_API_URL", api.base_url)
+        assert [state(dag_runs.run(d)) for d in ("storm_asb", "sentinel_asb", "nightly_warehouse")] == \
+            ["success"] * 3
+    module_warehouse.generated = generated
+    return module_warehouse
+
+
+def truth(generated, name):
+    with (generated / "ground_truth" / f"{name}.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_combined_asb_equals_the_ground_truth_matters(asb_night):
+    expected = {(r["geography_code"], r["month"]): int(r["matters"]) for r in truth(asb_night.generated, "asb_matters")}
+    published = {(g, m): n for g, m, n in asb_night.query(
+        """select geography_code, to_char(month_start, 'YYYY-MM'), combined_matters from marts.fct_asb_monthly
+            where geography_level in ('district', 'unitary')""")}
+    assert published == expected and sum(expected.values()) > 4000
+    county, districts = asb_night.query(
+        """select sum(combined_matters) filter (where geography_level = 'county'),
+                  sum(combined_matters) filter (where geography_level = 'district') from marts.fct_asb_monthly""")[0]
+    assert county == districts
+
+
+def test_links_meet_the_precision_and_recall_targets(asb_night):
+    true_pairs = {(r["sentinel_case_id"], r["storm_incident_number"]) for r in truth(asb_night.generated,
+                                                                                      "storm_sentinel_links")}
+    build = asb_night.query("select build_schema from audit.publications order by publication_id desc limit 1")[0][0]
+    found = {(c, i) for c, i in asb_night.query(f"select case_id, incident_number from {build}_intermediate"
+                                                ".int_asb_incidents_linked")}
+    precision, recall = len(found & true_pairs) / len(found), len(found & true_pairs) / len(true_pairs)
+    assert precision >= 0.98 and recall >= 0.95, (precision, recall)
+    methods = dict(asb_night.query("select link_method, count(*) from marts.fct_asb_incident "
+                                   "where recorded_in = 'both' group by 1"))
+    assert methods.get("storm_reference", 0) > 0 and methods.get("scored_match", 0) > 0
+    reason = asb_night.query("select link_reason from marts.fct_asb_incident where link_method = 'scored_match' "
+                             "limit 1")[0][0]
+    assert "same person (pseudonym)" in reason
+
+
+def test_no_personal_data_reaches_the_marts(asb_night):
+    columns = [c for (c,) in asb_night.query("select column_name from information_schema.columns "
+                                             "where table_schema = 'marts'")]
+    assert not [c for c in columns if any(w in c for w in PERSONAL_WORDS)]
+    storm_file = next((asb_night.generated / "drop" / "storm_asb").glob("*.csv"))
+    with storm_file.open(newline="") as fh:
+        callers = [row["Caller Name"] for row in csv.DictReader(fh)][:5]
+    for table in ("fct_asb_incident", "fct_asb_monthly"):
+        text = " ".join(str(v) for row in asb_night.query(f"select * from marts.{table}") for v in row)
+        assert not [c for c in callers if c in text]
+    raw = " ".join(str(v) for row in asb_night.query("select * from raw.storm_asb__incidents limit 200") for v in row)
+    assert not [c for c in callers if c in raw], "raw holds pseudonyms, never names"
+
+
+def test_a_bad_storm_file_is_quarantined_and_the_police_asb_lead_told(asb_night, mailbox):
+    before = asb_night.query("select * from marts.fct_asb_monthly order by 1, 3")
+    source = sorted((asb_night.generated / "drop" / "storm_asb").glob("storm_asb_202106*.csv"))[-1]
+    rows = list(csv.reader(source.open(newline="")))
+    rows[3][3] = "Unclassified"
+    name = "storm_asb_20210701.csv"  # a new night's extract
+    for row in rows[1:]:
+        row[0] = row[0].replace(source.stem[-8:], "20210701")
+        row[1] = "2021-07-01" + row[1][10:] if row[1][:4] == "2021" else row[1]
+    with (asb_night.drop / "storm_asb" / name).open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    assert state(dag_runs.run("storm_asb")) == "success"
+    assert asb_night.query("select outcome from landing.file_manifest where file_name = %s", (name,)) == [
+        ("quarantined",)]
+    earlier = len(mailbox.to("police-asb-lead@example.org"))
+    assert state(dag_runs.run("storm_asb")) == "success"  # nothing new: the same problems are not sent again
+    digests = mailbox.to("police-asb-lead@example.org")
+    assert len(digests) == earlier and "blocking" in str(digests[-1]["Subject"])
+    body = digests[-1].get_content()
+    assert f"feed storm_asb, file {name}, check allowed_values:PEN Category" in body and "(lines 4)" in body
+    assert "'Unclassified'" in body
+    assert not [w for w in ("07700 900", "Caller Name") if w in body]
+    assert asb_night.query("select * from marts.fct_asb_monthly order by 1, 3") == before
