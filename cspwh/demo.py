@@ -1,6 +1,7 @@
 """`make demo`: the nightly job for real on the embedded default, then a summary and the analyst's URL."""
 from __future__ import annotations
 
+import os
 import shutil
 
 from cspwh import bootstrap, dag_runs, db, settings
@@ -20,6 +21,18 @@ def stage_police_uk() -> int:
     return staged
 
 
+def stage_generated(start: str, end: str):
+    """Generate the partner feeds for the demo window and deliver the Storm extracts to their drop folder."""
+    from cspwh.generator import deliveries, generate
+    from cspwh.generator.config import Config
+
+    out = settings.home() / "generated"
+    generate(Config(out=out, start=start, end=end))
+    storm = [f for _, night in deliveries.schedule(out) for f in night if f[0] == "storm_asb"]
+    deliveries.deliver(out, settings.drop_dir(), storm)
+    return out, len(storm)
+
+
 def analyst_url() -> str:
     return db.with_credentials(settings.warehouse_url(), settings.analyst_role(), settings.analyst_password())
 
@@ -30,13 +43,20 @@ def run() -> int:
     bootstrap.ensure()
     staged = stage_police_uk()
     print(f"Delivered {staged} police.uk file(s) to {settings.drop_dir() / 'police_uk'}")
+    start, end = os.environ.get("CSPWH_DEMO_FROM", "2022-08"), os.environ.get("CSPWH_DEMO_TO", "2022-10")
+    generated, storm_files = stage_generated(start, end)
+    print(f"Generated the partner feeds for {start} to {end} in {generated}; delivered {storm_files} Storm extracts")
     print("Preparing Airflow (metadata database migrate)...")
     dag_runs.prepare()
     states = {}
-    for dag_id in ("police_uk", "nightly_warehouse"):
-        print(f"Running DAG {dag_id} ...")
-        states[dag_id] = dag_runs.run(dag_id).state
-        print(f"  {dag_id}: {states[dag_id]}")
+    from cspwh.sentinel_api import SentinelAPI
+
+    with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api:
+        os.environ["CSPWH_SENTINEL_API_URL"] = api.base_url  # the stand-in for Sentinel's API, for this run
+        for dag_id in ("police_uk", "storm_asb", "sentinel_asb", "nightly_warehouse"):
+            print(f"Running DAG {dag_id} ...")
+            states[dag_id] = dag_runs.run(dag_id).state
+            print(f"  {dag_id}: {states[dag_id]}")
     print()
     print(summary())
     print(f"Warehouse: {analyst_url()}")
@@ -78,6 +98,20 @@ def summary() -> str:
         for month, name, crimes, crime_rate, asb, asb_rate in latest:
             lines.append(f"  {month:%Y-%m} {name}: {crimes:,} crimes ({crime_rate} per 1,000), "
                          f"{asb:,} ASB incidents ({asb_rate} per 1,000)")
+        asb = conn.execute(
+            """select to_char(f.month_start, 'YYYY-MM'), d.geography_name, f.storm_incidents, f.sentinel_cases,
+                      f.linked_sentinel_cases, f.combined_matters, f.combined_rate_per_1000
+                 from marts.fct_asb_monthly f join marts.dim_district d using (geography_code)
+                where f.month_start = (select max(month_start) from marts.fct_asb_monthly)
+                  and d.geography_level = 'county'""").fetchall()
+        for month, name, storm, sentinel, linked, combined, rate in asb:
+            lines.append(f"  {month} {name} ASB: {storm:,} police (Storm) + {sentinel:,} Sentinel - {linked:,} linked "
+                         f"= {combined:,} matters ({rate} per 1,000)")
+        alerts_sent = conn.execute("select count(*) from audit.alerts where resolved_at is null").fetchone()[0] \
+            if conn.execute("select to_regclass('audit.alerts')").fetchone()[0] else 0
+        if alerts_sent:
+            lines.append(f"Open data-quality alerts: {alerts_sent} (digests in {settings.home() / 'outbox'} "
+                         "unless CSPWH_SMTP_HOST is set)")
         unallocated = conn.execute(
             "select unallocated_reason, sum(record_count) from marts.fct_street_crime_unallocated group by 1 order by 1"
         ).fetchall()
