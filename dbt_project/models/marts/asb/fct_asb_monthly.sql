@@ -10,10 +10,7 @@ matters as (
 
 months as (
 
-    select dim_date.*
-    from {{ ref('dim_date') }} as dim_date
-    where dim_date.month_start between (select min(month_start) from matters)
-                                   and (select max(month_start) from matters)
+    {{ months_spanned('matters') }}
 
 ),
 

@@ -11,10 +11,7 @@ located as (
 
 months as (
 
-    select dim_date.*
-    from {{ ref('dim_date') }} as dim_date
-    where dim_date.month_start between (select min(month_start) from located)
-                                   and (select max(month_start) from located)
+    {{ months_spanned('located') }}
 
 ),
 
