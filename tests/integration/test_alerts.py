@@ -1,0 +1,62 @@
+"""Alerts from a real gate run: one digest per role by SMTP and webhook, naming file, check and lines, never the
+personal data in the file, and not sent again while the problem stays open."""
+import csv
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cspwh import alerts, ingest
+from cspwh.generator import generate
+from cspwh.generator.config import Config
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CSPWH_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    yield received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_quarantined_storm_file_alerts_its_lead_without_personal_data(warehouse, mailbox, webhook, tmp_path):
+    mailbox.messages.clear()
+    generate(Config.without_faults(tmp_path / "feeds", start="2021-06", end="2021-06"))
+    source = tmp_path / "feeds" / "drop" / "storm_asb" / "storm_asb_20210615.csv"
+    rows = list(csv.reader(source.open(newline="")))
+    rows[2][3], rows[5][3] = "Unknown", "Unknown"  # the PEN category on lines 3 and 6
+    target = warehouse.drop / "storm_asb" / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    [outcome] = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
+    assert outcome.outcome == "quarantined"
+
+    [digest] = alerts.dispatch("night-1")
+    assert digest.role == "police_asb_lead" and digest.address == "police-asb-lead@example.org"
+    [mail] = mailbox.to("police-asb-lead@example.org")
+    body = mail.get_content()
+    assert f"feed storm_asb, file {source.name}, check allowed_values:PEN Category" in body
+    assert "has 2 value(s) outside the 3 allowed codes (lines 3, 6)" in body
+    assert len(webhook) == 1 and "police_asb_lead" in webhook[0]["text"]
+    personal = {v for row in rows[1:] for v in (row[8], row[9], row[10], row[11], row[12])}
+    for text in (body, webhook[0]["text"], outcome.reason):
+        assert not [v for v in personal if v and v in text]
+
+    # the same open problem found again the next night is not sent as new
+    ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
+    assert alerts.dispatch("night-1") == [] and len(mailbox.messages) == 1
