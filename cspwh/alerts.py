@@ -20,19 +20,6 @@ from cspwh import contracts, db, settings
 
 log = logging.getLogger(__name__)
 
-DDL = """
-create table if not exists audit.alerts (
-    alert_key text not null,
-    role text not null,
-    first_run_id text not null,
-    last_run_id text not null,
-    first_alerted_at timestamptz not null default now(),
-    last_seen_at timestamptz not null default now(),
-    resolved_at timestamptz,
-    summary text not null,
-    primary key (alert_key, role)
-)"""
-
 
 @dataclasses.dataclass
 class Failure:
@@ -123,7 +110,6 @@ def dispatch(run_id: str) -> list[Digest]:
     """Send this run's digests; returns what was sent (a role with nothing new gets nothing)."""
     found = failures(run_id)
     with db.transaction() as conn:
-        conn.execute(DDL)
         open_before = {(k, r) for k, r in conn.execute(
             "select alert_key, role from audit.alerts where resolved_at is null").fetchall()}
         per_role: dict[str, list[Failure]] = collections.defaultdict(list)

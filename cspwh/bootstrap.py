@@ -60,6 +60,27 @@ create table if not exists audit.check_results (
     checked_at timestamptz not null default now()
 );
 
+create table if not exists audit.task_failures (
+    task_failure_id bigserial primary key,
+    dag_id text not null,
+    task_id text not null,
+    run_id text not null,
+    error text,
+    failed_at timestamptz not null default now()
+);
+
+create table if not exists audit.alerts (
+    alert_key text not null,
+    role text not null,
+    first_run_id text not null,
+    last_run_id text not null,
+    first_alerted_at timestamptz not null default now(),
+    last_seen_at timestamptz not null default now(),
+    resolved_at timestamptz,
+    summary text not null,
+    primary key (alert_key, role)
+);
+
 create table if not exists audit.publications (
     publication_id bigserial primary key,
     run_id text not null,

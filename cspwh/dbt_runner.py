@@ -5,17 +5,11 @@ import json
 import os
 from urllib.parse import unquote, urlsplit
 
-import yaml
-
-from cspwh import settings
-
-
-def partnership() -> dict:
-    return yaml.safe_load((settings.SOURCES_DIR / "reference" / "partnership.yml").read_text())
+from cspwh import reference, settings
 
 
 def dbt_vars() -> dict:
-    p = partnership()
+    p = reference.partnership()
     return {"police_uk_force": p["police_uk_force"], "county_code": p["county_code"],
             "force_area_code": p["force_area_code"]}
 

@@ -107,8 +107,7 @@ def summary() -> str:
         for month, name, storm, sentinel, linked, combined, rate in asb:
             lines.append(f"  {month} {name} ASB: {storm:,} police (Storm) + {sentinel:,} Sentinel - {linked:,} linked "
                          f"= {combined:,} matters ({rate} per 1,000)")
-        alerts_sent = conn.execute("select count(*) from audit.alerts where resolved_at is null").fetchone()[0] \
-            if conn.execute("select to_regclass('audit.alerts')").fetchone()[0] else 0
+        alerts_sent = conn.execute("select count(*) from audit.alerts where resolved_at is null").fetchone()[0]
         if alerts_sent:
             lines.append(f"Open data-quality alerts: {alerts_sent} (digests in {settings.home() / 'outbox'} "
                          "unless CSPWH_SMTP_HOST is set)")

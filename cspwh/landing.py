@@ -23,7 +23,6 @@ class LandedFile:
     period: str | None
     content_hash: str
     path: Path
-    is_new: bool
     outcome: str
 
 
@@ -48,7 +47,7 @@ def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFi
     if seen:
         file_id, entity, name, stream, period, landed_path, outcome = seen
         return LandedFile(file_id, contract.feed, entity, name, stream, period, content_hash, Path(landed_path),
-                          False, outcome)
+                          outcome)
 
     found = contract.entity_for(source.name)
     entity, groups = (found[0].name, found[1].groupdict()) if found else (None, {})
@@ -65,8 +64,7 @@ def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFi
            returning file_id""",
         (contract.feed, entity, source.name, stream, period, content_hash, target.stat().st_size, str(target)),
     ).fetchone()[0]
-    return LandedFile(file_id, contract.feed, entity, source.name, stream, period, content_hash, target, True,
-                      "landed")
+    return LandedFile(file_id, contract.feed, entity, source.name, stream, period, content_hash, target, "landed")
 
 
 def quarantine(conn: psycopg.Connection, landed: LandedFile, reason: str, findings: list[dict]) -> Path:

@@ -10,7 +10,8 @@ import yaml
 from cspwh import settings
 
 
-def _rows(name: str) -> list[dict]:
+def rows(name: str) -> list[dict]:
+    """A reference seed file's rows (the same files dbt loads as seeds)."""
     with (settings.SOURCES_DIR / "reference" / name).open(newline="") as fh:
         return list(csv.DictReader(fh))
 
@@ -22,7 +23,7 @@ def partnership() -> dict:
 
 @functools.cache
 def geographies() -> list[dict]:
-    return _rows("geographies.csv")
+    return rows("geographies.csv")
 
 
 def districts() -> list[dict]:
@@ -43,7 +44,7 @@ def _alias_index() -> dict[str, tuple[str, bool]]:
     for g in geographies():
         index[normalise_name(g["geography_name"])] = (g["geography_code"], True)
         index[normalise_name(g["geography_code"])] = (g["geography_code"], True)
-    for a in _rows("geography_aliases.csv"):
+    for a in rows("geography_aliases.csv"):
         index.setdefault(normalise_name(a["alias"]), (a["geography_code"], False))
     return index
 

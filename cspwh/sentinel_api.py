@@ -35,7 +35,8 @@ class CaseStore:
 
     def read(self, first: int, last: int) -> list[dict]:
         with self.path.open("rb") as fh:
-            fh.seek(self.offsets[first]) if first < len(self.offsets) else None
+            if first < len(self.offsets):
+                fh.seek(self.offsets[first])
             return [json.loads(fh.readline()) for _ in range(first, last)]
 
 

@@ -7,7 +7,6 @@ recognised by their hash at landing). Retries with backoff on 429, 5xx and conne
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -85,6 +84,3 @@ def pull(base_url: str, drop: Path | None = None, page_size: int = 200, http: re
     log.info("sentinel: %d case(s) in %d page(s) changed since %s; cursor now %s", cases, len(pages), since, cursor)
     return PullResult(since, cursor, pages, cases)
 
-
-def page_cases(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["cases"]

@@ -124,11 +124,10 @@ def district_population() -> dict[str, int]:
     """The latest ONS mid-year population of each of the partnership's districts."""
     codes = {d["geography_code"] for d in reference.districts()}
     latest: dict[str, tuple[int, int]] = {}
-    with (reference.settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            code, year = row["geography_code"], int(row["mid_year"])
-            if code in codes and year > latest.get(code, (0, 0))[0]:
-                latest[code] = (year, int(row["population"]))
+    for row in reference.rows("ons_population_mid_year.csv"):
+        code, year = row["geography_code"], int(row["mid_year"])
+        if code in codes and year > latest.get(code, (0, 0))[0]:
+            latest[code] = (year, int(row["population"]))
     return {code: latest.get(code, (0, 1))[1] for code in sorted(codes)}
 
 
@@ -144,13 +143,12 @@ POSTCODE_DISTRICTS = {
 def aliases_by_code() -> dict[str, list[str]]:
     """Spellings partners use for each district (not the canonical name): the district_aliases fault."""
     out: dict[str, list[str]] = {}
-    with (reference.settings.SOURCES_DIR / "reference" / "geography_aliases.csv").open() as fh:
-        for row in csv.DictReader(fh):
-            resolved = reference.resolve_geography(row["alias"])
-            # single letters are the dashboard's axis, not what an extract says; and only spellings the gate
-            # cannot tell from the canonical name ('Oadby & Wigston') are planted as aliases
-            if len(row["alias"]) > 2 and resolved and not resolved[1]:
-                out.setdefault(row["geography_code"], []).append(row["alias"])
+    for row in reference.rows("geography_aliases.csv"):
+        resolved = reference.resolve_geography(row["alias"])
+        # single letters are the dashboard's axis, not what an extract says; and only spellings the gate
+        # cannot tell from the canonical name ('Oadby & Wigston') are planted as aliases
+        if len(row["alias"]) > 2 and resolved and not resolved[1]:
+            out.setdefault(row["geography_code"], []).append(row["alias"])
     return out
 
 

@@ -4,7 +4,6 @@ reoffending rate (OGRS) and whether a proven reoffence followed; the actual rate
 from __future__ import annotations
 
 import collections
-import csv
 import datetime as dt
 import functools
 import math
@@ -43,12 +42,11 @@ def area_weights() -> list[tuple[str, float, bool]]:
     force = reference.partnership()["force_area_code"]
     by_code = {g["geography_code"]: g for g in reference.geographies()}
     population: dict[str, int] = {}
-    with (reference.settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open(newline="") as fh:
-        latest: dict[str, int] = {}
-        for row in csv.DictReader(fh):
-            if int(row["mid_year"]) >= latest.get(row["geography_code"], 0):
-                latest[row["geography_code"]] = int(row["mid_year"])
-                population[row["geography_code"]] = int(row["population"])
+    latest: dict[str, int] = {}
+    for row in reference.rows("ons_population_mid_year.csv"):
+        if int(row["mid_year"]) >= latest.get(row["geography_code"], 0):
+            latest[row["geography_code"]] = int(row["mid_year"])
+            population[row["geography_code"]] = int(row["population"])
     inside = {}
     for area in areas:
         found = reference.resolve_geography(area)

@@ -15,8 +15,8 @@ def lsoa_lookup() -> dict[str, str]:
     """LSOA -> local authority, for the force area's local authorities."""
     authorities = {g["geography_code"] for g in reference.geographies()
                    if g["geography_level"] in ("district", "unitary")}
-    with (settings.SOURCES_DIR / "reference" / "ons_lsoa11_to_lad19.csv").open() as fh:
-        return {r["lsoa11cd"]: r["lad19cd"] for r in csv.DictReader(fh) if r["lad19cd"] in authorities}
+    return {r["lsoa11cd"]: r["lad19cd"] for r in reference.rows("ons_lsoa11_to_lad19.csv")
+            if r["lad19cd"] in authorities}
 
 
 def asb_records(month: dt.date) -> list[dict]:

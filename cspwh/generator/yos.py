@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import collections
-import csv
 import datetime as dt
 import functools
 
@@ -65,9 +64,8 @@ def dob_for_age(rng, on: dt.date, age: int) -> dt.date:
 def youth_population() -> dict[str, int]:
     """Population aged 10 to 17 of each district (ONS mid-2020), the FTE denominator."""
     codes = {d["geography_code"] for d in reference.districts()}
-    path = reference.settings.SOURCES_DIR / "reference" / "ons_population_age10to17_mid2020.csv"
-    with path.open(newline="") as fh:
-        found = {row["code"]: int(row["age_10_17"]) for row in csv.DictReader(fh) if row["code"] in codes}
+    found = {row["code"]: int(row["age_10_17"]) for row in reference.rows("ons_population_age10to17_mid2020.csv")
+             if row["code"] in codes}
     return {code: found.get(code, 1) for code in sorted(codes)}
 
 
