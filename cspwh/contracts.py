@@ -23,6 +23,14 @@ LINEAGE_COLUMNS = [
     ("_loaded_at", "timestamptz not null"),
     ("_content_hash", "text not null"),
 ]
+# The loader sets these per load as transaction settings (loader.py), so COPY need not send them on every row.
+LINEAGE_DEFAULTS = {
+    "_load_id": "current_setting('cspwh.load_id')::bigint",
+    "_source_file": "current_setting('cspwh.source_file')",
+    "_loaded_at": "now()",
+    "_content_hash": "current_setting('cspwh.content_hash')",
+    "_layout_version": "nullif(current_setting('cspwh.layout_version', true), '')",
+}
 TREATMENTS = ("hmac", "generalise", "drop")
 
 
@@ -121,7 +129,9 @@ class Entity:
         body = ",\n".join(f'    "{name}" {decl}' for name, decl in self.raw_columns())
         return [f"create table if not exists {table} (\n{body}\n)"] + [
             f'alter table {table} add column if not exists "{name}" {decl.replace(" not null", "")}'
-            for name, decl in self.raw_columns()]
+            for name, decl in self.raw_columns()] + [
+            f'alter table {table} alter column "{name}" set default {LINEAGE_DEFAULTS[name]}'
+            for name, _ in self.raw_columns() if name in LINEAGE_DEFAULTS]
 
 
 @dataclasses.dataclass(frozen=True)

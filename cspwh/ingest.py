@@ -1,10 +1,17 @@
-"""One feed's path from drop folder to raw: land -> file gate -> raw, a file at a time, each file all or nothing."""
+"""One feed's path from drop folder to raw: land -> file gate -> raw, a file at a time, each file all or nothing.
+
+The gate's row checks run while the rows are copied into raw, in one transaction that commits only when no blocking
+check failed: a rejected file leaves raw exactly as it was.
+"""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 from pathlib import Path
 
+import duckdb
+import psycopg
 from psycopg.types.json import Jsonb
 
 from cspwh import bootstrap, contracts, db, file_gate, landing, loader, settings
@@ -40,23 +47,72 @@ def ingest_file(feed: str, path: Path, run_id: str) -> FileOutcome:
         if landed.outcome != "landed":  # decided before (loaded or quarantined); a crashed run left it 'landed'
             return FileOutcome(feed, landed.file_name, landed.file_id, "already_received")
         found = contract.entity_for(landed.file_name)
-        entity = found[0] if found else None
-        result = file_gate.check(conn, entity, landed, " or ".join(e.file_pattern for e in contract.entities))
-        with conn.transaction():
-            _record_checks(conn, run_id, contract, landed, result)
-            if result.warnings:
-                conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
-                             (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))
-            if not result.passed:
-                reason = result.reason(landed)
-                target = landing.quarantine(conn, landed, reason, [dataclasses.asdict(f) for f in result.findings])
-                log.warning("quarantined %s/%s: %s", feed, landed.file_name, reason)
-                return FileOutcome(feed, landed.file_name, landed.file_id, "quarantined", reason=reason,
-                                   quarantined_path=str(target))
-            rows = loader.load(conn, entity, landed, result.parsed)
-        log.info("loaded %s/%s: %d rows", feed, landed.file_name, rows)
-        return FileOutcome(feed, landed.file_name, landed.file_id, "loaded", rows=rows,
+        hint = " or ".join(e.file_pattern for e in contract.entities)
+        return _gate_and_load(conn, run_id, contract, found[0] if found else None, landed, hint)
+
+
+class _Rejected(Exception):
+    def __init__(self, result: file_gate.GateResult):
+        self.result = result
+
+
+class _Reread(Exception):
+    pass
+
+
+def _gate_and_load(conn, run_id, contract, entity, landed, hint) -> FileOutcome:
+    for use_reader in (False, True):  # DuckDB first; the file reader when DuckDB cannot read it as plain CSV
+        staged, early = file_gate.open_file(conn, entity, landed, hint, use_reader)
+        if staged is None:
+            return _reject(conn, run_id, contract, landed, early)
+        bounds = file_gate.volume_bounds(conn, entity, landed)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="file-gate") as pool:
+                checking = pool.submit(file_gate.run_checks, staged, entity, landed, bounds, early.findings)
+                try:
+                    with conn.transaction():
+                        rows = loader.load(conn, entity, landed, staged)
+                        result = checking.result()
+                        if result.reread:
+                            raise _Reread()
+                        if not result.passed:
+                            raise _Rejected(result)
+                        _record_checks(conn, run_id, contract, landed, result)
+                        if result.warnings:
+                            conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
+                                         (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))
+                except _Reread:
+                    continue
+                except _Rejected as rejected:
+                    return _reject(conn, run_id, contract, landed, rejected.result)
+                except (psycopg.Error, duckdb.Error) as exc:
+                    result = checking.result()
+                    if result.reread or (isinstance(exc, duckdb.Error) and not use_reader):
+                        continue
+                    if result.passed:  # the checks missed what Postgres refused: say what it said
+                        result.findings.append(file_gate.Finding(
+                            "load", f"the rows could not be stored: {str(exc).splitlines()[0]}",
+                            "correct the value named and resend; if it looks right, tell the platform team"))
+                    return _reject(conn, run_id, contract, landed, result)
+        finally:
+            staged.close()
+        log.info("loaded %s/%s: %d rows", contract.feed, landed.file_name, rows)
+        return FileOutcome(contract.feed, landed.file_name, landed.file_id, "loaded", rows=rows,
                            warnings=[f.as_text() for f in result.warnings])
+    raise AssertionError("unreachable: the file reader either reads the file or says why not")
+
+
+def _reject(conn, run_id, contract, landed, result: file_gate.GateResult) -> FileOutcome:
+    with conn.transaction():
+        _record_checks(conn, run_id, contract, landed, result)
+        if result.warnings:
+            conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
+                         (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))
+        reason = result.reason(landed)
+        target = landing.quarantine(conn, landed, reason, [dataclasses.asdict(f) for f in result.findings])
+    log.warning("quarantined %s/%s: %s", contract.feed, landed.file_name, reason)
+    return FileOutcome(contract.feed, landed.file_name, landed.file_id, "quarantined", reason=reason,
+                       quarantined_path=str(target))
 
 
 def _record_checks(conn, run_id, contract, landed, result) -> None:

@@ -1,65 +1,118 @@
-"""Raw loading: typed rows of an accepted file into raw.<feed>__<entity> with COPY, lineage on every row, personal
-data pseudonymised, generalised or dropped as the contract says."""
+"""Raw loading: the staged file's rows into raw.<feed>__<entity> with one COPY, converted, district-coded and with
+personal data pseudonymised, generalised or dropped as the contract says, lineage on every row.
+
+DuckDB converts the rows (SQL from the contract, see staged_file.py for the macros) and writes them as CSV into a
+pipe that Postgres' COPY reads as they come, so conversion and copying overlap and the file is written to Postgres
+once. The constant lineage (load id, file name, content hash, layout) comes from column defaults that read this
+transaction's settings, so it is not sent a million times.
+"""
 from __future__ import annotations
 
-import datetime as dt
+import os
+import threading
 
 import psycopg
 from psycopg import sql
 
-from cspwh import pseudonymise, reference, values
-from cspwh.contracts import LINEAGE_COLUMNS, Column, Entity
-from cspwh.file_gate import ParsedFile
+from cspwh.contracts import Column, Entity
 from cspwh.landing import LandedFile
+from cspwh.staged_file import StagedFile
 
-TRUE = {"true", "yes", "y", "1"}
+AGE_BANDS_SQL = """case when {age} < 10 then '0-9' when {age} < 18 then '10-17' when {age} < 25 then '18-24'
+    when {age} < 35 then '25-34' when {age} < 45 then '35-44' when {age} < 55 then '45-54' when {age} < 65 then '55-64'
+    else '65+' end"""
 
 
-def _converter(col: Column):
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _converted(col: Column) -> str:
+    """The SQL for a column's raw value (pseudonymise.py and values.py say the same in Python)."""
+    v = f"src.{_ident(col.name)}"
     if col.personal == "hmac":
-        return pseudonymise.pseudonym
+        return f"pseudonym({v})"
     if col.personal == "generalise":
-        return lambda v: pseudonymise.generalise(v, col.generalise_to)
+        born = f"parse_date({v})"
+        if col.generalise_to == "year":
+            return f"year({born})"
+        if col.generalise_to == "month":
+            return f"date_trunc('month', {born})::date"
+        if col.generalise_to == "age_band":
+            age = (f"(year(current_date) - year({born}) - case when strftime(current_date, '%m%d') < "
+                   f"strftime({born}, '%m%d') then 1 else 0 end)")
+            return AGE_BANDS_SQL.format(age=age)
+        if col.generalise_to == "postcode_district":
+            return f"upper(split_part(norm_text({v}), ' ', 1))"
+        raise ValueError(f"unknown generalisation {col.generalise_to!r}")
     if col.type == "month":
-        return lambda v: f"{v}-01" if v else None
+        return f"{v} || '-01'"
     if col.type == "date":
-        return lambda v: values.parse_date(v)[0] if v else None
+        return f"parse_date({v})"
     if col.type == "timestamp":
-        return lambda v: values.parse_timestamp(v)[0] if v else None
+        return f"parse_ts({v})"
     if col.type == "boolean":
-        return lambda v: None if v is None else v.lower() in TRUE
-    return lambda v: v
+        return f"lower({v}) in ('true', 'yes', 'y', '1')"
+    return v
 
 
-def _district_code(value: str | None) -> str | None:
-    resolved = reference.resolve_geography(value) if value else None
-    return resolved[0] if resolved else None
-
-
-def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, parsed: ParsedFile) -> int:
-    """COPY the file's rows; the caller's transaction makes the load and the manifest update one unit."""
-    converters, names = [], []
-    for i, name in enumerate(parsed.columns):
+def transform(entity: Entity, staged: StagedFile) -> tuple[str, list[str]]:
+    """The DuckDB query giving raw's rows, and the raw columns it fills in order."""
+    exprs, names, joins = [], [], []
+    for name in staged.columns:
         col = entity.column(name)
         if col.loaded:
-            converters.append((i, _converter(col)))
+            exprs.append(_converted(col))
             names.append(col.name)
         if col.type == "district":
-            converters.append((i, _district_code))
+            joins.append(f"left join geo_alias g_{name} on g_{name}.name_norm = norm_name(src.{_ident(name)})")
+            exprs.append(f"g_{name}.code")
             names.append(f"{col.name}_code")
-    layout = [parsed.layout.version] if len(entity.layouts) > 1 else []
-    names += [n for n, _ in LINEAGE_COLUMNS] + (["_layout_version"] if layout else [])
-    stmt = sql.SQL("copy raw.{} ({}) from stdin").format(
+    exprs.append("src._line")
+    names.append("_line_number")
+    query = f"select {', '.join(exprs)} from src {' '.join(joins)}"
+    return query, names
+
+
+def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: StagedFile) -> int:
+    """COPY the converted rows; the caller's transaction makes the load and the manifest update one unit."""
+    query, names = transform(entity, staged)
+    for setting, value in (("cspwh.load_id", str(landed.file_id)), ("cspwh.source_file", landed.file_name),
+                           ("cspwh.content_hash", landed.content_hash),
+                           ("cspwh.layout_version", staged.layout.version if len(entity.layouts) > 1 else "")):
+        conn.execute("select set_config(%s, %s, true)", (setting, value))
+    stmt = sql.SQL("copy raw.{} ({}) from stdin (format csv)").format(
         sql.Identifier(entity.raw_table), sql.SQL(", ").join(map(sql.Identifier, names)))
-    loaded_at = dt.datetime.now(dt.timezone.utc)
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        for row, line in zip(parsed.rows, parsed.line_numbers):
-            copy.write_row([conv(row[i]) for i, conv in converters]
-                           + [landed.file_id, landed.file_name, line, loaded_at, landed.content_hash] + layout)
+
+    read_end, write_end = os.pipe()
+    failed: list[BaseException] = []
+    cursor = staged.cursor()
+
+    def produce() -> None:
+        try:
+            cursor.execute(f"copy ({query}) to '/dev/fd/{write_end}' (format csv, header false, use_tmp_file false)")
+        except BaseException as exc:  # reported by the main thread after the COPY, which then rolls back
+            failed.append(exc)
+        finally:
+            os.close(write_end)  # the COPY below sees the end of the rows only now
+            cursor.close()
+
+    producer = threading.Thread(target=produce, name=f"convert-{landed.file_id}", daemon=True)
+    producer.start()
+    try:
+        with conn.cursor() as cur:
+            with cur.copy(stmt) as copy, os.fdopen(read_end, "rb") as rows:
+                while chunk := rows.read(1 << 20):
+                    copy.write(chunk)
+            copied = cur.rowcount
+    finally:
+        producer.join()
+    if failed:
+        raise failed[0]
     conn.execute(
         """update landing.file_manifest
               set outcome = 'loaded', rows = %s, layout_version = %s, outcome_at = now(), reason = null
             where file_id = %s""",
-        (len(parsed.rows), parsed.layout.version, landed.file_id),
+        (copied, staged.layout.version, landed.file_id),
     )
-    return len(parsed.rows)
+    return copied

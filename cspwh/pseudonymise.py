@@ -32,14 +32,24 @@ def _key() -> bytes:
 
 
 def normalise(value: str) -> str:
-    """Spacing and case do not make another person: ' J  Smith' and 'j smith' give one pseudonym."""
-    return re.sub(r"\s+", " ", value).strip().lower()
+    """Spacing and case do not make another person: ' J  Smith' and 'j smith' give one pseudonym. The same rule
+    runs in SQL at load (cspwh/staged_file.py), so only ASCII whitespace counts, as in RE2's \\s."""
+    return re.sub(r"[ \t\n\f\r]+", " ", value).strip(" ").lower()
 
 
 def pseudonym(value: str | None) -> str | None:
+    """The reference implementation of what the loader computes in SQL (a test keeps the two equal)."""
     if value is None:
         return None
     return hmac.new(_key(), normalise(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def hmac_pads() -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys (RFC 2104), so SQL can compute the HMAC with two sha256 calls."""
+    key = _key()
+    key = hashlib.sha256(key).digest() if len(key) > 64 else key
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 AGE_BANDS = [(0, 9), (10, 17), (18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]

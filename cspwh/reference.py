@@ -39,7 +39,7 @@ def normalise_name(text: str) -> str:
 
 
 @functools.cache
-def _alias_index() -> dict[str, tuple[str, bool]]:
+def alias_index() -> dict[str, tuple[str, bool]]:
     index: dict[str, tuple[str, bool]] = {}
     for g in geographies():
         index[normalise_name(g["geography_name"])] = (g["geography_code"], True)
@@ -51,4 +51,4 @@ def _alias_index() -> dict[str, tuple[str, bool]]:
 
 def resolve_geography(text: str) -> tuple[str, bool] | None:
     """(ONS code, is the canonical spelling) for any spelling in geography_aliases.csv, else None."""
-    return _alias_index().get(normalise_name(text))
+    return alias_index().get(normalise_name(text))
