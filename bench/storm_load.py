@@ -89,7 +89,7 @@ def main() -> None:
             for _ in range(args.repeat):
                 times["text"].append(_copy_file(conn, "copy bare_text from stdin (format csv, header true)", path))
                 times["typed"].append(_copy_file(conn, "copy bare_typed from stdin (format csv, header true)", path))
-                conn.execute("truncate bare_text, bare_typed, raw.storm_asb__incidents, landing.file_manifest")
+                conn.execute("truncate bare_text, bare_typed, raw.storm_asb__incidents, landing.file_manifest cascade")
                 conn.commit()
                 shutil.copyfile(path, drop / path.name)
                 began = time.perf_counter()

@@ -31,19 +31,21 @@ MACROS = [
           when regexp_full_match(v, '\d{5}(\.\d+)?') then 'excel_serial' end""",
     f"""create macro excel_serial(v) as {EXCEL_EPOCH} + to_seconds(floor(round(v::double * 86400e6) / 1e6)::bigint)""",
     """create macro parse_ts(v) as case ts_shape(v)
-          when 'iso' then try_strptime(replace(v, 'T', ' '), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M'])
-          when 'dmy' then try_strptime(v, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])
+          when 'iso' then try_cast(v as timestamp)
+          when 'dmy' then coalesce(try_strptime(v, '%d/%m/%Y %H:%M:%S'), try_strptime(v, '%d/%m/%Y %H:%M'))
           when 'excel_serial' then excel_serial(v) end""",
     r"""create macro date_shape(v) as case
           when regexp_full_match(v, '\d{4}-\d{2}-\d{2}') then 'iso'
           when regexp_full_match(v, '\d{1,2}/\d{1,2}/\d{4}') then 'dmy'
           when regexp_full_match(v, '\d{5}(\.\d+)?') then 'excel_serial' end""",
     """create macro parse_date(v) as case date_shape(v)
-          when 'iso' then try_strptime(v, '%Y-%m-%d')::date
+          when 'iso' then try_cast(v as date)
           when 'dmy' then try_strptime(v, '%d/%m/%Y')::date
           when 'excel_serial' then excel_serial(v)::date end""",
     # pseudonymise.normalise and reference.normalise_name
-    r"""create macro norm_text(v) as lower(trim(regexp_replace(v, '[ \t\n\f\r]+', ' ', 'g')))""",
+    # most values need no respacing, and the regex replace is the costly part
+    r"""create macro norm_text(v) as case when regexp_matches(v, '[\t\n\f\r]|  |^ | $')
+          then lower(trim(regexp_replace(v, '[ \t\n\f\r]+', ' ', 'g'))) else lower(v) end""",
     """create macro norm_name(v) as trim(regexp_replace(
           replace(replace(lower(v), '&', ' and '), '%26', ' and '), '[^a-z0-9]+', ' ', 'g'))""",
 ]
