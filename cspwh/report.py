@@ -22,6 +22,9 @@ FLAG_NOTES = {
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
 }
 RAG_WORDS = {"G": "Green", "A": "Amber", "R": "Red"}
+NOT_RATED = {"current period incomplete": "part period", "no comparator": "no comparator",
+             "comparator incomplete": "part comparator", "series break": "series break", "suppressed": "suppressed",
+             "comparator is zero": "zero base"}
 
 
 @dataclasses.dataclass
@@ -237,7 +240,7 @@ def render_html(data: dict) -> str:
                 "incomplete": bool(k) and not k.get("is_complete"),
                 "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
                 "arrow": symbol, "arrow_class": css, "arrow_words": words,
-                "rag": k.get("rag"), "not_rated": k.get("not_rated_reason"),
+                "rag": k.get("rag"), "not_rated": NOT_RATED.get(k.get("not_rated_reason"), k.get("not_rated_reason")),
                 "peer": peer, "county": county_comparison(r, data["geography_names"]),
                 "chart": district_chart(r),
             })
@@ -246,7 +249,9 @@ def render_html(data: dict) -> str:
     found = exceptions(data)
     partnership = data["partnership"]
     county = data["geography_names"].get(partnership["county_code"], "")
+    districts = next((r.districts for r in data["rows"] if r.districts), [])
     return template.render(
+        district_key=", ".join(f"{d['short_code']} {d['geography_name']}" for d in districts),
         title=f"Safer Communities Performance Dashboard {quarter_title(data['quarter'])}",
         board=partnership.get("board", ""), county=county, quarter=data["quarter"],
         months=QUARTER_MONTHS[parse_quarter(data["quarter"])[1]], groups=groups, footnotes=footnotes,
