@@ -19,11 +19,13 @@ FLAG_NOTES = {
     "indicative": "Indicative rather than definitive (the source is not the national system of record).",
     "series_break": "A classification change falls between the periods compared: not compared across the break.",
     "suppressed": "Suppressed: the number is too small to publish.",
+    "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
+                        "direction of travel or RAG.",
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
 }
 RAG_WORDS = {"G": "Green", "A": "Amber", "R": "Red"}
 NOT_RATED = {"current period incomplete": "part period", "no comparator": "no comparator",
-             "comparator incomplete": "part comparator", "series break": "series break", "suppressed": "suppressed",
+             "comparator incomplete": "part prior year", "series break": "series break", "suppressed": "suppressed",
              "comparator is zero": "zero base"}
 
 
@@ -90,6 +92,8 @@ def collect(quarter: str) -> dict:
         row = Row(ind, current, districts, force)
         if current:
             row.flags = list(current["flags"] or [])
+            if current["previous_is_complete"] is False or current["previous_fy_is_complete"] is False:
+                row.flags.append("prior_incomplete")
             if ind.get("peer") and not (force and force["peer_rank"]):
                 row.flags.append("no_peer")
         rows.append(row)
@@ -237,6 +241,8 @@ def render_html(data: dict) -> str:
                 "previous": fmt(k.get("previous_value"), r.indicator), "previous_label": k.get("previous_period_label"),
                 "current": fmt(k.get("value"), r.indicator), "current_label": k.get("period_label"),
                 "previous_fy": fmt(k.get("previous_fy_value"), r.indicator), "previous_fy_label": k.get("previous_fy_label"),
+                "previous_part": k.get("previous_is_complete") is False,
+                "previous_fy_part": k.get("previous_fy_is_complete") is False,
                 "incomplete": bool(k) and not k.get("is_complete"),
                 "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
                 "arrow": symbol, "arrow_class": css, "arrow_words": words,

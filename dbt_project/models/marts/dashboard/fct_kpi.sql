@@ -113,7 +113,10 @@ scored as (
             when rated.is_suppressed then 'suppressed'
             when rated.comparator_value = 0 then 'comparator is zero'
         end as not_rated_reason,
-        round((rated.value - rated.comparator_value) * 100.0 / nullif(rated.comparator_value, 0), 2) as change_pct
+        -- a change is only stated between two complete periods with no series break between them
+        case when rated.is_complete and rated.comparator_is_complete and not rated.has_series_break then
+            round((rated.value - rated.comparator_value) * 100.0 / nullif(rated.comparator_value, 0), 2)
+        end as change_pct
     from rated
 
 ),
@@ -175,19 +178,21 @@ select
     case when ranked.is_suppressed then null else ranked.value end as value,
     ranked.previous_period_label,
     ranked.previous_value,
+    ranked.previous_is_complete,
     ranked.previous_fy_label,
     ranked.previous_fy_value,
+    ranked.previous_fy_is_complete,
     ranked.comparator_label,
     ranked.comparator_value,
     case when ranked.is_suppressed then null else ranked.change_pct end as change_pct,
     case
-        when ranked.is_suppressed or ranked.comparator_value is null or ranked.value is null then null
+        when ranked.is_suppressed or ranked.change_pct is null then null
         when ranked.value > ranked.comparator_value then 'up'
         when ranked.value < ranked.comparator_value then 'down'
         else 'level'
     end as direction_of_travel,
     case
-        when ranked.is_suppressed or ranked.comparator_value is null or ranked.value is null then null
+        when ranked.is_suppressed or ranked.change_pct is null then null
         when ranked.value = ranked.comparator_value then null
         else (ranked.value > ranked.comparator_value) = ranked.up_is_good
     end as is_improving,
