@@ -88,6 +88,31 @@ create table if not exists audit.publications (
     published_at timestamptz not null default now(),
     table_rows jsonb not null
 );
+
+create table if not exists audit.reports (
+    report_id bigserial primary key,
+    quarter text not null,
+    build_schema text not null,
+    run_id text not null,
+    published_at timestamptz not null default now(),
+    html_path text,
+    pdf_path text
+);
+comment on table audit.reports is 'Each published board report (cspwh report): which build its figures came from.';
+
+create table if not exists audit.reported_figures (
+    report_id bigint not null references audit.reports (report_id),
+    indicator_id text not null,
+    geography_code text not null,
+    period_type text not null,
+    period_label text not null,
+    value numeric,
+    numerator numeric,
+    denominator numeric,
+    primary key (report_id, indicator_id, geography_code, period_type, period_label)
+);
+comment on table audit.reported_figures is
+    'The as-reported ledger: every figure a published report showed; a rebuild that changes one is a restatement.';
 """
 
 

@@ -27,7 +27,41 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve-sentinel", help="serve generated Sentinel cases as the case API does")
     serve.add_argument("--data", required=True, help="the generator's output folder")
     serve.add_argument("--port", type=int, default=8765)
+    rep = sub.add_parser("report", help="render the board's quarterly performance dashboard as HTML and PDF")
+    rep.add_argument("--quarter", required=True, help="financial quarter, e.g. 2021-22Q2")
+    rep.add_argument("--out", help="output folder (default <CSPWH_HOME>/reports)")
+    rep.add_argument("--draft", action="store_true",
+                     help="do not record the figures in the as-reported ledger (audit.reported_figures)")
+    exp = sub.add_parser("explain", help="how a published figure was made: numerator, denominator, files, checks")
+    exp.add_argument("indicator", help="indicator id from sources/reference/indicators.yml, e.g. asb_rate")
+    exp.add_argument("--geo", required=True, help="geography name, alias or ONS code, e.g. Charnwood")
+    exp.add_argument("--period", required=True,
+                     help="a quarter (2021-22Q2: the dashboard's rolling 12 months to it), 'R12 to 2021-22Q2' "
+                          "or a financial year (2021-22)")
+    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year"])
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from pathlib import Path
+
+        from cspwh import report
+
+        result = report.render(args.quarter, Path(args.out) if args.out else None, publish=not args.draft)
+        print(f"wrote {result['html']}")
+        print(f"wrote {result['pdf']}")
+        if result["report_id"]:
+            print(f"recorded {result['figures']} figure(s) as report {result['report_id']} in audit.reported_figures "
+                  f"(build {result['build']})")
+        return 0
+    if args.command == "explain":
+        from cspwh import explain
+
+        try:
+            print(explain.explain(args.indicator, args.geo, args.period, args.period_type))
+        except (KeyError, ValueError) as exc:
+            print(f"cspwh explain: {exc}", file=sys.stderr)
+            return 2
+        return 0
 
     if args.command == "generate":
         return _generate(args)

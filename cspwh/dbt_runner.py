@@ -5,13 +5,14 @@ import json
 import os
 from urllib.parse import unquote, urlsplit
 
-from cspwh import reference, settings
+from cspwh import indicators, reference, settings
 
 
 def dbt_vars() -> dict:
     p = reference.partnership()
     return {"police_uk_force": p["police_uk_force"], "county_code": p["county_code"],
-            "force_area_code": p["force_area_code"]}
+            "force_area_code": p["force_area_code"], "indicators": indicators.dbt_var(),
+            "outcomes": indicators.outcomes()}
 
 
 def _env(build_schema: str) -> dict[str, str]:

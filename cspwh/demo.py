@@ -117,6 +117,13 @@ def summary() -> str:
         if unallocated:
             lines.append("  not placed in any district (reported in marts.fct_street_crime_unallocated): " +
                          ", ".join(f"{n:,} {r}" for r, n in unallocated))
+        if conn.execute("select to_regclass('marts.fct_kpi')").fetchone()[0]:
+            quarter = conn.execute(
+                """select max(reporting_quarter) from marts.fct_kpi
+                    where period_type = 'rolling_12_months' and geography_level = 'county' and is_complete""").fetchone()[0]
+            if quarter:
+                lines.append(f"Board dashboard: latest complete quarter {quarter}: cspwh report --quarter {quarter}; "
+                             f"trace a figure: cspwh explain total_crime_rate --geo <district> --period {quarter}")
         checks = conn.execute(
             """select severity, success, count(*) from audit.check_results
                 where gate = 'consistency' and run_id = (select run_id from audit.check_results

@@ -1,0 +1,154 @@
+"""`cspwh explain`: how one published figure was made, from the KPI mart back to the files it came from."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from psycopg import sql
+
+from cspwh import db, indicators, reference
+from cspwh.report import QUARTER, publication
+
+
+def resolve_geography(text: str) -> str:
+    if text.upper().startswith("E") and len(text) == 9 and text[1:].isdigit():
+        return text.upper()
+    resolved = reference.resolve_geography(text)
+    if not resolved:
+        raise ValueError(f"unknown geography {text!r}: use a name, a spelling in geography_aliases.csv or an ONS code")
+    return resolved[0]
+
+
+def resolve_period(period: str, period_type: str | None) -> tuple[str, str]:
+    """A quarter label means the dashboard's figure (the rolling 12 months to it) unless a period type is given."""
+    if QUARTER.match(period):
+        kind = period_type or "rolling_12_months"
+        return kind, period if kind == "quarter" else (f"R12 to {period}" if kind == "rolling_12_months" else period)
+    if period.startswith("R12 to "):
+        return "rolling_12_months", period
+    return period_type or "financial_year", period
+
+
+def _relation_schema(conn, build: str, relation: str) -> str | None:
+    for schema in ("marts", f"{build}_intermediate", f"{build}_staging"):
+        if conn.execute("select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                        "where n.nspname = %s and c.relname = %s", (schema, relation)).fetchone():
+            return schema
+    return None
+
+
+def _n(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value:,}"
+
+
+def explain(indicator_id: str, geo: str, period: str, period_type: str | None = None) -> str:
+    ind = indicators.get(indicator_id)
+    if ind["status"] != "active":
+        return (f"{ind['id']}: {ind['name']} is {ind['status']} in sources/reference/indicators.yml "
+                "(no figures are computed until its mart lands and it is switched to active).")
+    code = resolve_geography(geo)
+    kind, label = resolve_period(period, period_type)
+    build, run_id, published_at = publication()
+    source = ind["source"]
+    with db.connect() as conn:
+        cur = conn.execute(
+            """select k.*, d.geography_name from marts.fct_kpi k join marts.dim_district d using (geography_code)
+                where k.indicator_id = %s and k.geography_code = %s and k.period_type = %s and k.period_label = %s""",
+            (ind["id"], code, kind, label))
+        row = cur.fetchone()
+        if row is None:
+            raise ValueError(f"no published figure for {ind['id']} in {geo} ({code}) for {label} ({kind})")
+        k = dict(zip([c.name for c in cur.description], row))
+        lines = [f"{ind['id']}: {ind['name']}",
+                 f"  geography  {k['geography_name']} ({code}, {k['geography_level']})",
+                 f"  period     {label} ({k['period_start']} to {k['period_end']}), "
+                 f"data for {k['months_covered']} of {k['period_months']} months"]
+        if k["is_suppressed"]:
+            lines.append("  value      suppressed (numerator below the small-number threshold "
+                         f"{ind['suppress_below']})")
+        else:
+            how = f"numerator {_n(k['numerator'])}"
+            if k["denominator"] is not None:
+                how += f" x {_n(k['multiplier'])} / denominator {_n(k['denominator'])}"
+            lines.append(f"  value      {k['value']} {ind['unit_label']} = {how}")
+        lines.append(f"  numerator  sum of {source['numerator']} in marts.{source['model']}"
+                     + (f" where {source['filter']}" if source.get("filter") else "") + " over the period's months")
+        if source.get("denominator"):
+            at = "at the period's last month" if source["denominator_aggregation"] == "last" else "summed"
+            lines.append(f"  denominator {source['denominator']} {at}")
+        lines.append(f"  flags      {', '.join(k['flags']) if k['flags'] else 'none'}")
+        lines.append(f"  comparator {k['comparator_label'] or '-'}: {k['comparator_value'] if k['comparator_value'] is not None else '-'}"
+                     f"; previous financial year {k['previous_fy_label'] or '-'}: "
+                     f"{k['previous_fy_value'] if k['previous_fy_value'] is not None else '-'}")
+        rag = k["rag"] or f"not rated ({k['not_rated_reason']})"
+        lines.append(f"  change     {k['change_pct'] if k['change_pct'] is not None else '-'}% "
+                     f"{k['direction_of_travel'] or ''}; RAG {rag} (rule: {k['rag_comparator']}, "
+                     f"amber within +/-{k['rag_tolerance_pct']}%, up is {'good' if ind['up_is_good'] else 'bad'})")
+        if k["district_rank"]:
+            lines.append(f"  district rank {k['district_rank']} of {k['districts_ranked']} (1 = best)")
+
+        breakdown = ind.get("breakdown") or []
+        if breakdown:
+            query = sql.SQL("select {} from marts.{} where geography_code = %s and {} between %s and %s").format(
+                sql.SQL(", ").join(sql.SQL("sum({})").format(sql.Identifier(c)) for c in breakdown),
+                sql.Identifier(source["model"]), sql.SQL(source["month_column"]))
+            sums = conn.execute(query, (code, k["period_start"], k["period_end"])).fetchone()
+            lines.append("  breakdown  " + ", ".join(f"{c} {_n(v)}" for c, v in zip(breakdown, sums)))
+            parts = dict(zip(breakdown, sums))
+            if {"storm_incidents", "sentinel_cases", "linked_sentinel_cases"} <= parts.keys():
+                lines.append(f"             records linked across Storm and Sentinel: "
+                             f"{_n(parts['linked_sentinel_cases'])} Sentinel case(s) duplicated a Storm incident, "
+                             f"so combined = {_n(parts['storm_incidents'])} + {_n(parts['sentinel_cases'])} - "
+                             f"{_n(parts['linked_sentinel_cases'])}")
+
+        load_ids: list[int] = []
+        lines.append(f"Source files (published build {build}, published {published_at:%Y-%m-%d %H:%M} UTC):")
+        authorities = [a for (a,) in conn.execute(
+            sql.SQL("select local_authority_code from {}.int_geographies_rolled_up where geography_code = %s")
+            .format(sql.Identifier(f"{build}_intermediate")), (code,)).fetchall()]
+        for lineage in ind.get("lineage") or []:
+            schema = _relation_schema(conn, build, lineage["relation"])
+            if schema is None:
+                lines.append(f"  ({lineage['relation']} is not in the published build)")
+                continue
+            query = sql.SQL(
+                """select l._load_id, l._source_file, count(*) as records, m.feed, m.received_at, m.content_hash
+                     from {rel} as l left join landing.file_manifest m on m.file_id = l._load_id
+                    where ({filter}) and {geo} = any(%s) and {month} between %s and %s
+                    group by 1, 2, 4, 5, 6 order by 2""").format(
+                rel=sql.Identifier(schema, lineage["relation"]), filter=sql.SQL(lineage.get("filter") or "true"),
+                geo=sql.Identifier(lineage["geography_column"]), month=sql.SQL(lineage["month_column"]))
+            files = conn.execute(query, (authorities, k["period_start"], k["period_end"])).fetchall()
+            total = sum(f[2] for f in files)
+            lines.append(f"  {schema}.{lineage['relation']}: {total:,} record(s) from {len(files)} file(s)")
+            for load_id, name, records, feed, received, content_hash in files:
+                load_ids.append(load_id)
+                lines.append(f"    load {load_id}  {name}  {records:,} record(s)  feed {feed}, received "
+                             f"{received:%Y-%m-%d %H:%M}, sha256 {content_hash[:12]}")
+
+        lines.append(f"Checks passed in the publishing run ({run_id}):")
+        families = set(ind.get("checks") or []) | {"dashboard"}
+        for name, severity, success in conn.execute(
+                """select check_name, severity, success from audit.check_results
+                    where gate = 'consistency' and run_id = %s order by check_result_id""", (run_id,)).fetchall():
+            if name.split(".", 1)[0] in families:
+                lines.append(f"  {'passed' if success else 'FAILED'}  {name} ({severity})")
+        if load_ids:
+            passed, warned = conn.execute(
+                """select count(distinct file_id) filter (where success),
+                          count(*) filter (where not success and severity = 'warning')
+                     from audit.check_results where gate = 'file' and file_id = any(%s)""", (load_ids,)).fetchone()
+            lines.append(f"  file gate: {len(set(load_ids))} file(s) loaded after passing their contract checks "
+                         f"({warned} warning(s) recorded on them)")
+        reported = conn.execute(
+            """select r.report_id, r.quarter, r.published_at, f.value from audit.reported_figures f
+                 join audit.reports r using (report_id)
+                where f.indicator_id = %s and f.geography_code = %s and f.period_type = %s and f.period_label = %s
+                order by r.report_id""", (ind["id"], code, kind, label)).fetchall()
+        for report_id, quarter, at, value in reported:
+            same = "same as now" if value == k["value"] else f"RESTATED: now {k['value']}"
+            lines.append(f"As reported: report {report_id} ({quarter}, {at:%Y-%m-%d}) showed {value} ({same})")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The indicator catalogue (sources/reference/indicators.yml) with the partnership's RAG rule applied.
+
+dbt receives it as the `indicators` var and generates the KPI mart from it; the report and `explain` read it too.
+"""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from cspwh import reference, settings
+
+UNITS = {"per_1000": "per 1,000", "per_10000": "per 10,000", "per_100000": "per 100,000", "percent": "%",
+         "count": "count", "ratio": "ratio"}
+STATUSES = ("active", "pending", "no_feed")
+RAG_COMPARATORS = ("previous_period", "previous_financial_year")
+DEFAULT_RAG = {"comparator": "previous_period", "tolerance_pct": 5}
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _raw() -> dict:
+    return yaml.safe_load((settings.SOURCES_DIR / "reference" / "indicators.yml").read_text())
+
+
+def dashboard_config() -> dict:
+    config = dict(reference.partnership().get("dashboard") or {})
+    config["rag"] = {**DEFAULT_RAG, **(config.get("rag") or {})}
+    config.setdefault("rag_overrides", {})
+    config.setdefault("exception_threshold_pct", 10)
+    config.setdefault("geography", "county")
+    return config
+
+
+def outcomes() -> list[dict]:
+    return _raw()["outcomes"]
+
+
+def catalogue() -> list[dict]:
+    """Every indicator, validated, with its effective RAG rule (default < indicators.yml < partnership.yml)."""
+    raw = _raw()
+    config = dashboard_config()
+    outcome_ids = [o["id"] for o in raw["outcomes"]]
+    seen, result = set(), []
+    for order, entry in enumerate(raw["indicators"], start=1):
+        ind = dict(entry)
+        where = f"indicators.yml: {ind.get('id')!r}"
+        if not _IDENT.match(str(ind.get("id", ""))) or ind["id"] in seen:
+            raise ValueError(f"{where}: id must be a unique lower_snake_case name")
+        seen.add(ind["id"])
+        if ind.get("outcome") not in outcome_ids:
+            raise ValueError(f"{where}: outcome must be one of {outcome_ids}")
+        if ind.get("unit") not in UNITS:
+            raise ValueError(f"{where}: unit must be one of {list(UNITS)}")
+        if ind.get("status") not in STATUSES:
+            raise ValueError(f"{where}: status must be one of {STATUSES}")
+        if not isinstance(ind.get("up_is_good"), bool):
+            raise ValueError(f"{where}: up_is_good must be true or false")
+        rag = {**config["rag"], **(ind.get("rag") or {}), **(config["rag_overrides"].get(ind["id"]) or {})}
+        if rag["comparator"] not in RAG_COMPARATORS:
+            raise ValueError(f"{where}: rag comparator must be one of {RAG_COMPARATORS}")
+        ind["rag"] = {"comparator": rag["comparator"], "tolerance_pct": float(rag["tolerance_pct"])}
+        ind["order"] = order
+        ind["outcome_order"] = outcome_ids.index(ind["outcome"]) + 1
+        ind.setdefault("decimals", 1)
+        ind.setdefault("geography", config["geography"])
+        ind.setdefault("indicative", False)
+        ind.setdefault("suppress_below", 0)
+        ind.setdefault("series_breaks", [])
+        ind.setdefault("breakdown", [])
+        ind.setdefault("lineage", [])
+        ind.setdefault("checks", [])
+        ind.setdefault("note", "")
+        ind["unit_label"] = UNITS[ind["unit"]]
+        if ind["status"] == "active":
+            source = ind.get("source") or {}
+            for key in ("model", "numerator", "geography_levels"):
+                if not source.get(key):
+                    raise ValueError(f"{where}: an active indicator needs source.{key}")
+            source.setdefault("multiplier", 1)
+            source.setdefault("denominator_aggregation", "last")
+            source.setdefault("month_column", "month_start")
+            ind["source"] = source
+        result.append(ind)
+    return result
+
+
+def active() -> list[dict]:
+    return [i for i in catalogue() if i["status"] == "active"]
+
+
+def get(indicator_id: str) -> dict:
+    for ind in catalogue():
+        if ind["id"] == indicator_id:
+            return ind
+    raise KeyError(f"no indicator {indicator_id!r} in indicators.yml; known: "
+                   f"{', '.join(i['id'] for i in catalogue())}")
+
+
+def dbt_var() -> list[dict]:
+    """What the dbt models need of the catalogue (every status: dim_indicator lists the pending ones too)."""
+    keys = ("id", "name", "ref", "outcome", "unit", "unit_label", "decimals", "up_is_good", "status", "geography",
+            "source", "peer", "series_breaks", "indicative", "suppress_below", "rag", "note", "order",
+            "outcome_order")
+    return [{k: ind.get(k) for k in keys} for ind in catalogue()]

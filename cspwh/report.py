@@ -1,0 +1,326 @@
+"""`cspwh report`: the board's quarterly Safer Communities Performance Dashboard, rendered from the published marts
+as HTML and PDF (WeasyPrint), and recorded in the as-reported ledger (audit.reported_figures) when published."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import re
+from decimal import Decimal
+from pathlib import Path
+
+from cspwh import bootstrap, db, indicators, reference, settings
+
+QUARTER = re.compile(r"^(\d{4})-(\d{2})Q([1-4])$")
+QUARTER_MONTHS = {1: "April to June", 2: "July to September", 3: "October to December", 4: "January to March"}
+FLAG_NOTES = {
+    "incomplete": "The data cover only part of the period; the value is shown for information and is not rated.",
+    "estimated": "Rests on an estimate: the latest ONS mid-year population carried forward to a later year.",
+    "indicative": "Indicative rather than definitive (the source is not the national system of record).",
+    "series_break": "A classification change falls between the periods compared: not compared across the break.",
+    "suppressed": "Suppressed: the number is too small to publish.",
+    "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
+                        "direction of travel or RAG.",
+    "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
+}
+RAG_WORDS = {"G": "Green", "A": "Amber", "R": "Red"}
+NOT_RATED = {"current period incomplete": "part period", "no comparator": "no comparator",
+             "comparator incomplete": "part prior year", "series break": "series break", "suppressed": "suppressed",
+             "comparator is zero": "zero base"}
+
+
+@dataclasses.dataclass
+class Row:
+    indicator: dict
+    current: dict | None
+    districts: list[dict]
+    force_area: dict | None
+    flags: list[str] = dataclasses.field(default_factory=list)
+
+
+def parse_quarter(label: str) -> tuple[int, int]:
+    m = QUARTER.match(label)
+    if not m or (int(m.group(1)) + 1) % 100 != int(m.group(2)):
+        raise ValueError(f"quarter must look like 2021-22Q2 (financial year and quarter), not {label!r}")
+    return int(m.group(1)), int(m.group(3))
+
+
+def quarter_title(label: str) -> str:
+    year, q = parse_quarter(label)
+    return f"Quarter {q}, {year}/{(year + 1) % 100:02d}"
+
+
+def publication() -> tuple[str, str, dt.datetime]:
+    with db.connect() as conn:
+        row = conn.execute("select build_schema, run_id, published_at from audit.publications "
+                           "order by publication_id desc limit 1").fetchone()
+    if not row:
+        raise RuntimeError("nothing is published yet: run the nightly job first (make demo)")
+    return row
+
+
+def _fetch(conn, query: str, params=()) -> list[dict]:
+    cur = conn.execute(query, params)
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def collect(quarter: str) -> dict:
+    """Everything the dashboard shows for a quarter, read from the published marts."""
+    parse_quarter(quarter)
+    partnership = reference.partnership()
+    geography_codes = {"county": partnership["county_code"], "force_area": partnership["force_area_code"]}
+    catalogue = indicators.catalogue()
+    build, run_id, published_at = publication()
+    with db.connect() as conn:
+        kpis = _fetch(conn, """
+            select k.*, d.geography_name, d.short_code, d.is_partnership_district, d.sort_order
+              from marts.fct_kpi k join marts.dim_district d using (geography_code)
+             where k.period_type = 'rolling_12_months' and k.reporting_quarter = %s""", (quarter,))
+        latest = conn.execute("select max(reporting_quarter) from marts.fct_kpi where period_type = 'quarter'"
+                              ).fetchone()[0]
+        names = dict(conn.execute("select geography_code, geography_name from marts.dim_district").fetchall())
+    by_key = {(k["indicator_id"], k["geography_code"]): k for k in kpis}
+    rows = []
+    for ind in catalogue:
+        if ind["status"] != "active":
+            continue
+        current = by_key.get((ind["id"], geography_codes[ind["geography"]]))
+        districts = sorted((k for k in kpis if k["indicator_id"] == ind["id"] and k["is_partnership_district"]),
+                           key=lambda k: k["sort_order"])
+        force = by_key.get((ind["id"], geography_codes["force_area"]))
+        row = Row(ind, current, districts, force)
+        if current:
+            row.flags = list(current["flags"] or [])
+            if current["previous_is_complete"] is False or current["previous_fy_is_complete"] is False:
+                row.flags.append("prior_incomplete")
+            if ind.get("peer") and not (force and force["peer_rank"]):
+                row.flags.append("no_peer")
+        rows.append(row)
+    if not any(r.current for r in rows):
+        raise RuntimeError(f"the published marts have no dashboard figures for {quarter} "
+                           f"(latest quarter with data: {latest})")
+    return {"quarter": quarter, "rows": rows, "catalogue": catalogue, "build": build, "run_id": run_id,
+            "published_at": published_at, "partnership": partnership, "geography_names": names,
+            "config": indicators.dashboard_config()}
+
+
+# ---- formatting -------------------------------------------------------------------------------------------------
+
+def fmt(value, ind: dict) -> str:
+    if value is None:
+        return "–"
+    decimals = int(ind.get("decimals", 1))
+    text = f"{Decimal(value):,.{decimals}f}"
+    return text + ("%" if ind["unit"] == "percent" else "")
+
+
+def arrow(k: dict | None) -> tuple[str, str, str]:
+    """(symbol, css class, words) for the direction of travel."""
+    if not k or not k["direction_of_travel"]:
+        return "–", "none", "no comparison"
+    symbol = {"up": "▲", "down": "▼", "level": "►"}[k["direction_of_travel"]]
+    css = "level" if k["is_improving"] is None else ("better" if k["is_improving"] else "worse")
+    pct = k["change_pct"]
+    words = f"{k['direction_of_travel']} {abs(pct):.1f}%" if pct is not None else k["direction_of_travel"]
+    return symbol, css, words
+
+
+def district_chart(row: Row) -> str:
+    """A small inline SVG bar chart over the partnership's districts, with the county value as a dashed line."""
+    values = [d["value"] for d in row.districts]
+    if not row.districts or all(v is None for v in values):
+        return '<span class="muted">no district data</span>'
+    width, height, top, bottom = 168, 52, 9, 11
+    county = row.current["value"] if row.current else None
+    peak = max([float(v) for v in values if v is not None] + ([float(county)] if county is not None else [])) or 1
+    slot = width / len(row.districts)
+    bar = slot * 0.62
+    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}">']
+    scale = (height - top - bottom) / peak
+    for i, d in enumerate(row.districts):
+        x = i * slot + (slot - bar) / 2
+        label = html.escape(d["short_code"] or d["geography_name"][:2])
+        if d["value"] is not None:
+            h = float(d["value"]) * scale
+            y = height - bottom - h
+            best = d["district_rank"] == 1
+            worst = d["district_rank"] == d["districts_ranked"]
+            fill = "#2e7d4f" if best else ("#b23b3b" if worst else "#5b7fa6")
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{fill}"/>')
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 1.5:.1f}" font-size="5.6" text-anchor="middle" '
+                         f'fill="#333">{html.escape(fmt(d["value"], row.indicator))}</text>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 2:.1f}" font-size="6.5" text-anchor="middle" '
+                     f'fill="#222">{label}</text>')
+    if county is not None:
+        y = height - bottom - float(county) * scale
+        parts.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#222" stroke-width="0.7" '
+                     'stroke-dasharray="2,1.5"/>')
+    parts.append(f'<line x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888" '
+                 'stroke-width="0.5"/></svg>')
+    return "".join(parts)
+
+
+def county_comparison(row: Row, names: dict) -> str:
+    k = row.current
+    if not k or k["parent_value"] is None or k["value"] is None:
+        return "–"
+    parent = names.get(k["parent_geography_code"], "parent")
+    diff = (float(k["value"]) - float(k["parent_value"])) / float(k["parent_value"]) * 100 if k["parent_value"] else 0
+    if abs(diff) <= 5:
+        word = "Average"
+    else:
+        better = (diff > 0) == row.indicator["up_is_good"]
+        word = "Better than average" if better else "Worse than average"
+    return f"{word}<br><span class='muted'>{html.escape(parent)} {fmt(k['parent_value'], row.indicator)}</span>"
+
+
+def outcome_rag(rows: list[Row]) -> str | None:
+    """The outcome's overall progress RAG: its worst rated indicator (R over A over G); none when nothing is rated."""
+    rated = [r.current["rag"] for r in rows if r.current and r.current["rag"]]
+    for letter in ("R", "A", "G"):
+        if letter in rated:
+            return letter
+    return None
+
+
+def exceptions(data: dict) -> dict[str, list[str]]:
+    """Per outcome, only what changed materially: a rated figure that moved beyond the exception threshold."""
+    threshold = float(data["config"]["exception_threshold_pct"])
+    found: dict[str, list[str]] = {}
+    for row in data["rows"]:
+        k = row.current
+        if not k or k["rag"] is None or k["change_pct"] is None or abs(float(k["change_pct"])) < threshold:
+            continue
+        ind = row.indicator
+        verb = "rose" if k["change_pct"] > 0 else "fell"
+        good = "an improvement" if k["is_improving"] else "a deterioration"
+        worst = next((d for d in row.districts if d["district_rank"] == d["districts_ranked"]), None)
+        text = (f"{ind['name'].split(' (')[0]} {verb} {abs(float(k['change_pct'])):.1f}% to "
+                f"{fmt(k['value'], ind)} {ind['unit_label'] if ind['unit'] != 'percent' else ''} "
+                f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']}): {good}, rated "
+                f"{RAG_WORDS[k['rag']]}.")
+        if worst and worst["value"] is not None:
+            text += f" Highest district: {worst['geography_name']} ({fmt(worst['value'], ind)})."
+        found.setdefault(ind["outcome"], []).append(re.sub(r"\s+", " ", text))
+    return found
+
+
+def render_html(data: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    template = env.get_template("dashboard.html.j2")
+    groups = []
+    footnotes: list[str] = []
+    for outcome in indicators.outcomes():
+        rows = [r for r in data["rows"] if r.indicator["outcome"] == outcome["id"]]
+        waiting = [i for i in data["catalogue"] if i["outcome"] == outcome["id"] and i["status"] != "active"]
+        rendered = []
+        for r in rows:
+            marks = []
+            for flag in r.flags:
+                note = FLAG_NOTES[flag]
+                if note not in footnotes:
+                    footnotes.append(note)
+                marks.append(footnotes.index(note) + 1)
+            if r.indicator["note"]:
+                note = f"{r.indicator['name'].split(' (')[0]}: {r.indicator['note']}"
+                footnotes.append(note)
+                marks.append(len(footnotes))
+            k = r.current or {}
+            symbol, css, words = arrow(r.current)
+            peer = "–"
+            if r.indicator.get("peer"):
+                f = r.force_area or {}
+                peer = f"{f['peer_rank']}/{f['peers_ranked']}" if f.get("peer_rank") else "n/a"
+            rendered.append({
+                "name": r.indicator["name"], "marks": marks,
+                "previous": fmt(k.get("previous_value"), r.indicator), "previous_label": k.get("previous_period_label"),
+                "current": fmt(k.get("value"), r.indicator), "current_label": k.get("period_label"),
+                "previous_fy": fmt(k.get("previous_fy_value"), r.indicator), "previous_fy_label": k.get("previous_fy_label"),
+                "previous_part": k.get("previous_is_complete") is False,
+                "previous_fy_part": k.get("previous_fy_is_complete") is False,
+                "incomplete": bool(k) and not k.get("is_complete"),
+                "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
+                "arrow": symbol, "arrow_class": css, "arrow_words": words,
+                "rag": k.get("rag"), "not_rated": NOT_RATED.get(k.get("not_rated_reason"), k.get("not_rated_reason")),
+                "peer": peer, "county": county_comparison(r, data["geography_names"]),
+                "chart": district_chart(r),
+            })
+        groups.append({"name": outcome["name"], "id": outcome["id"], "rows": rendered, "rag": outcome_rag(rows),
+                       "waiting": waiting})
+    found = exceptions(data)
+    partnership = data["partnership"]
+    county = data["geography_names"].get(partnership["county_code"], "")
+    districts = next((r.districts for r in data["rows"] if r.districts), [])
+    return template.render(
+        district_key=", ".join(f"{d['short_code']} {d['geography_name']}" for d in districts),
+        title=f"Safer Communities Performance Dashboard {quarter_title(data['quarter'])}",
+        board=partnership.get("board", ""), county=county, quarter=data["quarter"],
+        months=QUARTER_MONTHS[parse_quarter(data["quarter"])[1]], groups=groups, footnotes=footnotes,
+        exceptions=found, build=data["build"], published_at=data["published_at"],
+        generated=dt.datetime.now(dt.timezone.utc), config=data["config"],
+        rag_words=RAG_WORDS,
+    )
+
+
+def ledger_rows(data: dict) -> list[tuple]:
+    """Every figure the report shows: the headline and district current values and both comparators."""
+    rows = []
+    for r in data["rows"]:
+        shown = [k for k in [r.current, *r.districts] if k]
+        for k in shown:
+            rows.append((r.indicator["id"], k["geography_code"], k["period_type"], k["period_label"], k["value"],
+                         k["numerator"], k["denominator"]))
+    return rows
+
+
+def _record(data: dict, html_path: Path, pdf_path: Path) -> int:
+    with db.transaction() as conn:
+        report_id = conn.execute(
+            """insert into audit.reports (quarter, build_schema, run_id, html_path, pdf_path)
+               values (%s, %s, %s, %s, %s) returning report_id""",
+            (data["quarter"], data["build"], data["run_id"], str(html_path), str(pdf_path))).fetchone()[0]
+        figures = ledger_rows(data)
+        # the comparators shown are figures of their own periods: record them as the report printed them
+        with db.connect() as read:
+            for r in data["rows"]:
+                k = r.current
+                if not k:
+                    continue
+                for label in (k["previous_period_label"], k["previous_fy_label"]):
+                    if label:
+                        for row in read.execute(
+                                """select indicator_id, geography_code, period_type, period_label, value, numerator,
+                                          denominator from marts.fct_kpi
+                                    where indicator_id = %s and geography_code = %s and period_label = %s""",
+                                (r.indicator["id"], k["geography_code"], label)).fetchall():
+                            figures.append(tuple(row))
+        with conn.cursor() as cur:
+            cur.executemany(
+                """insert into audit.reported_figures (report_id, indicator_id, geography_code, period_type,
+                       period_label, value, numerator, denominator)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict do nothing""",
+                [(report_id, *f) for f in figures])
+    return report_id
+
+
+def render(quarter: str, out: Path | None = None, publish: bool = True) -> dict:
+    """Write <out>/dashboard_<quarter>.html and .pdf; when publishing, record the figures in the ledger."""
+    from weasyprint import HTML
+
+    bootstrap.ensure()
+    data = collect(quarter)
+    out = Path(out or settings.home() / "reports")
+    out.mkdir(parents=True, exist_ok=True)
+    html_text = render_html(data)
+    html_path = out / f"dashboard_{quarter}.html"
+    pdf_path = out / f"dashboard_{quarter}.pdf"
+    html_path.write_text(html_text, encoding="utf-8")
+    HTML(string=html_text, base_url=str(out)).write_pdf(pdf_path)
+    report_id = _record(data, html_path, pdf_path) if publish else None
+    return {"html": html_path, "pdf": pdf_path, "report_id": report_id, "build": data["build"],
+            "figures": len(ledger_rows(data))}

@@ -1,0 +1,71 @@
+{#- Whole-force police.uk counts per month and category for the partnership's force and its configured peers
+    (peer_forces.csv), with the force area's ONS population: the like-for-like basis of the peer rank. Every record a
+    force published counts, located or not, so forces compare on the same terms. A force whose files are not loaded
+    has no rows, and the dashboard says the rank is not available. -#}
+with
+
+crimes as (
+
+    select * from {{ ref('stg_police_uk__street_crimes') }}
+
+),
+
+peers as (
+
+    select force_slug, force_name from {{ ref('peer_forces') }}
+    where in_comparison_group or is_partnership_force
+
+),
+
+latest_loads as (
+
+    select force_slug, month_start, max(_load_id) as _load_id
+    from crimes
+    group by force_slug, month_start
+
+),
+
+counted as (
+
+    select crimes.force_slug, crimes.month_start, categories.crime_category, categories.counts_as_crime,
+        count(*) as incident_count
+    from crimes
+    inner join latest_loads using (force_slug, month_start, _load_id)
+    inner join {{ ref('police_uk_crime_categories') }} as categories on categories.crime_type = crimes.crime_type
+    group by 1, 2, 3, 4
+
+),
+
+with_total as (
+
+    select force_slug, month_start, crime_category, incident_count from counted
+    union all
+    select force_slug, month_start, 'total-crime', sum(incident_count) from counted
+    where counts_as_crime
+    group by force_slug, month_start
+
+),
+
+population as (
+
+    select force_name, mid_year, population from {{ ref('ons_population_police_force_areas') }}
+
+)
+
+select
+    peers.force_slug,
+    peers.force_name,
+    with_total.month_start,
+    with_total.crime_category,
+    with_total.incident_count::bigint as incident_count,
+    population.population::bigint as population_mid_year,
+    population.mid_year as population_year,
+    population.mid_year < extract(year from with_total.month_start)::int as population_is_carried_forward
+from with_total
+inner join peers using (force_slug)
+inner join population
+    on population.force_name = peers.force_name
+    and population.mid_year = (
+        select max(p.mid_year) from population as p
+        where p.force_name = peers.force_name and p.mid_year <= extract(year from with_total.month_start)::int
+    )

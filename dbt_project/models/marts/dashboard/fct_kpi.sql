@@ -1,0 +1,237 @@
+{#- The board's KPI mart: one row per indicator, geography and reporting period (quarter, rolling 12 months to the
+    quarter end, financial year), with numerator, denominator and value, the comparators (the same period a year
+    earlier and the previous financial year), direction of travel, RAG by the configured rule, district rank (x of 7),
+    peer rank among the police.uk peer forces where their data are loaded, the parent geography's value, and flags.
+    Generated from the indicator catalogue: see macros/kpi.sql and sources/reference/indicators.yml. -#}
+{%- set indicators = active_indicators() %}
+with
+
+kpi_values as (
+
+    select * from {{ ref('int_kpi_values') }}
+
+),
+
+indicators as (
+
+    select * from {{ ref('dim_indicator') }}
+
+),
+
+geographies as (
+
+    select * from {{ ref('dim_district') }}
+
+),
+
+series_break_categories as (
+
+    select null::text as indicator_id, null::text as category where false
+    {% for indicator in indicators %}{% for category in indicator.series_breaks or [] %}
+    union all select {{ sql_string(indicator.id) }}, {{ sql_string(category) }}
+    {% endfor %}{% endfor %}
+
+),
+
+series_breaks as (
+
+    select series_break_categories.indicator_id, changes.effective_from::date as effective_from, changes.change
+    from series_break_categories
+    inner join {{ ref('crime_classification_changes') }} as changes
+        on series_break_categories.category in (changes.old_category, changes.new_category)
+
+),
+
+compared as (
+
+    select
+        cur.*,
+        previous.period_label as previous_period_label,
+        previous.value as previous_value,
+        previous.is_complete as previous_is_complete,
+        previous_fy.period_label as previous_fy_label,
+        previous_fy.period_start as previous_fy_start,
+        previous_fy.value as previous_fy_value,
+        previous_fy.is_complete as previous_fy_is_complete
+    from kpi_values as cur
+    left join kpi_values as previous
+        on previous.indicator_id = cur.indicator_id
+        and previous.geography_code = cur.geography_code
+        and previous.period_type = cur.period_type
+        and previous.period_end = (cur.period_end + interval '1 day' - interval '12 months')::date - 1
+    left join lateral (
+        select fy.period_label, fy.period_start, fy.value, fy.is_complete
+        from kpi_values as fy
+        where fy.indicator_id = cur.indicator_id
+          and fy.geography_code = cur.geography_code
+          and fy.period_type = 'financial_year'
+          and fy.period_end < cur.period_end
+        order by fy.period_end desc
+        limit 1
+    ) as previous_fy on true
+
+),
+
+rated as (
+
+    select
+        compared.*,
+        indicators.up_is_good,
+        indicators.rag_comparator,
+        indicators.rag_tolerance_pct,
+        indicators.is_indicative,
+        compared.numerator < indicators.suppress_below as is_suppressed,
+        exists (
+            select 1 from series_breaks
+            where series_breaks.indicator_id = compared.indicator_id
+              -- a change that takes effect after the comparator period began breaks the comparison
+              and series_breaks.effective_from > case
+                  when indicators.rag_comparator = 'previous_financial_year' then compared.previous_fy_start
+                  else (compared.period_start - interval '12 months')::date end
+              and series_breaks.effective_from <= compared.period_end
+        ) as has_series_break,
+        case when indicators.rag_comparator = 'previous_financial_year' then compared.previous_fy_value
+             else compared.previous_value end as comparator_value,
+        case when indicators.rag_comparator = 'previous_financial_year' then compared.previous_fy_label
+             else compared.previous_period_label end as comparator_label,
+        case when indicators.rag_comparator = 'previous_financial_year' then compared.previous_fy_is_complete
+             else compared.previous_is_complete end as comparator_is_complete
+    from compared
+    inner join indicators using (indicator_id)
+
+),
+
+scored as (
+
+    select
+        rated.*,
+        case
+            when not rated.is_complete then 'current period incomplete'
+            when rated.comparator_value is null then 'no comparator'
+            when not rated.comparator_is_complete then 'comparator incomplete'
+            when rated.has_series_break then 'series break'
+            when rated.is_suppressed then 'suppressed'
+            when rated.comparator_value = 0 then 'comparator is zero'
+        end as not_rated_reason,
+        -- a change is only stated between two complete periods with no series break between them
+        case when rated.is_complete and rated.comparator_is_complete and not rated.has_series_break then
+            round((rated.value - rated.comparator_value) * 100.0 / nullif(rated.comparator_value, 0), 2)
+        end as change_pct
+    from rated
+
+),
+
+ranked as (
+
+    select
+        scored.*,
+        case when geographies.is_partnership_district and scored.value is not null and not scored.is_suppressed then
+            rank() over (
+                partition by scored.indicator_id, scored.period_type, scored.period_label,
+                    geographies.is_partnership_district and scored.value is not null and not scored.is_suppressed
+                order by case when scored.up_is_good then -scored.value else scored.value end)
+        end as district_rank,
+        case when geographies.is_partnership_district then
+            count(*) filter (where scored.value is not null and not scored.is_suppressed) over (
+                partition by scored.indicator_id, scored.period_type, scored.period_label,
+                    geographies.is_partnership_district)
+        end as districts_ranked,
+        geographies.parent_code as parent_geography_code
+    from scored
+    inner join geographies using (geography_code)
+
+),
+
+peer_values as (
+
+    select * from {{ ref('int_kpi_peer_values') }}
+    where is_complete
+
+),
+
+peer_ranks as (
+
+    select
+        indicator_id, period_type, period_label, force_slug,
+        rank() over (partition by indicator_id, period_type, period_label
+                     order by case when indicators.up_is_good then -value else value end) as peer_rank,
+        count(*) over (partition by indicator_id, period_type, period_label) as peers_ranked
+    from peer_values
+    inner join indicators using (indicator_id)
+
+)
+
+select
+    ranked.indicator_id,
+    ranked.geography_code,
+    ranked.geography_level,
+    ranked.period_type,
+    ranked.period_label,
+    ranked.reporting_quarter,
+    ranked.period_start,
+    ranked.period_end,
+    ranked.months_covered,
+    ranked.period_months,
+    case when ranked.is_suppressed then null else ranked.numerator end as numerator,
+    ranked.denominator,
+    ranked.multiplier,
+    case when ranked.is_suppressed then null else ranked.value end as value,
+    ranked.previous_period_label,
+    ranked.previous_value,
+    ranked.previous_is_complete,
+    ranked.previous_fy_label,
+    ranked.previous_fy_value,
+    ranked.previous_fy_is_complete,
+    ranked.comparator_label,
+    ranked.comparator_value,
+    case when ranked.is_suppressed then null else ranked.change_pct end as change_pct,
+    case
+        when ranked.is_suppressed or ranked.change_pct is null then null
+        when ranked.value > ranked.comparator_value then 'up'
+        when ranked.value < ranked.comparator_value then 'down'
+        else 'level'
+    end as direction_of_travel,
+    case
+        when ranked.is_suppressed or ranked.change_pct is null then null
+        when ranked.value = ranked.comparator_value then null
+        else (ranked.value > ranked.comparator_value) = ranked.up_is_good
+    end as is_improving,
+    case
+        when ranked.not_rated_reason is not null then null
+        when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) > ranked.rag_tolerance_pct then 'G'
+        when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) < -ranked.rag_tolerance_pct then 'R'
+        else 'A'
+    end as rag,
+    ranked.not_rated_reason,
+    ranked.rag_comparator,
+    ranked.rag_tolerance_pct,
+    ranked.district_rank,
+    ranked.districts_ranked,
+    case when ranked.geography_level = 'force_area' and peer_ranks.peers_ranked > 1 then peer_ranks.peer_rank end
+        as peer_rank,
+    case when ranked.geography_level = 'force_area' then peer_ranks.peers_ranked end as peers_ranked,
+    ranked.parent_geography_code,
+    case when ranked.is_suppressed or parent.is_suppressed then null else parent.value end as parent_value,
+    ranked.is_complete,
+    ranked.is_estimated,
+    ranked.is_indicative,
+    ranked.has_series_break,
+    ranked.is_suppressed,
+    array_remove(array[
+        case when not ranked.is_complete then 'incomplete' end,
+        case when ranked.is_estimated then 'estimated' end,
+        case when ranked.is_indicative then 'indicative' end,
+        case when ranked.has_series_break then 'series_break' end,
+        case when ranked.is_suppressed then 'suppressed' end
+    ], null) as flags
+from ranked
+left join ranked as parent
+    on parent.indicator_id = ranked.indicator_id
+    and parent.geography_code = ranked.parent_geography_code
+    and parent.period_type = ranked.period_type
+    and parent.period_label = ranked.period_label
+left join peer_ranks
+    on peer_ranks.indicator_id = ranked.indicator_id
+    and peer_ranks.period_type = ranked.period_type
+    and peer_ranks.period_label = ranked.period_label
+    and peer_ranks.force_slug = '{{ var("police_uk_force") }}'

@@ -1,0 +1,204 @@
+"""The board's dashboard for real: two years of police.uk files and a quarter of generated Storm and Sentinel feeds
+through their DAGs and the nightly build; the KPI mart checked against the files, the report rendered as HTML and
+PDF, figures explained back to their files and loads, and a corrected file for a reported quarter restated."""
+import csv
+import gzip
+import re
+
+import pytest
+
+from conftest import VENDORED
+from cspwh import cli, dag_runs, indicators, settings
+from cspwh.generator import deliveries, generate
+from cspwh.generator.config import DEFAULT_FAULTS, Config
+from cspwh.sentinel_api import SentinelAPI
+
+QUARTER = "2022-23Q1"  # April to June 2022: rolling 12 months Jul 2021-Jun 2022 against Jul 2020-Jun 2021
+MONTHS = [f"{y}-{m:02d}" for y, m in [(2020 + (6 + i) // 12, (6 + i) % 12 + 1) for i in range(24)]]
+COUNTY, CHARNWOOD = "E10000018", "E07000130"
+
+
+def state(run) -> str:
+    return str(run.state).rsplit(".", 1)[-1].lower()
+
+
+@pytest.fixture(scope="module")
+def night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
+    assert MONTHS[0] == "2020-07" and MONTHS[-1] == "2022-06"
+    module_warehouse.stage(*[f"{m}-leicestershire-street.csv.gz" for m in MONTHS])
+    generated = tmp_path_factory.mktemp("feeds")
+    faults = {**{k: 0 for k in DEFAULT_FAULTS}, "cross_system_duplicates": 0.35}
+    generate(Config(out=generated, start="2022-04", end="2022-06", faults=faults))
+    storm = [f for _, n in deliveries.schedule(generated) for f in n if f[0] == "storm_asb"]
+    deliveries.deliver(generated, module_warehouse.drop, storm)
+    with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CSPWH_SENTINEL_API_URL", api.base_url)
+        assert [state(dag_runs.run(d)) for d in ("police_uk", "storm_asb", "sentinel_asb", "nightly_warehouse")] \
+            == ["success"] * 4
+    return module_warehouse
+
+
+@pytest.fixture(scope="module")
+def published_report(night, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert cli.main(["report", "--quarter", QUARTER, "--out", str(out)]) == 0
+    return out
+
+
+def county_crimes_from_files(months: list[str], crime_type: str | None = None) -> int:
+    """Records in the county's districts, counted from the police.uk files and the ONS lookup alone."""
+    lookup = {r["lsoa11cd"]: r["lad19cd"] for r in csv.DictReader(
+        (settings.SOURCES_DIR / "reference" / "ons_lsoa11_to_lad19.csv").open())}
+    districts = {r["geography_code"] for r in csv.DictReader(
+        (settings.SOURCES_DIR / "reference" / "geographies.csv").open()) if r["parent_code"] == COUNTY}
+    count = 0
+    for month in months:
+        with gzip.open(VENDORED / f"{month}-leicestershire-street.csv.gz", "rt", newline="") as fh:
+            for row in csv.DictReader(fh):
+                wanted = row["Crime type"] == crime_type if crime_type else row["Crime type"] != "Anti-social behaviour"
+                count += wanted and lookup.get(row["LSOA code"]) in districts
+    return count
+
+
+def kpi(warehouse, indicator, geography, period_label):
+    cur_rows = warehouse.query(
+        """select value, numerator, denominator, previous_value, change_pct, direction_of_travel, rag,
+                  not_rated_reason, district_rank, districts_ranked, flags, is_complete
+             from marts.fct_kpi where indicator_id = %s and geography_code = %s and period_label = %s""",
+        (indicator, geography, period_label))
+    assert len(cur_rows) == 1, (indicator, geography, period_label)
+    keys = ("value", "numerator", "denominator", "previous_value", "change_pct", "direction", "rag", "not_rated",
+            "district_rank", "districts_ranked", "flags", "is_complete")
+    return dict(zip(keys, cur_rows[0]))
+
+
+def test_kpi_mart_recomputes_from_the_files(night):
+    current = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
+    previous = kpi(night, "total_crime_rate", COUNTY, "R12 to 2021-22Q1")
+    assert current["numerator"] == county_crimes_from_files(MONTHS[12:]) > 40000
+    assert previous["numerator"] == county_crimes_from_files(MONTHS[:12])
+    population = night.query("""select population_mid_year from marts.fct_street_crime_monthly
+                                 where geography_code = %s and month_start = '2022-06-01'
+                                   and crime_category = 'total-crime'""", (COUNTY,))[0][0]
+    assert current["denominator"] == population
+    assert float(current["value"]) == pytest.approx(float(current["numerator"]) * 1000 / population, abs=5e-5)
+    change = (float(current["value"]) - float(previous["value"])) / float(previous["value"]) * 100
+    assert float(current["change_pct"]) == pytest.approx(change, abs=0.01)
+    tolerance = indicators.get("total_crime_rate")["rag"]["tolerance_pct"]
+    expected_rag = "R" if change > tolerance else ("G" if change < -tolerance else "A")  # up is bad
+    assert current["rag"] == expected_rag and current["direction"] == ("up" if change > 0 else "down")
+    assert current["flags"] == ["estimated"]  # 2022 rates use the mid-2020 population carried forward
+
+    burglary = kpi(night, "burglary_rate", COUNTY, f"R12 to {QUARTER}")
+    assert burglary["numerator"] == county_crimes_from_files(MONTHS[12:], "Burglary")
+
+    # district rank: 1 = the lowest rate of the seven, as recomputed from the district rows
+    rates = dict(night.query("""select geography_code, value from marts.fct_kpi
+                                 where indicator_id = 'vehicle_crime_rate' and period_label = %s
+                                   and geography_level = 'district'""", (f"R12 to {QUARTER}",)))
+    assert len(rates) == 7
+    charnwood = kpi(night, "vehicle_crime_rate", CHARNWOOD, f"R12 to {QUARTER}")
+    assert charnwood["district_rank"] == 1 + sum(v < rates[CHARNWOOD] for v in rates.values())
+    assert charnwood["districts_ranked"] == 7
+
+    # ASB covers one quarter: its rolling 12 months are flagged incomplete and never rated
+    asb = kpi(night, "asb_rate", COUNTY, f"R12 to {QUARTER}")
+    assert not asb["is_complete"] and asb["rag"] is None and "incomplete" in asb["flags"]
+    assert asb["not_rated"] == "current period incomplete"
+    # peers: only the partnership's force is loaded, so no peer rank
+    assert night.query("""select count(*) from marts.fct_kpi where peer_rank is not null""")[0][0] == 0
+    # the partnership's override of the RAG rule reaches the mart; pending indicators are listed, not computed
+    catalogue = dict(night.query("select indicator_id, rag_tolerance_pct from marts.dim_indicator"))
+    assert float(catalogue["asb_rate"]) == 10 and float(catalogue["total_crime_rate"]) == 5
+    assert {"uava_referrals", "marac_repeat_pct", "yos_fte_rate"} <= set(catalogue)
+    assert night.query("select count(*) from marts.fct_kpi where indicator_id = 'uava_referrals'")[0][0] == 0
+
+
+def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
+    html = (published_report / f"dashboard_{QUARTER}.html").read_text()
+    pdf = (published_report / f"dashboard_{QUARTER}.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 20000
+    assert "Safer Communities Performance Dashboard Quarter 1, 2022/23" in html
+    from html import escape
+
+    for ind in indicators.active():
+        assert escape(ind["name"]) in html, ind["id"]
+        value, decimals = night.query(
+            """select k.value, i.decimals from marts.fct_kpi k join marts.dim_indicator i using (indicator_id)
+                where k.indicator_id = %s and k.geography_code = %s and k.period_label = %s""",
+            (ind["id"], COUNTY, f"R12 to {QUARTER}"))[0]
+        assert f">{float(value):,.{decimals}f}<" in html, ind["id"]
+    for outcome in indicators.outcomes():
+        assert escape(outcome["name"]) in html
+    assert html.count('<svg class="chart"') == len(indicators.active())
+    assert "Awaiting data" in html and "UAVA referrals" in html
+    assert "Exception summary" in html and "Total crime rate rose" in html
+    assert "Peer rank not available" in html
+    from weasyprint import HTML
+
+    assert len(HTML(string=html).render().pages) >= 2
+    # the as-reported ledger holds what the report showed
+    reported = night.query("""select f.value, k.value from audit.reported_figures f join audit.reports r
+                                using (report_id)
+                              join marts.fct_kpi k using (indicator_id, geography_code, period_type, period_label)
+                              where r.quarter = %s""", (QUARTER,))
+    # county and 7 districts per indicator, and the county's two comparators for the five police.uk indicators
+    # (ASB has one quarter of data: no comparators)
+    assert len(reported) == len(indicators.active()) * 8 + 5 * 2 and all(a == b for a, b in reported)
+
+
+def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
+    assert cli.main(["explain", "total_crime_rate", "--geo", "Charnwood", "--period", QUARTER]) == 0
+    text = capsys.readouterr().out
+    current = kpi(night, "total_crime_rate", CHARNWOOD, f"R12 to {QUARTER}")
+    assert f"numerator {current['numerator']:,}" in text and f"denominator {current['denominator']:,}" in text
+    files = night.query("""select file_id, file_name from landing.file_manifest
+                            where feed = 'police_uk' and file_name between '2021-07' and '2022-06-z'""")
+    assert len(files) == 12
+    for file_id, name in files:
+        assert re.search(rf"load {file_id}\s+{re.escape(name)}\s", text), name
+    assert "2021-06-leicestershire-street" not in text
+    assert "passed  street_crime.districts_add_up_to_county" in text and "passed  dashboard.kpi_recomputes" in text
+
+    assert cli.main(["explain", "asb_rate", "--geo", "O&W", "--period", QUARTER, "--period-type", "quarter"]) == 0
+    text = capsys.readouterr().out
+    storm, sentinel, linked, combined = night.query(
+        """select sum(storm_incidents), sum(sentinel_cases), sum(linked_sentinel_cases), sum(combined_matters)
+             from marts.fct_asb_monthly where geography_code = 'E07000135'""")[0]
+    assert linked > 0
+    assert (f"storm_incidents {storm:,}, sentinel_cases {sentinel:,}, linked_sentinel_cases {linked:,}, "
+            f"combined_matters {combined:,}") in text
+    assert f"combined = {storm:,} + {sentinel:,} - {linked:,}" in text
+    named = set(re.findall(r"load (\d+)\s+(storm_asb_\d{8}\.csv)", text))
+    loaded = {(str(i), n) for i, n in night.query("select file_id, file_name from landing.file_manifest "
+                                                  "where feed = 'storm_asb' and outcome = 'loaded'")}
+    assert len(named) > 20 and named <= loaded
+    assert "stg_sentinel_asb__cases" in text
+    assert "passed  asb.combined_is_storm_plus_sentinel_minus_linked" in text
+
+
+def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys):
+    reported = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
+    with gzip.open(VENDORED / "2022-06-leicestershire-street.csv.gz", "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    # the force resends June 2022 with 1 in 40 crimes withdrawn
+    corrected = [rows[0]] + [r for i, r in enumerate(rows[1:]) if i % 40 or r[9] == "Anti-social behaviour"]
+    with (night.drop / "police_uk" / "2022-06-leicestershire-street.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(corrected)
+    assert [state(dag_runs.run(d)) for d in ("police_uk", "nightly_warehouse")] == ["success", "success"]
+
+    restated = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
+    assert restated["numerator"] < reported["numerator"]
+    success, message, details = night.query(
+        """select success, message, details from audit.check_results
+            where check_name = 'dashboard.reported_figures_restated' order by check_result_id desc limit 1""")[0]
+    assert not success and "restatement" in message
+    # every crime indicator's June-affected figures moved: county and districts, current and previous FY...
+    assert details["unexpected_count"] > 10
+    first = details["examples"][0]
+    assert first["reported_in_report"] == QUARTER and first["reported_value"] != first["new_value"]
+    # ...and the message names the reported and the new value
+    assert f"'reported_value': {first['reported_value']}, 'new_value': {first['new_value']}" in message
+    assert cli.main(["explain", "total_crime_rate", "--geo", "Leicestershire", "--period", QUARTER]) == 0
+    text = capsys.readouterr().out
+    assert f"showed {reported['value']} (RESTATED: now {restated['value']})" in text

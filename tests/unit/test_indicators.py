@@ -1,0 +1,36 @@
+"""The indicator catalogue: valid, its active indicators point at marts that exist, the RAG rule layers apply, and
+the domestic-abuse and offending indicators wait, listed, for their marts."""
+import pytest
+
+from cspwh import indicators, settings
+
+
+def test_active_indicators_read_existing_marts():
+    models = {p.stem for p in (settings.DBT_DIR / "models").rglob("*.sql")}
+    active = indicators.active()
+    assert len(active) >= 8
+    for ind in active:
+        assert ind["source"]["model"] in models, ind["id"]
+        for lineage in ind["lineage"]:
+            assert lineage["relation"] in models, ind["id"]
+
+
+def test_domestic_abuse_and_offending_indicators_are_listed_pending():
+    pending = {i["id"]: i for i in indicators.catalogue() if i["status"] == "pending"}
+    assert {"uava_referrals", "uava_repeats_rate", "marac_repeat_pct", "yos_fte_rate", "yos_reoffending_rate",
+            "yos_ete_pct", "crc_reoffending_vs_predicted"} <= set(pending)
+    assert pending["crc_reoffending_vs_predicted"]["indicative"] is True
+
+
+def test_rag_rule_default_catalogue_and_partnership_override():
+    assert indicators.get("total_crime_rate")["rag"] == {"comparator": "previous_period", "tolerance_pct": 5.0}
+    assert indicators.get("marac_repeat_pct")["rag"]["tolerance_pct"] == 10.0  # indicators.yml
+    assert indicators.get("asb_rate")["rag"]["tolerance_pct"] == 10.0  # partnership.yml dashboard.rag_overrides
+
+
+def test_a_bad_entry_is_refused(monkeypatch):
+    raw = indicators._raw()
+    raw["indicators"][0]["unit"] = "furlongs"
+    monkeypatch.setattr(indicators, "_raw", lambda: raw)
+    with pytest.raises(ValueError, match="unit must be one of"):
+        indicators.catalogue()
