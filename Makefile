@@ -9,7 +9,7 @@ VENV := .venv
 env: $(VENV)/.synced
 $(VENV)/.synced: uv.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --extra dev --python 3.11
+	$(UV) sync --frozen --extra dev --extra bench --python 3.11
 	@touch $@
 
 demo: env

@@ -28,8 +28,9 @@ def _env(build_schema: str) -> dict[str, str]:
     }
 
 
-def run(command: str, build_schema: str, *extra: str) -> None:
-    """Run a dbt command against the build schema; raises with the failing nodes if dbt does not succeed."""
+def run(command: str, build_schema: str, *extra: str):
+    """Run a dbt command against the build schema; returns dbt's result, raises with the failing nodes if dbt does
+    not succeed."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(_env(build_schema))
@@ -46,6 +47,7 @@ def run(command: str, build_schema: str, *extra: str) -> None:
         failed = [f"{r.node.unique_id}: {r.status} {r.message or ''}".strip()
                   for r in (result.result or []) if str(r.status) in ("error", "fail")]
         raise RuntimeError(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed))
+    return result
 
 
 def build(build_schema: str) -> None:

@@ -1,19 +1,34 @@
 {#- Links between Sentinel ASB cases and the Storm incidents they duplicate, each with its method, score and reason.
     Deterministic first: the Storm number however the case officer typed it. Then, for what is left, a scored match
-    inside the same district and a few days: the same person (keyed pseudonyms of the caller and the victim), the
+    inside the same district and three days: the same person (keyed pseudonyms of the caller and the victim), the
     same date, the same LSOA, PEN category and ASB type. A pair links when it scores at least
-    var('asb_link_threshold') and is each side's best candidate. -#}
+    var('asb_link_threshold') and is each side's best candidate.
+
+    Candidates come from equi-join blocks, so Postgres hash-joins them however many records there are instead of
+    comparing every case with every incident of its district and week:
+      - same district and person pseudonym, dates within three days. Without the same person a pair scores at most
+        8, so at a threshold above 8 (the default is 9) every pair that can link is in this block and it loses none;
+      - same district, date and LSOA, added only when the threshold is 8 or less (a pair without the person can then
+        link); it is a wide block, hundreds of thousands of pairs at national volume.
+    The inputs are inlined (not materialized) so the planner sees the staging tables' statistics; the sorts and hashes
+    of a few hundred thousand narrow rows get 64MB for this model's transaction only (set local). -#}
+{%- set threshold = var('asb_link_threshold', 9) -%}
+{{ config(pre_hook="set local work_mem = '64MB'") }}
 with
 
-storm as (
+storm as not materialized (
 
-    select * from {{ ref('stg_storm_asb__incidents') }}
+    select incident_number, incident_date, district_code, lsoa_code, pen_category, asb_type, caller_pseudonym
+    from {{ ref('stg_storm_asb__incidents') }}
 
 ),
 
-sentinel as (
+sentinel as not materialized (
 
-    select * from {{ ref('stg_sentinel_asb__cases') }}
+    select
+        case_id, storm_incident_number, storm_reference_as_typed, incident_on, district_code, lsoa_code,
+        pen_category, asb_type, victim_pseudonym
+    from {{ ref('stg_sentinel_asb__cases') }}
     where case_type = 'ASB'
 
 ),
@@ -31,32 +46,43 @@ deterministic as (
 
 ),
 
-open_sentinel as (
+-- what the Storm number did not link (anti-joins: `not in` a large subquery degrades to a nested loop)
+open_sentinel as not materialized (
 
-    select * from sentinel where case_id not in (select case_id from deterministic)
+    select * from sentinel
+    where not exists (select from storm where storm.incident_number = sentinel.storm_incident_number)
 
 ),
 
-open_storm as (
+open_storm as not materialized (
 
-    select * from storm where incident_number not in (select incident_number from deterministic)
+    select * from storm
+    where not exists (select from sentinel where sentinel.storm_incident_number = storm.incident_number)
 
 ),
 
 candidates as (
 
+    {%- set blocks = [
+        "open_storm.caller_pseudonym = open_sentinel.victim_pseudonym
+        and open_storm.incident_date between open_sentinel.incident_on - 3 and open_sentinel.incident_on + 3",
+    ] + (["open_storm.incident_date = open_sentinel.incident_on
+        and open_storm.lsoa_code = open_sentinel.lsoa_code"] if threshold <= 8 else []) %}
+    {%- for block in blocks %}
+    {% if not loop.first %}union{% endif %}
     select
         open_sentinel.case_id,
         open_storm.incident_number,
-        open_sentinel.victim_pseudonym = open_storm.caller_pseudonym as same_person,
-        open_sentinel.incident_on = open_storm.incident_date as same_date,
-        open_sentinel.lsoa_code = open_storm.lsoa_code as same_lsoa,
-        open_sentinel.pen_category = open_storm.pen_category as same_pen,
-        open_sentinel.asb_type = open_storm.asb_type as same_type
+        coalesce(open_sentinel.victim_pseudonym = open_storm.caller_pseudonym, false) as same_person,
+        coalesce(open_sentinel.incident_on = open_storm.incident_date, false) as same_date,
+        coalesce(open_sentinel.lsoa_code = open_storm.lsoa_code, false) as same_lsoa,
+        coalesce(open_sentinel.pen_category = open_storm.pen_category, false) as same_pen,
+        coalesce(open_sentinel.asb_type = open_storm.asb_type, false) as same_type
     from open_sentinel
     inner join open_storm
         on open_storm.district_code = open_sentinel.district_code
-        and open_storm.incident_date between open_sentinel.incident_on - 3 and open_sentinel.incident_on + 3
+        and {{ block }}
+    {%- endfor %}
 
 ),
 
@@ -85,7 +111,7 @@ ranked as (
         row_number() over (partition by case_id order by points desc, incident_number) as rank_for_case,
         row_number() over (partition by incident_number order by points desc, case_id) as rank_for_incident
     from scored
-    where points >= {{ var('asb_link_threshold', 9) }}
+    where points >= {{ threshold }}
 
 ),
 

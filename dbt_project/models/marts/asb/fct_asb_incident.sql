@@ -68,4 +68,6 @@ select
     sentinel._source_file,
     sentinel._line_number
 from sentinel
-where sentinel.case_id not in (select case_id from {{ ref('int_asb_incidents_linked') }})
+where not exists (  -- an anti-join: `not in` a large subquery degrades to a nested loop beyond work_mem
+    select from {{ ref('int_asb_incidents_linked') }} as linked where linked.case_id = sentinel.case_id
+)

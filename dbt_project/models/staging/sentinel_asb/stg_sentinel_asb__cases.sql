@@ -1,5 +1,8 @@
 {#- One row per Sentinel case, its latest version (the API sends a case again each time it changes), with the Storm
     number normalised however it was typed. -#}
+{{ config(materialized='table', post_hook='analyze {{ this }}') }}
+{#- a table, analysed: the linker and the ASB marts read it, deduplicated and normalised once, and the linker's plan
+    needs its statistics -#}
 with
 
 source as (

@@ -1,4 +1,7 @@
 {#- One row per Storm incident: a re-sent or corrected extract restates an incident, so its latest load wins. -#}
+{{ config(materialized='table', post_hook='analyze {{ this }}') }}
+{#- a table, analysed: the linker and the ASB marts read it, deduplicated and normalised once, and the linker's plan
+    needs its statistics -#}
 with
 
 source as (

@@ -1,0 +1,314 @@
+"""Linking Storm and Sentinel ASB: our linker (dbt on Postgres) against Splink 4 on DuckDB, side by side on the same
+records, at four sizes doubling up to about 700,000 records across both systems (12 months at scales 4.7 to 37.5).
+
+    CSPWH_PG_PORT=55436 .venv/bin/python bench/linking.py [--scales 4.7,9.4,18.75,37.5] [--from 2021-01 --to 2021-12]
+                                                     [--repeat 3] [--save bench/results/linking.txt]
+
+For each size: the generator writes Storm and Sentinel at that scale with the default fault rates; the files go into
+raw on the embedded Postgres (default settings, as the product runs it) through the feeds' own ingest path
+(`cspwh.asb_linking.load_generated`: landing, file gate, pseudonyms, parsed dates, district codes, COPY; a file the
+gate quarantines is held back); dbt builds the two staging tables.
+
+- ours: `dbt run --select int_asb_incidents_linked` (real dbt in its own process, reading the staging tables dbt
+  built untimed, as Splink's input is loaded untimed). The time is the model's own, as dbt reports it (its SQL, the
+  pre-hook, the table swap and comments); the whole invocation (dbt's start, parse and connection) is printed beside
+  it. Memory: peak of that process's RSS plus the summed proportional set size (PSS, shared pages split fairly) of
+  every process of the Postgres server, sampled every 50 ms.
+- Splink: the same staging rows (exported from the staging tables, untimed) loaded into DuckDB in its own process; timed from
+  building the linker: estimating lambda from the Storm-reference rule, u by random sampling, m by EM on the
+  Storm-reference block, predicting over the same blocking rules as ours, then keeping each side's best link (one to
+  one, as ours). Comparisons as ours: Storm reference, person pseudonym, date (same / within 3 days / else), LSOA, PEN
+  category, ASB type, each exact. Memory: that process's peak RSS.
+
+Each linker runs --repeat times per size, alternating; the fastest run is kept (the machine is shared).
+
+Precision and recall are counted against the generator's ground truth pairs whose two records reached staging.
+Targets: ours <= Splink's time at the top size, <= 4 GB, time growth <= 2.2x per doubling, precision >= 0.98,
+recall >= 0.95.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OURS = r"""
+import json, sys, time
+from cspwh import asb_linking
+began = time.perf_counter()
+model = asb_linking.run_linker(sys.argv[1])
+print(json.dumps({"seconds": model, "dbt_seconds": time.perf_counter() - began}))
+"""
+
+STORM_SQL = """select incident_number as uid, incident_number as storm_ref, district_code,
+                      caller_pseudonym as person, incident_date as event_date, lsoa_code, pen_category, asb_type
+                 from {s}_staging.stg_storm_asb__incidents"""
+SENTINEL_SQL = """select case_id as uid, storm_incident_number as storm_ref, district_code, victim_pseudonym as person,
+                         incident_on as event_date, lsoa_code, pen_category, asb_type
+                    from {s}_staging.stg_sentinel_asb__cases where case_type = 'ASB'"""
+
+
+# --- Splink, in its own process -----------------------------------------------------------------------------------
+
+def splink_child(storm_csv: str, sentinel_csv: str, links_csv: str) -> None:
+    import resource
+
+    import duckdb
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    con = duckdb.connect()
+    types = {"uid": "VARCHAR", "storm_ref": "VARCHAR", "district_code": "VARCHAR", "person": "VARCHAR",
+             "event_date": "DATE", "lsoa_code": "VARCHAR", "pen_category": "VARCHAR", "asb_type": "VARCHAR"}
+    for name, path in (("storm", storm_csv), ("sentinel", sentinel_csv)):
+        con.execute(f"create table {name} as select * from read_csv(?, header = true, columns = {types!r})", [path])
+    began = time.perf_counter()
+    date = cl.CustomComparison(output_column_name="event_date", comparison_levels=[
+        cll.NullLevel("event_date"),
+        cll.ExactMatchLevel("event_date"),
+        cll.CustomLevel("abs(date_diff('day', event_date_l, event_date_r)) <= 3", label_for_charts="within 3 days"),
+        cll.ElseLevel()])
+    blocking = [
+        block_on("storm_ref"),
+        "l.district_code = r.district_code and l.person = r.person "
+        "and abs(date_diff('day', l.event_date, r.event_date)) <= 3",
+        block_on("district_code", "event_date", "lsoa_code"),
+    ]
+    settings = SettingsCreator(
+        link_type="link_only", unique_id_column_name="uid",
+        comparisons=[cl.ExactMatch("storm_ref"), cl.ExactMatch("person"), date, cl.ExactMatch("lsoa_code"),
+                     cl.ExactMatch("pen_category"), cl.ExactMatch("asb_type")],
+        blocking_rules_to_generate_predictions=blocking, retain_matching_columns=False)
+    linker = Linker(["storm", "sentinel"], settings, DuckDBAPI(con), set_up_basic_logging=False,
+                    input_table_aliases=["storm", "sentinel"])
+    linker.training.estimate_probability_two_random_records_match([block_on("storm_ref")], recall=0.75)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("storm_ref"))
+    trained = time.perf_counter() - began
+    predictions = linker.inference.predict(threshold_match_probability=0.5)
+    con.execute(f"""
+        copy (
+            with p as (
+                select case when source_dataset_l = 'storm' then uid_l else uid_r end as incident_number,
+                       case when source_dataset_l = 'storm' then uid_r else uid_l end as case_id,
+                       match_weight, match_probability
+                from {predictions.physical_name}),
+            ranked as (
+                select case_id, incident_number,
+                       row_number() over (partition by case_id order by match_weight desc, incident_number) as rank_c,
+                       row_number() over (partition by incident_number order by match_weight desc, case_id) as rank_i
+                from p where match_probability >= 0.9)
+            select case_id, incident_number from ranked where rank_c = 1 and rank_i = 1
+        ) to '{links_csv}' (header)""")
+    seconds = time.perf_counter() - began
+    print(json.dumps({"seconds": seconds, "training_seconds": trained,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+# --- memory sampling -----------------------------------------------------------------------------------------------
+
+class Sampler:
+    """Peak of (the child's RSS + the summed PSS of every Postgres server process), sampled in a thread."""
+
+    def __init__(self, child_pid: int, postmaster_pid: int | None):
+        import psutil
+
+        self.psutil, self.child, self.postmaster = psutil, child_pid, postmaster_pid
+        self.peak_total = self.peak_pg = self.peak_child = 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def _pg(self) -> float:
+        if not self.postmaster:
+            return 0.0
+        try:
+            root = self.psutil.Process(self.postmaster)
+            total = 0
+            for proc in [root, *root.children()]:
+                try:
+                    total += proc.memory_full_info().pss
+                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
+                    pass
+            return total / 2**20
+        except self.psutil.NoSuchProcess:
+            return 0.0
+
+    def _child(self) -> float:
+        try:
+            proc = self.psutil.Process(self.child)
+            return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+        except self.psutil.NoSuchProcess:
+            return 0.0
+
+    def run(self):
+        while not self.stop.is_set():
+            pg, child = self._pg(), self._child()
+            self.peak_pg, self.peak_child = max(self.peak_pg, pg), max(self.peak_child, child)
+            self.peak_total = max(self.peak_total, pg + child)
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def _run_child(args: list[str], env: dict, postmaster: int | None) -> tuple[dict, Sampler]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    with Sampler(proc.pid, postmaster) as sampler:
+        out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[:3]} failed:\n{err[-4000:]}\n{out[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1]), sampler
+
+
+# --- one size ------------------------------------------------------------------------------------------------------
+
+def one_size(scale: float, start: str, end: str, work: Path, server, repeat: int) -> dict:
+    from cspwh import asb_linking, bootstrap, db
+    from cspwh.generator import generate
+    from cspwh.generator.config import Config
+
+    generated = work / f"feeds_{scale:g}"
+    generate(Config(out=generated, start=start, end=end, scale=scale))
+    url = db.ensure_database(server.url_for(f"bench_{str(scale).replace('.', '_')}"))
+    os.environ["WAREHOUSE_URL"] = url
+    bootstrap.ensure(url)
+    began = time.perf_counter()
+    loaded = asb_linking.load_generated(url, generated)
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze raw.storm_asb__incidents")
+        conn.execute("vacuum analyze raw.sentinel_asb__cases")
+    schema = "bench"
+    asb_linking.build_staging(schema)
+    setup = time.perf_counter() - began
+    with db.connect(url) as conn:
+        storm_n = conn.execute(f"select count(*) from {schema}_staging.stg_storm_asb__incidents").fetchone()[0]
+        sentinel_n = conn.execute(f"select count(*) from {schema}_staging.stg_sentinel_asb__cases").fetchone()[0]
+        csvs = {}
+        for name, sql in (("storm", STORM_SQL), ("sentinel", SENTINEL_SQL)):
+            csvs[name] = work / f"{name}_{scale:g}.csv"
+            with csvs[name].open("wb") as fh, conn.cursor().copy(
+                    f"copy ({sql.format(s=schema)}) to stdout (format csv, header true)") as copy:
+                for chunk in copy:
+                    fh.write(chunk)
+    postmaster = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+    env = dict(os.environ, WAREHOUSE_URL=url)
+    result = {"scale": scale, "records": storm_n + sentinel_n, "storm": storm_n, "sentinel": sentinel_n,
+              "setup_seconds": setup, "held_back_files": loaded["storm_files_held_back"]}
+    runs = {"ours": [], "splink": []}
+    for _ in range(repeat):
+        measured, sampler = _run_child([sys.executable, "-c", OURS, schema], env, postmaster)
+        runs["ours"].append({"seconds": measured["seconds"], "dbt_seconds": measured["dbt_seconds"],
+                             "peak_mb": sampler.peak_total,
+                             "pg_mb": sampler.peak_pg, "process_mb": sampler.peak_child})
+        links_csv = work / f"splink_links_{scale:g}.csv"
+        measured, sampler = _run_child([sys.executable, __file__, "--splink-child", str(csvs["storm"]),
+                                        str(csvs["sentinel"]), str(links_csv)], env, None)
+        runs["splink"].append({"seconds": measured["seconds"], "training_seconds": measured["training_seconds"],
+                               "peak_mb": max(measured["peak_mb"], sampler.peak_child)})
+    for name in runs:
+        result[name] = min(runs[name], key=lambda r: r["seconds"])
+        result[name]["all_seconds"] = [round(r["seconds"], 1) for r in runs[name]]
+    result["ours"].update(asb_linking.quality(asb_linking.links(url, schema), generated, url, schema))
+    import csv
+
+    with links_csv.open(newline="") as fh:
+        found = {(r["case_id"], r["incident_number"]) for r in csv.DictReader(fh)}
+    result["splink"].update(asb_linking.quality(found, generated, url, schema))
+    with db.connect(server.url_for("postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database "{db.database_name(url)}" with (force)')
+    return result
+
+
+def report(results: list[dict]) -> list[str]:
+    lines = [f"{'records':>9} {'(storm+sentinel)':>17} | {'linker':<6} | {'seconds':>7} | {'peak MB':>8} | "
+             f"{'precision':>9} | {'recall':>6} | notes"]
+    for r in results:
+        for name in ("ours", "splink"):
+            m = r[name]
+            if name == "ours":
+                note = (f"dbt invocation {m['dbt_seconds']:.1f} s; "
+                        f"Postgres {m['pg_mb']:.0f} MB + dbt process {m['process_mb']:.0f} MB")
+            else:
+                note = f"of which training {m['training_seconds']:.1f} s"
+            lines.append(f"{r['records']:>9,} {'(' + format(r['storm'], ',') + '+' + format(r['sentinel'], ',') + ')':>17}"
+                         f" | {name:<6} | {m['seconds']:7.1f} | {m['peak_mb']:8.0f} | {m['precision']:9.4f} | "
+                         f"{m['recall']:6.4f} | {note}; runs {m['all_seconds']}")
+    lines.append("")
+    top = results[-1]
+    lines.append(f"at {top['records']:,} records: ours/Splink time = {top['ours']['seconds'] / top['splink']['seconds']:.2f}"
+                 " (target <= 1)")
+    for name in ("ours", "splink"):
+        growth = [b[name]["seconds"] / a[name]["seconds"] * (2 / (b["records"] / a["records"]))
+                  for a, b in zip(results, results[1:])]
+        import math
+
+        overall = (results[-1][name]["seconds"] / results[0][name]["seconds"]) ** (
+            1 / math.log2(results[-1]["records"] / results[0]["records"])) if len(results) > 1 else 0
+        lines.append(f"{name}: time growth per doubling of records "
+                     f"{', '.join(f'{g:.2f}x' for g in growth)} (max {max(growth, default=0):.2f}x, "
+                     f"smallest to largest {overall:.2f}x per doubling; target <= 2.2x)")
+    lines.append(f"ours: peak memory {max(r['ours']['peak_mb'] for r in results) / 1024:.2f} GB (target <= 4 GB); "
+                 f"precision >= 0.98 and recall >= 0.95 at every size: "
+                 f"{all(r['ours']['precision'] >= 0.98 and r['ours']['recall'] >= 0.95 for r in results)}")
+    return lines
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--splink-child":
+        splink_child(*sys.argv[2:5])
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scales", default="4.7,9.4,18.75,37.5")
+    parser.add_argument("--from", dest="start", default="2021-01")
+    parser.add_argument("--to", dest="end", default="2021-12")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each linker per size; the fastest is kept")
+    parser.add_argument("--save", help="also write the printed report to this file")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cspwh-bench-linking-"))
+    work.chmod(0o755)
+    os.environ.setdefault("CSPWH_HOME", str(work / "home"))
+    os.environ.setdefault("CSPWH_PG_PORT", "55436")
+    from cspwh import embedded_pg
+
+    server = embedded_pg.ensure_running()
+    results = []
+    try:
+        for scale in [float(s) for s in args.scales.split(",")]:
+            r = one_size(scale, args.start, args.end, work, server, args.repeat)
+            results.append(r)
+            print(f"scale {scale:g}: {r['records']:,} records (setup {r['setup_seconds']:.0f} s, "
+                  f"{r['held_back_files']} Storm file(s) held back as the gate would); ours {r['ours']['seconds']:.1f} s, "
+                  f"Splink {r['splink']['seconds']:.1f} s", flush=True)
+    finally:
+        embedded_pg.stop()
+    header = [f"bench/linking.py, {time.strftime('%Y-%m-%d %H:%M')}, months {args.start} to {args.end}, "
+              f"scales {args.scales}, default fault rates, {os.cpu_count()} cores; "
+              f"Postgres with the embedded defaults; Splink {_version('splink')}, DuckDB {_version('duckdb')}"]
+    lines = header + [""] + report(results)
+    print("\n".join(lines))
+    if args.save:
+        Path(args.save).write_text("\n".join(lines) + "\n")
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+if __name__ == "__main__":
+    main()
