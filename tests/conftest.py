@@ -117,9 +117,9 @@ class Warehouse:
         folder = self.drop / "police_uk"
         folder.mkdir(parents=True, exist_ok=True)
         staged = []
-        for name in names:
+        for name in names:  # any force's vendored file: <month>-<force>-street.csv.gz
             target = folder / name
-            shutil.copyfile(VENDORED / name, target)
+            shutil.copyfile(next(VENDORED.parent.glob(f"*/{name}")), target)
             staged.append(target)
         return staged
 

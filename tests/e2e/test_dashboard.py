@@ -15,7 +15,8 @@ from cspwh.sentinel_api import SentinelAPI
 
 QUARTER = "2022-23Q1"  # April to June 2022: rolling 12 months Jul 2021-Jun 2022 against Jul 2020-Jun 2021
 MONTHS = [f"{y}-{m:02d}" for y, m in [(2020 + (6 + i) // 12, (6 + i) % 12 + 1) for i in range(24)]]
-COUNTY, CHARNWOOD = "E10000018", "E07000130"
+PEER_MONTHS = ["2022-04", "2022-05", "2022-06"]  # a configured peer force's files for the quarter
+COUNTY, CHARNWOOD, FORCE_AREA = "E10000018", "E07000130", "E23000021"
 
 
 def state(run) -> str:
@@ -25,7 +26,8 @@ def state(run) -> str:
 @pytest.fixture(scope="module")
 def night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
     assert MONTHS[0] == "2020-07" and MONTHS[-1] == "2022-06"
-    module_warehouse.stage(*[f"{m}-leicestershire-street.csv.gz" for m in MONTHS])
+    module_warehouse.stage(*[f"{m}-leicestershire-street.csv.gz" for m in MONTHS],
+                           *[f"{m}-lancashire-street.csv.gz" for m in PEER_MONTHS])
     generated = tmp_path_factory.mktemp("feeds")
     faults = {**{k: 0 for k in DEFAULT_FAULTS}, "cross_system_duplicates": 0.35}
     generate(Config(out=generated, start="2022-04", end="2022-06", faults=faults))
@@ -60,15 +62,24 @@ def county_crimes_from_files(months: list[str], crime_type: str | None = None) -
     return count
 
 
+def force_crimes_from_files(force: str, months: list[str]) -> int:
+    """Every crime record (ASB excluded) a force published for the months, located or not."""
+    count = 0
+    for month in months:
+        with gzip.open(VENDORED.parent / force / f"{month}-{force}-street.csv.gz", "rt", newline="") as fh:
+            count += sum(row["Crime type"] != "Anti-social behaviour" for row in csv.DictReader(fh))
+    return count
+
+
 def kpi(warehouse, indicator, geography, period_label):
     cur_rows = warehouse.query(
         """select value, numerator, denominator, previous_value, change_pct, direction_of_travel, rag,
-                  not_rated_reason, district_rank, districts_ranked, flags, is_complete
+                  not_rated_reason, district_rank, districts_ranked, flags, is_complete, peer_rank, peers_ranked
              from marts.fct_kpi where indicator_id = %s and geography_code = %s and period_label = %s""",
         (indicator, geography, period_label))
     assert len(cur_rows) == 1, (indicator, geography, period_label)
     keys = ("value", "numerator", "denominator", "previous_value", "change_pct", "direction", "rag", "not_rated",
-            "district_rank", "districts_ranked", "flags", "is_complete")
+            "district_rank", "districts_ranked", "flags", "is_complete", "peer_rank", "peers_ranked")
     return dict(zip(keys, cur_rows[0]))
 
 
@@ -105,8 +116,16 @@ def test_kpi_mart_recomputes_from_the_files(night):
     asb = kpi(night, "asb_rate", COUNTY, f"R12 to {QUARTER}")
     assert not asb["is_complete"] and asb["rag"] is None and "incomplete" in asb["flags"]
     assert asb["not_rated"] == "current period incomplete"
-    # peers: only the partnership's force is loaded, so no peer rank
-    assert night.query("""select count(*) from marts.fct_kpi where peer_rank is not null""")[0][0] == 0
+    # peer rank: the quarter's whole-force total crime per 1,000, Leicestershire against Lancashire, from the files
+    population = {r["force_name"]: int(r["population"]) for r in csv.DictReader(
+        (settings.SOURCES_DIR / "reference" / "ons_population_police_force_areas.csv").open()) if r["mid_year"] == "2019"}
+    force_rates = {force: force_crimes_from_files(force, PEER_MONTHS) / population[force.title()]
+                   for force in ("leicestershire", "lancashire")}
+    quarter = kpi(night, "total_crime_rate", FORCE_AREA, QUARTER)
+    expected_rank = 1 + (force_rates["lancashire"] < force_rates["leicestershire"])  # lower crime ranks first
+    assert (quarter["peer_rank"], quarter["peers_ranked"]) == (expected_rank, 2), force_rates
+    # the rolling 12 months have no peer rank: the peer's files cover one quarter of them
+    assert kpi(night, "total_crime_rate", FORCE_AREA, f"R12 to {QUARTER}")["peer_rank"] is None
     # the partnership's override of the RAG rule reaches the mart; pending indicators are listed, not computed
     catalogue = dict(night.query("select indicator_id, rag_tolerance_pct from marts.dim_indicator"))
     assert float(catalogue["asb_rate"]) == 10 and float(catalogue["total_crime_rate"]) == 5
@@ -153,11 +172,12 @@ def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
     current = kpi(night, "total_crime_rate", CHARNWOOD, f"R12 to {QUARTER}")
     assert f"numerator {current['numerator']:,}" in text and f"denominator {current['denominator']:,}" in text
     files = night.query("""select file_id, file_name from landing.file_manifest
-                            where feed = 'police_uk' and file_name between '2021-07' and '2022-06-z'""")
+                            where feed = 'police_uk' and file_name between '2021-07' and '2022-06-z'
+                              and file_name like '%-leicestershire-%'""")
     assert len(files) == 12
     for file_id, name in files:
         assert re.search(rf"load {file_id}\s+{re.escape(name)}\s", text), name
-    assert "2021-06-leicestershire-street" not in text
+    assert "2021-06-leicestershire-street" not in text and "lancashire" not in text  # a district: own force only
     assert "passed  street_crime.districts_add_up_to_county" in text and "passed  dashboard.kpi_recomputes" in text
 
     assert cli.main(["explain", "asb_rate", "--geo", "O&W", "--period", QUARTER, "--period-type", "quarter"]) == 0
