@@ -163,9 +163,32 @@ def _send(digest: Digest) -> None:
             target = outbox / f"{digest.role}-{len(list(outbox.glob(digest.role + '-*.eml'))) + 1:04d}.eml"
             target.write_bytes(bytes(message))
             log.info("no CSPWH_SMTP_HOST: alert digest for %s written to %s", digest.role, target)
-    webhook = (routes()["roles"].get(digest.role) or {}).get("webhook") or os.environ.get("CSPWH_ALERT_WEBHOOK")
+    role = routes()["roles"].get(digest.role) or {}
+    webhook = role.get("webhook") or os.environ.get("CSPWH_ALERT_WEBHOOK")
     if webhook:
         import requests
 
-        requests.post(webhook, data=json.dumps({"text": f"{digest.subject}\n\n{digest.body}"}),
+        kind = role.get("webhook_format") or os.environ.get("CSPWH_ALERT_WEBHOOK_FORMAT") or webhook_format(webhook)
+        requests.post(webhook, data=json.dumps(webhook_payload(kind, digest.subject, digest.body)),
                       headers={"Content-Type": "application/json"}, timeout=10).raise_for_status()
+
+
+def webhook_format(url: str) -> str:
+    """Teams (a Workflows or connector URL) takes an Adaptive Card; Slack and most others take {"text": ...}."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return "teams" if host.endswith(("webhook.office.com", "logic.azure.com", "powerplatform.com")) else "slack"
+
+
+def webhook_payload(kind: str, subject: str, body: str) -> dict:
+    if kind == "teams":
+        card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+                "version": "1.4", "body": [
+                    {"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": True},
+                    {"type": "TextBlock", "text": body, "wrap": True, "fontType": "Monospace"}]}
+        return {"type": "message", "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
+    if kind == "slack":
+        return {"text": f"*{subject}*\n```{body}```"}
+    raise ValueError(f"unknown webhook format {kind!r} (slack or teams)")

@@ -52,7 +52,7 @@ def test_a_quarantined_storm_file_alerts_its_lead_without_personal_data(warehous
     body = mail.get_content()
     assert f"feed storm_asb, file {source.name}, check allowed_values:PEN Category" in body
     assert "has 2 value(s) outside the 3 allowed codes (lines 3, 6)" in body
-    assert len(webhook) == 1 and "police_asb_lead" in webhook[0]["text"]
+    assert len(webhook) == 1 and "police_asb_lead" in webhook[0]["text"]  # Slack's shape, the default
     personal = {v for row in rows[1:] for v in (row[8], row[9], row[10], row[11], row[12])}
     for text in (body, webhook[0]["text"], outcome.reason):
         assert not [v for v in personal if v and v in text]
@@ -60,3 +60,16 @@ def test_a_quarantined_storm_file_alerts_its_lead_without_personal_data(warehous
     # the same open problem found again the next night is not sent as new
     ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
     assert alerts.dispatch("night-1") == [] and len(mailbox.messages) == 1
+
+
+def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
+    assert alerts.webhook_format("https://hooks.slack.com/services/T0/B0/x") == "slack"
+    assert alerts.webhook_format("https://contoso.webhook.office.com/webhookb2/abc") == "teams"
+    assert alerts.webhook_format("https://prod-12.uksouth.logic.azure.com:443/workflows/abc") == "teams"
+    payload = alerts.webhook_payload("teams", "cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv")
+    [attachment] = payload["attachments"]
+    assert payload["type"] == "message" and attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    texts = [block["text"] for block in attachment["content"]["body"]]
+    assert texts == ["cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv"]
+    with pytest.raises(ValueError):
+        alerts.webhook_payload("pager", "s", "b")
