@@ -1,9 +1,9 @@
 """Personal data at landing: identifiers become keyed HMAC pseudonyms, some values are generalised, free text is
 dropped, so nothing after raw ever holds them in clear.
 
-The key comes from CSPWH_HMAC_KEY (production: an Airflow connection or secret exposed as that variable). With no
-key configured, a random one is generated once in <CSPWH_HOME>/secrets/hmac.key for the local demo and tests; it is
-never committed. The same key gives the same pseudonym, so records link across feeds without the value itself.
+The key comes from CSPWH_HMAC_KEY, else from the password of the Airflow connection `cspwh_hmac_key` (in a process
+that runs Airflow: a secrets backend, the metadata database or AIRFLOW_CONN_CSPWH_HMAC_KEY). With neither, a random
+key is generated once in <CSPWH_HOME>/secrets/hmac.key for the local demo and tests; it is never committed. The same key gives the same pseudonym, so records link across feeds without the value itself.
 """
 from __future__ import annotations
 
@@ -14,13 +14,29 @@ import hmac
 import os
 import re
 import secrets
+import sys
 
 from cspwh import settings, values
 
 
+AIRFLOW_CONNECTION = "cspwh_hmac_key"
+
+
+def _airflow_key() -> str | None:
+    if "airflow" not in sys.modules:  # not inside an Airflow process: no connection store to ask
+        return None
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowException
+
+    try:
+        return Connection.get(AIRFLOW_CONNECTION).password or None
+    except AirflowException:  # no such connection
+        return None
+
+
 @functools.cache
 def _key() -> bytes:
-    configured = os.environ.get("CSPWH_HMAC_KEY")
+    configured = os.environ.get("CSPWH_HMAC_KEY") or _airflow_key()
     if configured:
         return configured.encode()
     path = settings.home() / "secrets" / "hmac.key"

@@ -68,3 +68,18 @@ def test_generalising_keeps_only_the_coarse_value(duck):
     assert sql_of("month", "17/05/1990") == dt.date(1990, 5, 1)
     assert sql_of("age_band", dt.date.today().replace(year=dt.date.today().year - 30).isoformat()) == \
         pseudonymise.generalise(dt.date.today().replace(year=dt.date.today().year - 30).isoformat(), "age_band")
+
+
+def test_the_key_can_come_from_an_airflow_connection(monkeypatch):
+    import airflow.sdk  # noqa: F401  (the key is asked of Airflow only in a process that runs it)
+
+    monkeypatch.delenv("CSPWH_HMAC_KEY", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_CSPWH_HMAC_KEY", '{"conn_type": "generic", "password": "from-airflow"}')
+    pseudonymise._key.cache_clear()
+    try:
+        assert pseudonymise._key() == b"from-airflow"
+        monkeypatch.setenv("CSPWH_HMAC_KEY", "from-env")  # the environment wins
+        pseudonymise._key.cache_clear()
+        assert pseudonymise._key() == b"from-env"
+    finally:
+        pseudonymise._key.cache_clear()
