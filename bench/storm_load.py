@@ -57,9 +57,10 @@ def _parts(path: Path, entity) -> list[tuple[str, float]]:
 
     staged = staged_file.from_csv(path, entity, entity.layouts[-1])
     query, _ = loader.transform(entity, staged)
-    steps = [("reading and rewriting the rows", "copy (select * from src) to '/dev/null' (format csv, use_tmp_file false)"),
+    to_null = "to '/dev/null' (format csv, use_tmp_file false)"
+    steps = [("reading and rewriting the rows", f"copy (select * from src) {to_null}"),
              ("the checks", None),
-             ("the conversions (pseudonyms included)", f"copy ({query}) to '/dev/null' (format csv, use_tmp_file false)"),
+             ("the conversions (pseudonyms included)", f"copy ({query}) {to_null}"),
              ("the two HMAC pseudonym columns", "select count(pseudonym(caller_name)), count(pseudonym(caller_phone)) "
                                                 "from src")]
     measured = []

@@ -3,7 +3,8 @@ dropped, so nothing after raw ever holds them in clear.
 
 The key comes from CSPWH_HMAC_KEY, else from the password of the Airflow connection `cspwh_hmac_key` (in a process
 that runs Airflow: a secrets backend, the metadata database or AIRFLOW_CONN_CSPWH_HMAC_KEY). With neither, a random
-key is generated once in <CSPWH_HOME>/secrets/hmac.key for the local demo and tests; it is never committed. The same key gives the same pseudonym, so records link across feeds without the value itself.
+key is generated once in <CSPWH_HOME>/secrets/hmac.key for the local demo and tests; it is never committed. The same
+key gives the same pseudonym, so records link across feeds without the value itself.
 """
 from __future__ import annotations
 

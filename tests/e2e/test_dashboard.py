@@ -117,8 +117,8 @@ def test_kpi_mart_recomputes_from_the_files(night):
     assert not asb["is_complete"] and asb["rag"] is None and "incomplete" in asb["flags"]
     assert asb["not_rated"] == "current period incomplete"
     # peer rank: the quarter's whole-force total crime per 1,000, Leicestershire against Lancashire, from the files
-    population = {r["force_name"]: int(r["population"]) for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "ons_population_police_force_areas.csv").open()) if r["mid_year"] == "2019"}
+    seed = settings.SOURCES_DIR / "reference" / "ons_population_police_force_areas.csv"
+    population = {r["force_name"]: int(r["population"]) for r in csv.DictReader(seed.open()) if r["mid_year"] == "2019"}
     force_rates = {force: force_crimes_from_files(force, PEER_MONTHS) / population[force.title()]
                    for force in ("leicestershire", "lancashire")}
     quarter = kpi(night, "total_crime_rate", FORCE_AREA, QUARTER)
