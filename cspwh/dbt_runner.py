@@ -11,7 +11,7 @@ from cspwh import reference, settings
 def dbt_vars() -> dict:
     p = reference.partnership()
     return {"police_uk_force": p["police_uk_force"], "county_code": p["county_code"],
-            "force_area_code": p["force_area_code"]}
+            "force_area_code": p["force_area_code"], **p.get("kpi", {})}
 
 
 def _env(build_schema: str) -> dict[str, str]:
