@@ -404,7 +404,7 @@ def test_no_personal_data_reaches_the_new_marts(night):
                                               where table_schema = 'marts' and table_name in
                                               ('fct_domestic_abuse_kpi', 'fct_offending_kpi', 'fct_feed_restatements')""")]
     assert not [c for c in columns if any(w in c for w in ("victim", "perpetrator", "child", "birth", "crn",
-                                                             "postcode", "name"))]
+                                                             "postcode", "forename", "surname"))]
 
 
 def test_an_unknown_uava_layout_is_quarantined_with_missing_and_unexpected_headers(night):

@@ -175,8 +175,8 @@ marac_series as (
         *,
         case when definitions > 1 then 'mixed: violence_or_threat_as_recorded then any_instance_within_12_months'
              else first_definition end as definition_version,
-        definitions > 1 or first_definition is distinct from lag(first_definition) over (
-            partition by geography_code, period_type order by period_end) as series_break
+        definitions > 1 or coalesce(first_definition <> lag(first_definition) over (
+            partition by geography_code, period_type order by period_end), false) as series_break
     from marac_periods
 
 ),
