@@ -12,7 +12,7 @@ def dbt_vars() -> dict:
     p = reference.partnership()
     return {"police_uk_force": p["police_uk_force"], "county_code": p["county_code"],
             "force_area_code": p["force_area_code"], "indicators": indicators.dbt_var(),
-            "outcomes": indicators.outcomes()}
+            "outcomes": indicators.outcomes(), **p.get("kpi", {})}
 
 
 def _env(build_schema: str) -> dict[str, str]:

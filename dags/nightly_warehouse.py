@@ -10,7 +10,8 @@ from common.defaults import DEFAULT_ARGS, START, raw_asset
     dag_id="nightly_warehouse",
     description="Rebuild the marts from raw, check them, and publish only what passed",
     # any feed's new rows trigger a rebuild; one run covers all that arrived
-    schedule=raw_asset("police_uk") | raw_asset("storm_asb") | raw_asset("sentinel_asb"),
+    schedule=(raw_asset("police_uk") | raw_asset("storm_asb") | raw_asset("sentinel_asb") | raw_asset("uava_return")
+              | raw_asset("marac") | raw_asset("yos") | raw_asset("crc_rat")),
     start_date=START,
     catchup=False,
     max_active_runs=1,

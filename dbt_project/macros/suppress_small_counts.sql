@@ -1,0 +1,52 @@
+{#- The KPI marts' last step: geography level, financial year and quarter labels from dim_date, and small-number
+    suppression. A district figure that discloses fewer than var('suppression_threshold') people (its
+    `suppress_on` count) is shown as null with is_suppressed; county and wider figures are never suppressed. -#}
+{% macro suppress_small_counts(kpis) -%}
+    select
+        kpis.kpi_code,
+        kpis.kpi_name,
+        kpis.source_feed,
+        kpis.unit,
+        kpis.geography_code,
+        geographies.geography_level,
+        kpis.period_type,
+        kpis.period_label,
+        kpis.period_start,
+        kpis.period_end,
+        period_end_month.financial_year,
+        case when kpis.period_type = 'quarter' then period_end_month.financial_quarter_label end
+            as financial_quarter_label,
+        kpis.breakdown_type,
+        kpis.breakdown_value,
+        case when suppressed.is_suppressed then null else kpis.numerator end as numerator,
+        case when suppressed.is_suppressed and kpis.denominator_kind = 'count' then null else kpis.denominator end
+            as denominator,
+        kpis.denominator_kind,
+        case when suppressed.is_suppressed then null else kpis.value end as value,
+        kpis.comparator_value,
+        kpis.comparator_label,
+        kpis.band_lower,
+        kpis.band_upper,
+        case when suppressed.is_suppressed then null
+             else kpis.value < kpis.band_lower or kpis.value > kpis.band_upper end as is_outside_band,
+        kpis.as_of_date,
+        kpis.is_complete,
+        kpis.is_estimated,
+        kpis.is_indicative,
+        kpis.series_break,
+        kpis.provider_period,
+        kpis.layout_version,
+        kpis.definition_version,
+        kpis.is_restated,
+        suppressed.is_suppressed,
+        case when suppressed.is_suppressed
+             then 'fewer than {{ var("suppression_threshold") }} at district level' end as suppression_reason
+    from {{ kpis }} as kpis
+    inner join {{ ref('dim_district') }} as geographies using (geography_code)
+    inner join {{ ref('dim_date') }} as period_end_month
+        on period_end_month.month_start = date_trunc('month', kpis.period_end)::date
+    cross join lateral (
+        select geographies.geography_level = 'district'
+               and kpis.suppress_on < {{ var("suppression_threshold") }} as is_suppressed
+    ) as suppressed
+{%- endmacro %}
