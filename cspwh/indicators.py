@@ -79,6 +79,11 @@ def catalogue() -> list[dict]:
             source.setdefault("multiplier", 1)
             source.setdefault("denominator_aggregation", "last")
             source.setdefault("month_column", "month_start")
+            if source.get("grain") == "period":  # a KPI mart: one row per kpi_code, geography and period
+                if not source.get("kpi_code"):
+                    raise ValueError(f"{where}: a period-grain source needs source.kpi_code")
+                source.setdefault("period_types", ["quarter"])
+                source.setdefault("breakdown_value", "All")  # the mart's total row, not a breakdown
             ind["source"] = source
         result.append(ind)
     return result

@@ -216,8 +216,11 @@ def render_html(data: dict) -> str:
     groups = []
     footnotes: list[str] = []
     for outcome in indicators.outcomes():
-        rows = [r for r in data["rows"] if r.indicator["outcome"] == outcome["id"]]
-        waiting = [i for i in data["catalogue"] if i["outcome"] == outcome["id"] and i["status"] != "active"]
+        in_group = [r for r in data["rows"] if r.indicator["outcome"] == outcome["id"]]
+        rows = [r for r in in_group if r.current]
+        # an active indicator whose feed sent nothing for the period waits like one with no mart or feed yet
+        waiting = [{**r.indicator, "status": "no_data"} for r in in_group if not r.current] + [
+            i for i in data["catalogue"] if i["outcome"] == outcome["id"] and i["status"] != "active"]
         rendered = []
         for r in rows:
             marks = []

@@ -9,11 +9,17 @@
     {%- if value is none -%} null {%- else -%} '{{ (value | string) | replace("'", "''") }}' {%- endif -%}
 {%- endmacro %}
 
-{#- One indicator's numerator, denominator and value per geography and reporting period, from its month-grain
-    source mart: the numerator is summed over the period's months; a population denominator is taken at the period's
-    last month (denominator_aggregation: last), a cohort denominator is summed (sum). -#}
+{#- One indicator's numerator, denominator and value per geography and reporting period. A month-grain source mart
+    (the default) has one row per geography and month; a period-grain source (grain: period, e.g. the domestic abuse
+    and offending KPI marts) has one row per geography and period (a quarter, a tracking cohort, a financial year),
+    picked by kpi_code, period_types and the total's breakdown_value. Either way the numerator is summed over the source rows inside
+    the reporting period; a population denominator is taken at the latest row (denominator_aggregation: last), a
+    cohort denominator is summed (sum); months_covered counts the months those rows span. A period-grain row the
+    source suppressed (numerator null) or marks incomplete does not count as covered, and the source's series break and suppression
+    flags are carried. -#}
 {% macro kpi_indicator_values(indicator) -%}
     {%- set source = indicator.source -%}
+    {%- set by_period = source.grain == 'period' -%}
     select
         {{ sql_string(indicator.id) }}::text as indicator_id,
         src.geography_code::text as geography_code,
@@ -24,7 +30,11 @@
         periods.period_start,
         periods.period_end,
         periods.period_months,
-        count(distinct src._kpi_month)::int as months_covered,
+        {% if by_period -%}
+        coalesce(sum(src._kpi_months) filter (where src.numerator is not null and src.is_complete), 0)::int
+        {%- else -%}
+        count(distinct src._kpi_month)::int
+        {%- endif %} as months_covered,
         sum({{ source.numerator }})::numeric as numerator,
         {% if source.denominator and source.denominator_aggregation == 'sum' -%}
         sum({{ source.denominator }})::numeric
@@ -35,15 +45,32 @@
         {%- endif %} as denominator,
         {{ source.multiplier }}::numeric as multiplier,
         {% if source.estimated -%} coalesce(bool_or({{ source.estimated }}), false) {%- else -%} false {%- endif %}
-            as is_estimated
+            as is_estimated,
+        {% if by_period -%} coalesce(bool_or(src.series_break), false) {%- else -%} false {%- endif %}
+            as source_series_break,
+        {% if by_period -%} coalesce(bool_or(src.is_suppressed), false) {%- else -%} false {%- endif %}
+            as source_suppressed
     from (
-        select *, {{ source.month_column }} as _kpi_month
+        select *,
+            {% if by_period -%}
+            period_start as _kpi_month,
+            ((extract(year from age(period_end + 1, period_start)) * 12)
+                + extract(month from age(period_end + 1, period_start)))::int as _kpi_months
+            {%- else -%}
+            {{ source.month_column }} as _kpi_month
+            {%- endif %}
         from {{ ref(source.model) }}
         where ({{ source.filter or 'true' }})
           and geography_level in ({% for level in source.geography_levels %}{{ sql_string(level) }}{{ ", " if not loop.last }}{% endfor %})
+          {% if by_period -%}
+          and kpi_code = {{ sql_string(source.kpi_code) }}
+          and period_type in ({% for t in source.period_types %}{{ sql_string(t) }}{{ ", " if not loop.last }}{% endfor %})
+          and breakdown_value = {{ sql_string(source.breakdown_value) }}
+          {%- endif %}
     ) as src
     inner join {{ ref('int_kpi_periods') }} as periods
         on src._kpi_month between periods.period_start and periods.period_end
+        {% if by_period %}and src.period_end <= periods.period_end{% endif %}
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9
 {%- endmacro %}
 

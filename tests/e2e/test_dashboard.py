@@ -126,7 +126,7 @@ def test_kpi_mart_recomputes_from_the_files(night):
     assert (quarter["peer_rank"], quarter["peers_ranked"]) == (expected_rank, 2), force_rates
     # the rolling 12 months have no peer rank: the peer's files cover one quarter of them
     assert kpi(night, "total_crime_rate", FORCE_AREA, f"R12 to {QUARTER}")["peer_rank"] is None
-    # the partnership's override of the RAG rule reaches the mart; pending indicators are listed, not computed
+    # the partnership's override of the RAG rule reaches the mart; an indicator whose feed sent nothing has no rows
     catalogue = dict(night.query("select indicator_id, rag_tolerance_pct from marts.dim_indicator"))
     assert float(catalogue["asb_rate"]) == 10 and float(catalogue["total_crime_rate"]) == 5
     assert {"uava_referrals", "marac_repeat_pct", "yos_fte_rate"} <= set(catalogue)
@@ -140,16 +140,23 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
     assert "Safer Communities Performance Dashboard Quarter 1, 2022/23" in html
     from html import escape
 
+    shown = 0
     for ind in indicators.active():
         assert escape(ind["name"]) in html, ind["id"]
-        value, decimals = night.query(
+        found = night.query(
             """select k.value, i.decimals from marts.fct_kpi k join marts.dim_indicator i using (indicator_id)
                 where k.indicator_id = %s and k.geography_code = %s and k.period_label = %s""",
-            (ind["id"], COUNTY, f"R12 to {QUARTER}"))[0]
+            (ind["id"], COUNTY, f"R12 to {QUARTER}"))
+        if not found:  # the domestic abuse and offending feeds were not run here: listed as waiting for data
+            assert f"{escape(ind['name'])} (no data for the period)" in html, ind["id"]
+            continue
+        value, decimals = found[0]
         assert f">{float(value):,.{decimals}f}<" in html, ind["id"]
+        shown += 1
+    assert shown >= 8
     for outcome in indicators.outcomes():
         assert escape(outcome["name"]) in html
-    assert html.count('<svg class="chart"') == len(indicators.active())
+    assert html.count('<svg class="chart"') == shown
     assert "Awaiting data" in html and "UAVA referrals" in html
     assert "Exception summary" in html and "Total crime rate rose" in html
     assert "Peer rank not available" in html
@@ -163,7 +170,7 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
                               where r.quarter = %s""", (QUARTER,))
     # county and 7 districts per indicator, and the county's two comparators for the five police.uk indicators
     # (ASB has one quarter of data: no comparators)
-    assert len(reported) == len(indicators.active()) * 8 + 5 * 2 and all(a == b for a, b in reported)
+    assert len(reported) == shown * 8 + 5 * 2 and all(a == b for a, b in reported)
 
 
 def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):

@@ -422,3 +422,43 @@ def test_an_unknown_uava_layout_is_quarantined_with_missing_and_unexpected_heade
     assert "matches no known layout" in reason and "missing 'Referrals Received'" in reason
     assert "unexpected 'Referrals In'" in reason
     assert night.query("select count(*) from raw.uava_return__district_services") == before
+
+
+# --- the board's dashboard reads these marts ------------------------------------------------------------------------
+
+DASHBOARD = {  # indicator -> (KPI mart, kpi_code, period type in the mart, the total row's breakdown_value)
+    "uava_referrals": ("fct_domestic_abuse_kpi", "uava_referrals", "quarter", "All services"),
+    "uava_repeats_rate": ("fct_domestic_abuse_kpi", "uava_repeat_referrals_per_10k_adult_females", "quarter",
+                          "All services"),
+    "marac_repeat_pct": ("fct_domestic_abuse_kpi", "marac_repeat_rate", "quarter", "All cases"),
+    "yos_ete_pct": ("fct_offending_kpi", "yos_ete_engaged_rate", "quarter", "All"),
+    "crc_reoffending_pct": ("fct_offending_kpi", "crc_reoffending_rate", "quarter", "All"),
+    "yos_fte_rate": ("fct_offending_kpi", "yos_fte_rate_per_100k", "financial_year", "All"),
+}
+
+
+def test_the_dashboards_kpi_mart_carries_the_domestic_abuse_and_offending_figures(night):
+    checked = 0
+    for indicator, (mart, code, period_type, total) in DASHBOARD.items():
+        source = night.query(f"""select geography_code, period_label, value, is_complete from marts.{mart}
+                                  where kpi_code = %s and period_type = %s and breakdown_value = %s
+                                    and geography_level = 'county' and value is not null""", (code, period_type, total))
+        assert source, indicator
+        for geography, label, value, complete in source:
+            [(kpi_value, kpi_complete, flags)] = night.query(
+                """select value, is_complete, flags from marts.fct_kpi
+                    where indicator_id = %s and geography_code = %s and period_type = %s and period_label = %s""",
+                (indicator, geography, period_type, label))
+            assert abs(kpi_value - value) <= Decimal("0.006"), (indicator, label, kpi_value, value)
+            assert kpi_complete == complete, (indicator, label)
+            checked += 1
+        if indicator == "crc_reoffending_pct":
+            assert "indicative" in flags
+    assert checked >= 10
+    # the new UAVA provider from 2022-23Q1 is a series break: the quarter is flagged and never rated across it
+    [(flags, rag)] = night.query("""select flags, rag from marts.fct_kpi where indicator_id = 'uava_referrals'
+                                     and geography_code = %s and period_label = '2022-23Q1'""", (COUNTY,))
+    assert "series_break" in flags and rag is None
+    # the rolling 12 months hold two quarters of these feeds: incomplete, not rated
+    assert night.query("""select count(*) from marts.fct_kpi where indicator_id = 'marac_repeat_pct'
+                           and period_type = 'rolling_12_months' and (is_complete or rag is not null)""") == [(0,)]

@@ -1,5 +1,5 @@
 """The indicator catalogue: valid, its active indicators point at marts that exist, the RAG rule layers apply, and
-the domestic-abuse and offending indicators wait, listed, for their marts."""
+the domestic-abuse and offending indicators read their KPI marts."""
 import pytest
 
 from cspwh import indicators, settings
@@ -15,11 +15,14 @@ def test_active_indicators_read_existing_marts():
             assert lineage["relation"] in models, ind["id"]
 
 
-def test_domestic_abuse_and_offending_indicators_are_listed_pending():
-    pending = {i["id"]: i for i in indicators.catalogue() if i["status"] == "pending"}
-    assert {"uava_referrals", "uava_repeats_rate", "marac_repeat_pct", "yos_fte_rate", "yos_reoffending_rate",
-            "yos_ete_pct", "crc_reoffending_vs_predicted"} <= set(pending)
-    assert pending["crc_reoffending_vs_predicted"]["indicative"] is True
+def test_domestic_abuse_and_offending_indicators_read_their_kpi_marts():
+    active = {i["id"]: i for i in indicators.active()}
+    for name in ("uava_referrals", "uava_repeats_rate", "marac_repeat_pct", "yos_fte_rate", "yos_reoffending_rate",
+                 "yos_ete_pct", "crc_reoffending_pct"):
+        source = active[name]["source"]
+        assert source["grain"] == "period" and source["kpi_code"] and source["period_types"], name
+        assert source["model"] in ("fct_domestic_abuse_kpi", "fct_offending_kpi"), name
+    assert active["crc_reoffending_pct"]["indicative"] is True
 
 
 def test_rag_rule_default_catalogue_and_partnership_override():

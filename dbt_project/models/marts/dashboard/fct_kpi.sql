@@ -80,8 +80,8 @@ rated as (
         indicators.rag_comparator,
         indicators.rag_tolerance_pct,
         indicators.is_indicative,
-        compared.numerator < indicators.suppress_below as is_suppressed,
-        exists (
+        coalesce(compared.numerator < indicators.suppress_below, true) or compared.source_suppressed as is_suppressed,
+        compared.source_series_break or exists (
             select 1 from series_breaks
             where series_breaks.indicator_id = compared.indicator_id
               -- a change that takes effect after the comparator period began breaks the comparison
