@@ -94,10 +94,10 @@ def _validate(source, check: dict, marts: str) -> CheckResult:
     # table is named here and the query is plain SQL on every server; GX prints a notice when {batch} is absent.
     query = (check["unexpected_rows_query"].replace("{batch}", f"{marts}.{check['table']}")
              .replace("{marts}", marts))
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()):  # GX prints that notice on building and again on validating
         expectation = gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query,
                                                                 description=check["description"])
-    outcome = batch_definition.get_batch().validate(expectation, result_format="COMPLETE")
+        outcome = batch_definition.get_batch().validate(expectation, result_format="COMPLETE")
     error = _raised(outcome.exception_info)
     if error:
         # a check that cannot run must never read as passed

@@ -21,16 +21,21 @@ def stage_police_uk() -> int:
     return staged
 
 
+FEED_DAGS = ("police_uk", "storm_asb", "sentinel_asb", "uava_return", "marac", "yos", "crc_rat")
+
+
 def stage_generated(start: str, end: str):
-    """Generate the partner feeds for the demo window and deliver the Storm extracts to their drop folder."""
+    """Generate the partner feeds for the demo window and deliver their files to the drop folders (Sentinel is
+    served by its API stand-in instead). Corrected files are held back for a second night."""
     from cspwh.generator import deliveries, generate
     from cspwh.generator.config import Config
 
     out = settings.home() / "generated"
     generate(Config(out=out, start=start, end=end))
-    storm = [f for _, night in deliveries.schedule(out) for f in night if f[0] == "storm_asb"]
-    deliveries.deliver(out, settings.drop_dir(), storm)
-    return out, len(storm)
+    files = [f for _, night in deliveries.schedule(out) for f in night]
+    corrections = [f for f in files if f[1].startswith("corrections/")]
+    deliveries.deliver(out, settings.drop_dir(), [f for f in files if f not in corrections])
+    return out, len(files) - len(corrections), corrections
 
 
 def analyst_url() -> str:
@@ -43,24 +48,33 @@ def run() -> int:
     bootstrap.ensure()
     staged = stage_police_uk()
     print(f"Delivered {staged} police.uk file(s) to {settings.drop_dir() / 'police_uk'}")
-    start, end = os.environ.get("CSPWH_DEMO_FROM", "2022-08"), os.environ.get("CSPWH_DEMO_TO", "2022-10")
-    generated, storm_files = stage_generated(start, end)
-    print(f"Generated the partner feeds for {start} to {end} in {generated}; delivered {storm_files} Storm extracts")
+    start, end = os.environ.get("CSPWH_DEMO_FROM", "2022-04"), os.environ.get("CSPWH_DEMO_TO", "2022-09")
+    generated, delivered, corrections = stage_generated(start, end)
+    print(f"Generated the partner feeds for {start} to {end} in {generated}; delivered {delivered} file(s)")
     print("Preparing Airflow (metadata database migrate)...")
     dag_runs.prepare()
     states = {}
+    from cspwh.generator import deliveries
     from cspwh.sentinel_api import SentinelAPI
 
     with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api:
         os.environ["CSPWH_SENTINEL_API_URL"] = api.base_url  # the stand-in for Sentinel's API, for this run
-        for dag_id in ("police_uk", "storm_asb", "sentinel_asb", "nightly_warehouse"):
-            print(f"Running DAG {dag_id} ...")
-            states[dag_id] = dag_runs.run(dag_id).state
-            print(f"  {dag_id}: {states[dag_id]}")
+        nights = [(FEED_DAGS, "first night")]
+        if corrections:
+            nights.append((sorted({feed for feed, _ in corrections}), "second night: corrected files arrive"))
+        for number, (feeds, title) in enumerate(nights):
+            if number:
+                deliveries.deliver(generated, settings.drop_dir(), corrections)
+            print(f"The {title}:")
+            for dag_id in (*feeds, "nightly_warehouse"):
+                print(f"  running DAG {dag_id} ...", end=" ", flush=True)
+                state = str(dag_runs.run(dag_id).state).rsplit(".", 1)[-1]
+                states.setdefault(dag_id, []).append(state)
+                print(state)
     print()
     print(summary())
     print(f"Warehouse: {analyst_url()}")
-    return 0 if all(str(s).endswith("success") for s in states.values()) else 1
+    return 0 if all(s == "success" for runs in states.values() for s in runs) else 1
 
 
 def summary() -> str:
