@@ -20,22 +20,4 @@ rolled_up as (
 
 ),
 
-years as (
-
-    select generate_series(min(mid_year), extract(year from '{{ var("calendar_end") }}'::date)::int) as year
-    from rolled_up
-
-)
-
-select
-    rolled_up.geography_code,
-    years.year,
-    rolled_up.mid_year as population_year,
-    rolled_up.population_mid_year,
-    years.year > rolled_up.mid_year as is_carried_forward
-from years
-inner join rolled_up
-    on rolled_up.mid_year = (
-        select max(r.mid_year) from rolled_up as r
-        where r.geography_code = rolled_up.geography_code and r.mid_year <= years.year
-    )
+{{ carried_forward_by_year('rolled_up', ['population_mid_year']) }}
