@@ -85,7 +85,8 @@ def _validate(source, check: dict, marts: str) -> CheckResult:
     try:
         asset = source.get_asset(asset_name)
     except LookupError:
-        asset = source.add_table_asset(asset_name, table_name=check["table"], schema_name=marts)
+        # a query asset names the build's schema itself (GX deprecates a table asset's schema_name)
+        asset = source.add_query_asset(asset_name, query=f'select * from "{marts}"."{check["table"]}"')
     try:
         batch_definition = asset.get_batch_definition("whole")
     except (KeyError, LookupError, ValueError):
