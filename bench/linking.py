@@ -291,7 +291,7 @@ def main() -> None:
             r = one_size(scale, args.start, args.end, work, server, args.repeat)
             results.append(r)
             print(f"scale {scale:g}: {r['records']:,} records (setup {r['setup_seconds']:.0f} s, "
-                  f"{r['held_back_files']} Storm file(s) held back as the gate would); ours {r['ours']['seconds']:.1f} s, "
+                  f"{r['held_back_files']} Storm file(s) quarantined by the gate); ours {r['ours']['seconds']:.1f} s, "
                   f"Splink {r['splink']['seconds']:.1f} s", flush=True)
     finally:
         embedded_pg.stop()

@@ -28,6 +28,10 @@ def _env(build_schema: str) -> dict[str, str]:
     }
 
 
+class NodesFailed(RuntimeError):
+    """dbt ran and some models or tests failed: the same data will fail the same way, so retrying is pointless."""
+
+
 def run(command: str, build_schema: str, *extra: str):
     """Run a dbt command against the build schema; returns dbt's result, raises with the failing nodes if dbt does
     not succeed."""
@@ -46,7 +50,7 @@ def run(command: str, build_schema: str, *extra: str):
     if not result.success:
         failed = [f"{r.node.unique_id}: {r.status} {r.message or ''}".strip()
                   for r in (result.result or []) if str(r.status) in ("error", "fail")]
-        raise RuntimeError(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed))
+        raise NodesFailed(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed))
     return result
 
 
