@@ -88,15 +88,20 @@ def _compose(role: str, run_id: str, new: list[Failure], still_open: int) -> Dig
     subject = (f"[cspwh] {len(new)} new data-quality problem(s) for {role}"
                f"{f' ({blocking} blocking)' if blocking else ''}")
     lines = [f"Data-quality digest for the role {role}, run {run_id}.", ""]
-    for gate, title in (("file", "Files held back or loaded with warnings"), ("consistency", "Checks on the marts")):
-        items = [f for f in new if f.gate == gate]
+    sections = (("file", "blocking", "Files held back"), ("file", "warning", "Files loaded with warnings"),
+                ("consistency", None, "Checks on the marts"))
+    for gate, severity, title in sections:
+        items = [f for f in new if f.gate == gate and severity in (None, f.severity)]
         if not items:
             continue
         lines += [title, "-" * len(title)]
-        for f in items:
-            where = f"feed {f.feed}, file {f.file_name}" if f.gate == "file" else "the built marts"
-            lines.append(f"* [{f.severity}] {where}, check {f.check}:")
-            lines += [f"  {line}" for line in f.message.splitlines()]
+        if gate == "file" and severity == "warning":
+            lines += _grouped_warnings(items)
+        else:
+            for f in items:
+                where = f"feed {f.feed}, file {f.file_name}" if f.gate == "file" else "the built marts"
+                lines.append(f"* [{f.severity}] {where}, check {f.check}:")
+                lines += [f"  {line}" for line in f.message.splitlines()]
         lines.append("")
     if still_open:
         lines.append(f"{still_open} problem(s) reported before are still open; they are not repeated here.")
@@ -104,6 +109,29 @@ def _compose(role: str, run_id: str, new: list[Failure], still_open: int) -> Dig
                  "see the last good data. Reply to the platform team if a finding is wrong.")
     address = (routes()["roles"].get(role) or {}).get("email")
     return Digest(role, address, subject, "\n".join(lines) + "\n", new, still_open)
+
+
+SHOWN_PER_CHECK = 3
+
+
+def _grouped_warnings(items: list[Failure]) -> list[str]:
+    """A warning many files share is one entry (a night of Storm files with dd/mm/yyyy dates is one problem to fix
+    at source): the first few files in full, then how many more."""
+    lines = []
+    groups: dict[tuple, list[Failure]] = collections.defaultdict(list)
+    for f in items:
+        groups[(f.feed, f.check)].append(f)
+    for (feed, check), group in groups.items():
+        files = f"{len(group)} file(s)" if len(group) > 1 else f"file {group[0].file_name}"
+        lines.append(f"* [warning] feed {feed}, check {check}: {files}")
+        for f in group[:SHOWN_PER_CHECK]:
+            message = f.message.splitlines()
+            lines.append(f"  {f.file_name}: {message[0].lstrip('- ')}" if len(group) > 1 else f"  {message[0]}")
+            lines += [f"    {line}" for line in message[1:]]
+        if len(group) > SHOWN_PER_CHECK:
+            rest = [f.file_name for f in group[SHOWN_PER_CHECK:]]
+            lines.append(f"  and {len(rest)} more: {', '.join(rest[:10])}{', ...' if len(rest) > 10 else ''}")
+    return lines
 
 
 def dispatch(run_id: str) -> list[Digest]:

@@ -73,3 +73,26 @@ def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
     assert texts == ["cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv"]
     with pytest.raises(ValueError):
         alerts.webhook_payload("pager", "s", "b")
+
+
+def test_a_warning_many_files_share_is_one_entry_in_the_digest(warehouse, mailbox, tmp_path):
+    mailbox.messages.clear()
+    generate(Config.without_faults(tmp_path / "feeds", start="2021-06", end="2021-06"))
+    days = sorted((tmp_path / "feeds" / "drop" / "storm_asb").glob("storm_asb_2021060[1-5].csv"))
+    target = warehouse.drop / "storm_asb"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in days:  # each day's second incident opened as dd/mm/yyyy: a warning, the file still loads
+        rows = list(csv.reader(source.open(newline="")))
+        stamp = rows[2][1]
+        rows[2][1] = f"{stamp[8:10]}/{stamp[5:7]}/{stamp[:4]} {stamp[11:16]}"
+        with (target / source.name).open("w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+    outcomes = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
+    assert [o.outcome for o in outcomes] == ["loaded"] * 5
+
+    [digest] = alerts.dispatch("night-1")
+    body = mailbox.to("police-asb-lead@example.org")[0].get_content()
+    assert digest.subject.endswith("5 new data-quality problem(s) for police_asb_lead")
+    assert body.count("check variant:Opened At") == 1 and "check variant:Opened At: 5 file(s)" in body
+    assert f"{days[0].name}: [variant:Opened At] column 'Opened At' has 1 value(s)" in body and "(lines 3)" in body
+    assert f"and 2 more: {days[3].name}, {days[4].name}" in body
