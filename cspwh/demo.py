@@ -73,8 +73,27 @@ def run() -> int:
                 print(state)
     print()
     print(summary())
+    draft = draft_report()
+    if draft:
+        print(f"Board dashboard (draft, not recorded in the as-reported ledger): {draft}")
     print(f"Warehouse: {analyst_url()}")
     return 0 if all(s == "success" for runs in states.values() for s in runs) else 1
+
+
+def draft_report() -> str | None:
+    """The board's dashboard for the latest quarter the data cover completely, as a draft the reader can open."""
+    with db.connect() as conn:
+        if not conn.execute("select to_regclass('marts.fct_kpi')").fetchone()[0]:
+            return None
+        quarter = conn.execute(
+            """select max(reporting_quarter) from marts.fct_kpi
+                where period_type = 'quarter' and geography_level = 'county' and is_complete""").fetchone()[0]
+    if not quarter:
+        return None
+    from cspwh import report
+
+    written = report.render(quarter, publish=False)
+    return f"{written['pdf']} (and .html)"
 
 
 def summary() -> str:

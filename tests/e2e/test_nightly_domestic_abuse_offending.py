@@ -462,3 +462,22 @@ def test_the_dashboards_kpi_mart_carries_the_domestic_abuse_and_offending_figure
     # the rolling 12 months hold two quarters of these feeds: incomplete, not rated
     assert night.query("""select count(*) from marts.fct_kpi where indicator_id = 'marac_repeat_pct'
                            and period_type = 'rolling_12_months' and (is_complete or rag is not null)""") == [(0,)]
+
+
+def test_explain_traces_a_marac_figure_to_its_files(night, capsys):
+    from cspwh import cli
+
+    assert cli.main(["explain", "marac_repeat_pct", "--geo", "Charnwood", "--period", "2022-23Q1",
+                     "--period-type", "quarter"]) == 0
+    text = capsys.readouterr().out
+    loaded = night.query("""select period, file_id, file_name from landing.file_manifest
+                             where feed = 'marac' and outcome = 'loaded' and period between '2022-04' and '2022-06'
+                             order by period, file_id""")
+    latest = {period: (file_id, name) for period, file_id, name in loaded}  # a corrected month replaces the first
+    assert len(latest) == 3
+    for file_id, name in latest.values():
+        assert f"load {file_id}  {name}" in text, name
+    for period, file_id, name in loaded:
+        if latest[period][0] != file_id:
+            assert f"load {file_id}  " not in text, "a superseded file is not behind the figure"
+    assert "passed  domestic_abuse_offending.kpi_values_recompute" in text
