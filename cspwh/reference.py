@@ -31,6 +31,17 @@ def districts() -> list[dict]:
     return [g for g in geographies() if g["geography_level"] == "district" and g["parent_code"] == county]
 
 
+def members(geography_code: str) -> list[str]:
+    """The local authorities a geography is made of: a combined footprint's from geography_members.csv, the county's
+    districts, or the geography itself."""
+    listed = [m["local_authority_code"] for m in rows("geography_members.csv") if m["geography_code"] == geography_code]
+    if listed:
+        return listed
+    if geography_code == partnership()["county_code"]:
+        return [d["geography_code"] for d in districts()]
+    return [geography_code]
+
+
 def normalise_name(text: str) -> str:
     """Case, punctuation and '&' do not make a different district: 'N. W. Leics' ~ 'n w leics'."""
     text = text.lower().replace("&", " and ").replace("%26", " and ")

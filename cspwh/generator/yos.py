@@ -62,8 +62,8 @@ def dob_for_age(rng, on: dt.date, age: int) -> dt.date:
 
 @functools.cache
 def youth_population() -> dict[str, int]:
-    """Population aged 10 to 17 of each district (ONS mid-2020), the FTE denominator."""
-    codes = {d["geography_code"] for d in reference.districts()}
+    """Population aged 10 to 17 of each local authority the YOS serves (ONS mid-2020), the FTE denominator."""
+    codes = set(reference.members(reference.partnership()["kpi"]["yos_footprint"]))
     found = {row["code"]: int(row["age_10_17"]) for row in reference.rows("ons_population_age10to17_mid2020.csv")
              if row["code"] in codes}
     return {code: found.get(code, 1) for code in sorted(codes)}

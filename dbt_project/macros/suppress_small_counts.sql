@@ -1,6 +1,7 @@
 {#- The KPI marts' last step: geography level, financial year and quarter labels from dim_date, and small-number
-    suppression. A district figure that discloses fewer than var('suppression_threshold') people (its
-    `suppress_on` count) is shown as null with is_suppressed; county and wider figures are never suppressed. -#}
+    suppression. A local authority's figure (a district, or a unitary such as Rutland) that discloses fewer than
+    var('suppression_threshold') people (its `suppress_on` count) is shown as null with is_suppressed; county and
+    wider figures are never suppressed. -#}
 {% macro suppress_small_counts(kpis) -%}
     select
         kpis.kpi_code,
@@ -40,13 +41,13 @@
         kpis.is_restated,
         suppressed.is_suppressed,
         case when suppressed.is_suppressed
-             then 'fewer than {{ var("suppression_threshold") }} at district level' end as suppression_reason
+             then 'fewer than {{ var("suppression_threshold") }} at local authority level' end as suppression_reason
     from {{ kpis }} as kpis
     inner join {{ ref('dim_district') }} as geographies using (geography_code)
     inner join {{ ref('dim_date') }} as period_end_month
         on period_end_month.month_start = date_trunc('month', kpis.period_end)::date
     cross join lateral (
-        select geographies.geography_level = 'district'
+        select geographies.geography_level in ('district', 'unitary')
                and kpis.suppress_on < {{ var("suppression_threshold") }} as is_suppressed
     ) as suppressed
 {%- endmacro %}

@@ -23,6 +23,8 @@ POLICE_MONTHS = [f"2022-0{m}" for m in range(1, 7)]
 SUPPRESS_BELOW = reference.partnership()["kpi"]["suppression_threshold"]
 COUNTY = reference.partnership()["county_code"]
 FORCE = reference.partnership()["force_area_code"]
+YOS_FOOTPRINT = reference.partnership()["kpi"]["yos_footprint"]  # Leicestershire and Rutland
+LEICESTER, RUTLAND = "E06000016", "E06000017"
 TOLERANCE = {"percent": 0.006, "days": 0.006}  # 2 decimal places; other units 4
 
 
@@ -62,6 +64,16 @@ def geographies_of(district: str) -> list[str]:
     return [district, COUNTY]
 
 
+def yos_geographies_of(authority: str) -> list[str]:
+    """The YOS serves Leicestershire and Rutland: a county district's child counts in the county and the footprint;
+    a Rutland child in Rutland and the footprint."""
+    return [authority, COUNTY, YOS_FOOTPRINT] if authority in districts() else [authority, YOS_FOOTPRINT]
+
+
+def local_authorities() -> list[str]:
+    return [*districts(), LEICESTER, RUTLAND]
+
+
 def quarter_of(day: dt.date) -> tuple[str, dt.date, dt.date]:
     start = dt.date(day.year, day.month - (day.month - 1) % 3, 1)
     return quarter_label(start), start, add_months(start, 3) - dt.timedelta(days=1)
@@ -80,19 +92,23 @@ def financial_year(day: dt.date) -> str:
 
 
 def population(seed: str, column: str, code_column: str = "geography_code", year: int | None = None) -> dict:
-    """{geography: population} for the county's districts and the county (their sum), latest year <= year."""
+    """{geography: population} for the county's districts, Rutland, the county (the districts' sum) and
+    Leicestershire and Rutland (the county and Rutland), latest year <= year."""
     best: dict[str, tuple[int, int]] = {}
     for row in reference.rows(seed):
         code, mid_year = row[code_column], int(row.get("mid_year") or 2020)
-        if code in districts() and (year is None or mid_year <= year) and mid_year >= best.get(code, (0, 0))[0]:
+        if code in [*districts(), RUTLAND] and (year is None or mid_year <= year) \
+                and mid_year >= best.get(code, (0, 0))[0]:
             best[code] = (mid_year, int(row[column]))
     found = {code: value for code, (_, value) in best.items()}
     found[COUNTY] = sum(found[d] for d in districts())
+    found[YOS_FOOTPRINT] = found[COUNTY] + found[RUTLAND]
     return found
 
 
 def kpi(value, numerator, denominator=None, suppress_on=None, geography=None, **flags):
-    suppressed = geography in districts() and (numerator if suppress_on is None else suppress_on) < SUPPRESS_BELOW
+    suppressed = geography in local_authorities() and \
+        (numerator if suppress_on is None else suppress_on) < SUPPRESS_BELOW
     return {"value": None if suppressed else value, "numerator": None if suppressed else numerator,
             "denominator": denominator, "is_suppressed": suppressed, **flags}
 
@@ -225,9 +241,9 @@ def expected_fte(generated) -> dict:
         periods.append(("financial_year", financial_year(month), fy_start, dt.date(fy_start.year + 1, 3, 31)))
     out = {}
     for period_type, label, start, end in set(periods):
-        for geography in [*districts(), COUNTY]:
+        for geography in [*districts(), COUNTY, RUTLAND, YOS_FOOTPRINT]:
             n = sum(1 for r in entrants if start <= dt.date.fromisoformat(r["entry_date"]) <= end
-                    and geography in geographies_of(r["district_code"]))
+                    and geography in yos_geographies_of(r["district_code"]))
             key = (geography, period_type, label, "all", "All")
             out[("yos_fte_count", *key)] = kpi(n, n, geography=geography)
             out[("yos_fte_rate_per_100k", *key)] = kpi(n * 100000 / youth[geography], n, youth[geography],
@@ -247,7 +263,7 @@ def expected_reoffending(generated) -> dict:
         if dt.date.fromisoformat(r["cohort_entry_date"]) > as_of:
             continue
         offences = sum(1 for d in r["reoffence_dates"].split(";") if d and dt.date.fromisoformat(d) <= as_of)
-        for geography in geographies_of(r["district_code"]):
+        for geography in yos_geographies_of(r["district_code"]):
             sums[(geography, r["cohort"])].update({"offenders": 1, "offences": offences})
     return {("yos_reoffending_offences_per_offender", g, "tracking_cohort", cohort, "all", "All"): kpi(
         s["offences"] / s["offenders"], s["offences"], s["offenders"], s["offenders"], geography=g)
@@ -258,7 +274,7 @@ def expected_ete(generated) -> dict:
     sums = collections.defaultdict(collections.Counter)
     for r in truth(generated, "yos_ete"):
         closed = dt.date.fromisoformat(r["closed_on"])
-        for geography in geographies_of(r["district_code"]):
+        for geography in yos_geographies_of(r["district_code"]):
             for period in (("quarter", quarter_of(closed)[0]), ("financial_year", financial_year(closed))):
                 sums[(geography, *period)].update({"closures": 1, "engaged": r["meets_rule"] == "Y"})
     return {("yos_ete_engaged_rate", g, pt, label, "all", "All"): kpi(
@@ -287,12 +303,12 @@ def expected_rat(generated) -> dict:
     out = {}
     for (geography, period, btype, bvalue), s in sums.items():
         key = (geography, "quarter", period, btype, bvalue)
-        flags = {"is_indicative": True, "is_suppressed": False}
-        out[("crc_reoffending_rate", *key)] = {"value": 100 * s["reoffenders"] / s["cohort"],
-                                               "numerator": s["reoffenders"], "denominator": s["cohort"], **flags}
-        out[("crc_predicted_reoffending_rate", *key)] = {"value": s["predicted"] / s["cohort"],
-                                                         "numerator": s["predicted"] / 100, "denominator": s["cohort"],
-                                                         **flags}
+        out[("crc_reoffending_rate", *key)] = kpi(100 * s["reoffenders"] / s["cohort"], s["reoffenders"],
+                                                  s["cohort"], min(s["reoffenders"], s["cohort"]),
+                                                  geography=geography, is_indicative=True)
+        out[("crc_predicted_reoffending_rate", *key)] = kpi(s["predicted"] / s["cohort"], s["predicted"] / 100,
+                                                            s["cohort"], s["cohort"], geography=geography,
+                                                            is_indicative=True)
     return out
 
 
@@ -362,9 +378,11 @@ def test_small_district_counts_are_suppressed_visibly(night):
     rows = night.query("""select geography_level, value, numerator, suppression_reason from marts.fct_domestic_abuse_kpi
                            where is_suppressed""")
     assert rows and {r[0] for r in rows} == {"district"}
-    assert all(r[1] is None and r[2] is None and "fewer than 5" in r[3] for r in rows)
-    assert night.query("select count(*) from marts.fct_offending_kpi where is_suppressed "
-                       "and geography_level <> 'district'") == [(0,)]
+    assert all(r[1] is None and r[2] is None and "fewer than 5 at local authority level" in r[3] for r in rows)
+    # Rutland is a local authority too (the YOS serves it; probation reports it): its small counts are withheld;
+    # the county, Leicestershire and Rutland, and the force area never are
+    levels = dict(night.query("select geography_level, bool_or(is_suppressed) from marts.fct_offending_kpi group by 1"))
+    assert levels["unitary"] is True and not levels["county"] and not levels["combined"] and not levels["force_area"]
 
 
 def test_the_corrected_marac_month_is_a_visible_restatement(night):

@@ -1,7 +1,8 @@
 {#- The offending KPIs, one row per indicator, geography, period and breakdown, with value, numerator and
     denominator and the same flags as the domestic abuse KPIs.
 
-    YOS (the county's districts, and the county): first-time entrants aged 10 to 17, count and rate per 100,000 of
+    YOS (its footprint, var('yos_footprint'): Leicestershire and Rutland, with the county's districts, the county and
+    Rutland): first-time entrants aged 10 to 17, count and rate per 100,000 of
     the 10 to 17 population, year to date (to each loaded month) and by financial year; reoffending as offences per
     offender for each tracking cohort, as of the latest extract that tracks it; ETE at disposal close (25 hours at
     school age, 16 above, age judged at closure) by quarter and financial year.
@@ -11,7 +12,7 @@ with
 
 geographies as (
 
-    {{ partnership_kpi_geographies() }}
+    {{ partnership_kpi_geographies(var('yos_footprint')) }}
 
 ),
 
