@@ -68,7 +68,7 @@
           and breakdown_value = {{ sql_string(source.breakdown_value) }}
           {%- endif %}
     ) as src
-    inner join {{ ref('int_kpi_periods') }} as periods
+    inner join {{ ref('int_reporting_periods') }} as periods
         on src._kpi_month between periods.period_start and periods.period_end
         {% if by_period %}and src.period_end <= periods.period_end{% endif %}
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9
@@ -90,7 +90,7 @@
             as denominator,
         {{ peer.multiplier or indicator.source.multiplier }}::numeric as multiplier
     from (select * from {{ ref(peer.model) }} where ({{ peer.filter or 'true' }})) as src
-    inner join {{ ref('int_kpi_periods') }} as periods
+    inner join {{ ref('int_reporting_periods') }} as periods
         on src.month_start between periods.period_start and periods.period_end
     group by 1, 2, 3, 4, 5, 6
 {%- endmacro %}

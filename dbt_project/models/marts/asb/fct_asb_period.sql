@@ -9,29 +9,15 @@ monthly as (
 
 ),
 
-quarter_ends as (
-
-    select distinct quarter_end, financial_quarter_label
-    from {{ ref('dim_date') }}
-    where month_start between (select min(month_start) from monthly) and (select max(month_start) from monthly)
-
-),
-
 periods as (
 
-    select distinct 'quarter' as period_type, financial_quarter_label as period_label,
-        quarter_start as period_start, quarter_end as period_end, 3 as period_months
-    from {{ ref('dim_date') }}
-    where financial_quarter_label in (select financial_quarter_label from quarter_ends)
-    union all
-    select distinct 'financial_year', financial_year, make_date(financial_year_start, 4, 1),
-        make_date(financial_year_start + 1, 3, 31), 12
-    from {{ ref('dim_date') }}
-    where month_start between (select min(month_start) from monthly) and (select max(month_start) from monthly)
-    union all
-    select 'rolling_12_months', 'R12 to ' || financial_quarter_label,
-        (quarter_end - interval '12 months' + interval '1 day')::date, quarter_end, 12
-    from quarter_ends
+    -- the periods the data reach: a quarter or a financial year with a month of data, a rolling 12 months whose
+    -- closing quarter has one
+    select period_type, period_label, period_start, period_end, period_months
+    from {{ ref('int_reporting_periods') }}
+    where period_end >= (select min(month_start) from monthly)
+      and case when period_type = 'rolling_12_months' then (period_end + 1 - interval '3 months')::date
+               else period_start end <= (select max(month_start) from monthly)
 
 ),
 

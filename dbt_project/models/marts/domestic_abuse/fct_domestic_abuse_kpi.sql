@@ -135,13 +135,10 @@ quarters as (
 
 periods as (
 
-    select 'quarter' as period_type, financial_quarter_label as period_label, quarter_start as period_start,
-        quarter_end as period_end, 3 as period_months
-    from quarters
-    union all
-    select 'rolling_12_months', 'R12 to ' || financial_quarter_label,
-        (quarter_end - interval '12 months' + interval '1 day')::date, quarter_end, 12
-    from quarters
+    select period_type, period_label, period_start, period_end, period_months
+    from {{ ref('int_reporting_periods') }}
+    where period_type in ('quarter', 'rolling_12_months')
+      and reporting_quarter in (select financial_quarter_label from quarters)
 
 ),
 

@@ -115,15 +115,10 @@ ete_months as (
 
 ete_periods as (
 
-    select distinct 'quarter' as period_type, financial_quarter_label as period_label, quarter_start as period_start,
-        quarter_end as period_end, 3 as period_months
-    from {{ ref('dim_date') }}
-    where month_start in (select month_start from ete_months)
-    union all
-    select distinct 'financial_year', financial_year, make_date(financial_year_start, 4, 1),
-        make_date(financial_year_start + 1, 3, 31), 12
-    from {{ ref('dim_date') }}
-    where month_start in (select month_start from ete_months)
+    select period_type, period_label, period_start, period_end, period_months
+    from {{ ref('int_reporting_periods') }} as periods
+    where period_type in ('quarter', 'financial_year')
+      and exists (select 1 from ete_months where ete_months.month_start between periods.period_start and periods.period_end)
 
 ),
 
