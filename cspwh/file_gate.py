@@ -24,7 +24,7 @@ from cspwh import reference, staged_file, values
 from cspwh.contracts import Entity, Layout
 from cspwh.file_reader import Unreadable, read
 from cspwh.landing import LandedFile
-from cspwh.staged_file import StagedFile
+from cspwh.staged_file import StagedFile, district_joins, ident, literal
 
 EXAMPLES = 5
 
@@ -50,7 +50,6 @@ class Finding:
 class GateResult:
     findings: list[Finding]
     checks_run: list[tuple[str, bool]]
-    rows: int | None = None
     reread: bool = False  # DuckDB could not read the file as plain CSV: read it with file_reader.py instead
 
     @property
@@ -119,38 +118,23 @@ class Check:
         return f"{self.kind}:{staged.header_of(self.column)}"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _district_join(entity: Entity, staged: StagedFile) -> str:
-    """One left join to the alias table per district column (its alias is g_<column>); the alias is unique."""
-    return " ".join(
-        f"left join geo_alias g_{name} on g_{name}.name_norm = norm_name(src.{_ident(name)})"
-        for name in staged.columns if entity.column(name).type == "district")
-
-
 def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
     checks: list[Check] = []
     bounds = values.period_bounds(landed.period) if landed.period else None
     for name in staged.columns:
-        col, v = entity.column(name), f"src.{_ident(name)}"
+        col, v = entity.column(name), f"src.{ident(name)}"
         if col.required:
             checks.append(Check("required", name, f"{v} is null"))
         pattern, shape = (col.pattern, col.format) if col.pattern else SHAPES.get(col.type, (None, None))
         if pattern:
             anchored = pattern if pattern.startswith("^") else "^" + pattern  # re.match semantics
-            checks.append(Check("format", name, f"{v} is not null and not regexp_matches({v}, {_literal(anchored)})",
+            checks.append(Check("format", name, f"{v} is not null and not regexp_matches({v}, {literal(anchored)})",
                                 shape=shape))
         if col.allowed_values:
-            allowed = ", ".join(_literal(a) for a in col.allowed_values)
+            allowed = ", ".join(literal(a) for a in col.allowed_values)
             checks.append(Check("allowed_values", name, f"{v} is not null and {v} not in ({allowed})"))
         if col.matches_file_period and landed.period:
-            checks.append(Check("file_period", name, f"{v} is not null and {v} <> {_literal(landed.period)}"))
+            checks.append(Check("file_period", name, f"{v} is not null and {v} <> {literal(landed.period)}"))
         if col.type in ("date", "timestamp"):
             parse, shape_of = ("parse_date", "date_shape") if col.type == "date" else ("parse_ts", "ts_shape")
             checks.append(Check("bad", name, f"{v} is not null and {parse}({v}) is null"))
@@ -168,8 +152,8 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
 
 def _examples(cur, staged: StagedFile, entity: Entity, where: str, column: str | None) -> tuple[list[int], list]:
     shown = column and not entity.column(column).personal
-    value = f", src.{_ident(column)}" if shown else ""
-    rows = cur.execute(f"select _line{value} from src {_district_join(entity, staged)} where {where} "
+    value = f", src.{ident(column)}" if shown else ""
+    rows = cur.execute(f"select _line{value} from src {district_joins(entity, staged.columns)} where {where} "
                        f"order by _line limit {EXAMPLES}").fetchall()
     return [r[0] for r in rows], [r[1] for r in rows] if shown else []
 
@@ -210,10 +194,10 @@ def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, e
         aggregates.append(f"list(distinct g_{wanted_districts}.code)")
     cur = staged.cursor()
     try:
-        counts = cur.execute(f"select {', '.join(aggregates)} from src {_district_join(entity, staged)}").fetchone()
+        counts = cur.execute(f"select {', '.join(aggregates)} from src {district_joins(entity, staged.columns)}").fetchone()
         rows = counts[0]
         if not staged_file.lines_match(staged, rows):
-            return GateResult(list(early), [], rows, reread=True)
+            return GateResult(list(early), [], reread=True)
         findings, checks_run = list(early), [("columns", True)]
         for check, count in zip(checks, counts[1:]):
             checks_run.append((check.name(staged), count == 0))
@@ -243,18 +227,18 @@ def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, e
                     f"(expected {low} to {high})", "check the extract is complete (no filter or cut-off) and resend; "
                     "if the change is genuine (an event, a lockdown, a recording change), tell the platform team so "
                     "the file can be accepted"))
-        return GateResult(findings, checks_run, rows)
+        return GateResult(findings, checks_run)
     except duckdb.Error:
         if staged.read_by_duckdb:
-            return GateResult(list(early), [], None, reread=True)
+            return GateResult(list(early), [], reread=True)
         raise
     finally:
         cur.close()
 
 
 def _unique_key(cur, staged: StagedFile, entity: Entity, checks_run: list) -> list[Finding]:
-    keys = ", ".join(f"src.{_ident(k)}" for k in entity.key)
-    present = " or ".join(f"src.{_ident(k)} is not null" for k in entity.key)
+    keys = ", ".join(f"src.{ident(k)}" for k in entity.key)
+    present = " or ".join(f"src.{ident(k)} is not null" for k in entity.key)
     repeated = f"({present}) and count(*) over (partition by {keys}) > 1"
     count = cur.execute(f"select count(*) from (select {repeated} as r from src) where r").fetchone()[0]
     checks_run.append(("unique_key", count == 0))

@@ -78,9 +78,6 @@ def _gate_and_load(conn, run_id, contract, entity, landed, hint) -> FileOutcome:
                         if not result.passed:
                             raise _Rejected(result)
                         _record_checks(conn, run_id, contract, landed, result)
-                        if result.warnings:
-                            conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
-                                         (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))
                 except _Reread:
                     continue
                 except _Rejected as rejected:
@@ -105,9 +102,6 @@ def _gate_and_load(conn, run_id, contract, entity, landed, hint) -> FileOutcome:
 def _reject(conn, run_id, contract, landed, result: file_gate.GateResult) -> FileOutcome:
     with conn.transaction():
         _record_checks(conn, run_id, contract, landed, result)
-        if result.warnings:
-            conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
-                         (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))
         reason = result.reason(landed)
         target = landing.quarantine(conn, landed, reason, [dataclasses.asdict(f) for f in result.findings])
     log.warning("quarantined %s/%s: %s", contract.feed, landed.file_name, reason)
@@ -116,6 +110,7 @@ def _reject(conn, run_id, contract, landed, result: file_gate.GateResult) -> Fil
 
 
 def _record_checks(conn, run_id, contract, landed, result) -> None:
+    """Every check's outcome in audit.check_results, and the warnings on the file's manifest row."""
     by_check = {f.check: f for f in result.findings}
     outcomes = dict(result.checks_run)
     outcomes.update({name: False for name in by_check})
@@ -130,6 +125,9 @@ def _record_checks(conn, run_id, contract, landed, result) -> None:
                  contract.owner_role,
                  finding.as_text() if finding else None, Jsonb(dataclasses.asdict(finding)) if finding else None),
             )
+    if result.warnings:
+        conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
+                     (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))
 
 
 def ingest_feed(feed: str, run_id: str, drop: Path | None = None) -> list[FileOutcome]:

@@ -16,20 +16,16 @@ from psycopg import sql
 
 from cspwh.contracts import Column, Entity
 from cspwh.landing import LandedFile
-from cspwh.staged_file import StagedFile
+from cspwh.staged_file import StagedFile, district_joins, ident
 
 AGE_BANDS_SQL = """case when {age} < 10 then '0-9' when {age} < 18 then '10-17' when {age} < 25 then '18-24'
     when {age} < 35 then '25-34' when {age} < 45 then '35-44' when {age} < 55 then '45-54' when {age} < 65 then '55-64'
     else '65+' end"""
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _converted(col: Column) -> str:
-    """The SQL for a column's raw value (pseudonymise.py and values.py say the same in Python)."""
-    v = f"src.{_ident(col.name)}"
+    """The SQL for a column's raw value, with staged_file.py's macros."""
+    v = f"src.{ident(col.name)}"
     if col.personal == "hmac":
         return f"pseudonym({v})"
     if col.personal == "generalise":
@@ -58,19 +54,18 @@ def _converted(col: Column) -> str:
 
 def transform(entity: Entity, staged: StagedFile) -> tuple[str, list[str]]:
     """The DuckDB query giving raw's rows, and the raw columns it fills in order."""
-    exprs, names, joins = [], [], []
+    exprs, names = [], []
     for name in staged.columns:
         col = entity.column(name)
         if col.loaded:
             exprs.append(_converted(col))
             names.append(col.name)
         if col.type == "district":
-            joins.append(f"left join geo_alias g_{name} on g_{name}.name_norm = norm_name(src.{_ident(name)})")
             exprs.append(f"g_{name}.code")
             names.append(f"{col.name}_code")
     exprs.append("src._line")
     names.append("_line_number")
-    query = f"select {', '.join(exprs)} from src {' '.join(joins)}"
+    query = f"select {', '.join(exprs)} from src {district_joins(entity, staged.columns)}"
     return query, names
 
 

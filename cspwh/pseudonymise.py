@@ -1,5 +1,6 @@
 """Personal data at landing: identifiers become keyed HMAC pseudonyms, some values are generalised, free text is
-dropped, so nothing after raw ever holds them in clear.
+dropped, so nothing after raw ever holds them in clear. The rules themselves run in SQL at load (staged_file.py's
+`pseudonym` and `norm_text` macros, loader.py's conversions); this module owns the key.
 
 The key comes from CSPWH_HMAC_KEY, else from the password of the Airflow connection `cspwh_hmac_key` (in a process
 that runs Airflow: a secrets backend, the metadata database or AIRFLOW_CONN_CSPWH_HMAC_KEY). With neither, a random
@@ -8,16 +9,13 @@ key gives the same pseudonym, so records link across feeds without the value its
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
-import hmac
 import os
-import re
 import secrets
 import sys
 
-from cspwh import settings, values
+from cspwh import settings
 
 
 AIRFLOW_CONNECTION = "cspwh_hmac_key"
@@ -48,46 +46,9 @@ def _key() -> bytes:
     return path.read_text().strip().encode()
 
 
-def normalise(value: str) -> str:
-    """Spacing and case do not make another person: ' J  Smith' and 'j smith' give one pseudonym. The same rule
-    runs in SQL at load (cspwh/staged_file.py), so only ASCII whitespace counts, as in RE2's \\s."""
-    return re.sub(r"[ \t\n\f\r]+", " ", value).strip(" ").lower()
-
-
-def pseudonym(value: str | None) -> str | None:
-    """The reference implementation of what the loader computes in SQL (a test keeps the two equal)."""
-    if value is None:
-        return None
-    return hmac.new(_key(), normalise(value).encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def hmac_pads() -> tuple[bytes, bytes]:
     """HMAC-SHA256's inner and outer padded keys (RFC 2104), so SQL can compute the HMAC with two sha256 calls."""
     key = _key()
     key = hashlib.sha256(key).digest() if len(key) > 64 else key
     key = key.ljust(64, b"\0")
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
-
-
-AGE_BANDS = [(0, 9), (10, 17), (18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
-
-
-def generalise(value: str | None, to: str, on: dt.date | None = None) -> str | int | None:
-    if value is None:
-        return None
-    if to in ("year", "month", "age_band"):
-        parsed = values.parse_date(value)
-        if parsed is None:
-            return None
-        born = parsed[0]
-        if to == "year":
-            return born.year
-        if to == "month":
-            return born.replace(day=1).isoformat()
-        on = on or dt.date.today()
-        age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-        low, high = next(b for b in AGE_BANDS if b[0] <= age <= b[1])
-        return f"{low}+" if high >= 200 else f"{low}-{high}"
-    if to == "postcode_district":
-        return normalise(value).upper().split(" ")[0]
-    raise ValueError(f"unknown generalisation {to!r}")

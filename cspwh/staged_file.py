@@ -6,8 +6,9 @@ checked and converted while Postgres is still copying it (see loader.py). A plai
 itself; anything else (gzip, another encoding or a byte order mark, xlsx, a JSON page, or a CSV whose quoted values
 hold line breaks) is read by file_reader.py first, so one set of SQL serves every format.
 
-The SQL twins of Python rules live here: pseudonyms (pseudonymise.py), district spellings (reference.py) and date
-shapes (values.py); tests keep each pair equal.
+The value rules live here as SQL macros: date shapes (ISO, dd/mm/yyyy, Excel serial), pseudonyms (HMAC-SHA256 from
+pseudonymise.py's padded key) and district spellings (the twin of reference.normalise_name, which the alias table is
+keyed by); tests/unit/test_sql_twins.py holds them to independent Python computations.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from cspwh.file_reader import Table
 EXCEL_EPOCH = "timestamp '1899-12-30'"
 
 MACROS = [
-    # values.py: ISO, dd/mm/yyyy and Excel serial shapes
+    # the date shapes partners send: ISO, dd/mm/yyyy and Excel serial (day 0 is 1899-12-30, Excel's leap-year bug)
     r"""create macro ts_shape(v) as case
           when regexp_full_match(v, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?') then 'iso'
           when regexp_full_match(v, '\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(:\d{2})?') then 'dmy'
@@ -42,7 +43,7 @@ MACROS = [
           when 'iso' then try_cast(v as date)
           when 'dmy' then try_strptime(v, '%d/%m/%Y')::date
           when 'excel_serial' then excel_serial(v)::date end""",
-    # pseudonymise.normalise and reference.normalise_name
+    # spacing and case make no other person (norm_text); case, punctuation and '&' no other district (norm_name)
     # most values need no respacing, and the regex replace is the costly part
     r"""create macro norm_text(v) as case when regexp_matches(v, '[\t\n\f\r]|  |^ | $')
           then lower(trim(regexp_replace(v, '[ \t\n\f\r]+', ' ', 'g'))) else lower(v) end""",
@@ -58,7 +59,6 @@ class StagedFile:
     columns: list[str]  # contract column name of each position
     path: Path
     read_by_duckdb: bool  # False: read by file_reader.py (rows and lines already exact)
-    table: Table | None = None
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def header_of(self, name: str) -> str:
@@ -77,7 +77,7 @@ def _session() -> duckdb.DuckDBPyConnection:
     for macro in MACROS:
         con.execute(macro)
     inner, outer = pseudonymise.hmac_pads()
-    # hex literals keep the key out of any query text a log might show in clear
+    # a macro takes no bound parameters, so the padded keys are hex literals in it (the database is in memory)
     con.execute(f"""create macro pseudonym(v) as left(sha256(unhex('{outer.hex()}')
                       || unhex(sha256(unhex('{inner.hex()}') || encode(norm_text(v))))), 32)""")
     con.execute("create table geo_alias (name_norm varchar primary key, code varchar, canonical boolean)")
@@ -86,8 +86,19 @@ def _session() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def district_joins(entity: Entity, columns: list[str]) -> str:
+    """One left join to the alias table per district column (aliased g_<column>); name_norm is unique, so the join
+    never adds rows."""
+    return " ".join(f"left join geo_alias g_{name} on g_{name}.name_norm = norm_name(src.{ident(name)})"
+                    for name in columns if entity.column(name).type == "district")
 
 
 def fast_path(path: Path, entity: Entity) -> bool:
@@ -101,16 +112,16 @@ def fast_path(path: Path, entity: Entity) -> bool:
 def from_csv(path: Path, entity: Entity, layout: Layout) -> StagedFile:
     """DuckDB reads the file; `_line` assumes one line per row, which the gate confirms (lines_match)."""
     con = _session()
-    columns = ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in layout.names)
+    columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in layout.names)
     con.execute(f"""create view src as
                       select *, (row_number() over ()) + 1 as _line
-                        from read_csv({_quote(str(path))}, header = true, columns = {{{columns}}},
-                                      delim = {_quote(entity.delimiter)}, quote = '"', escape = '"',
+                        from read_csv({literal(str(path))}, header = true, columns = {{{columns}}},
+                                      delim = {literal(entity.delimiter)}, quote = '"', escape = '"',
                                       strict_mode = true, null_padding = false, encoding = 'utf-8')""")
     return StagedFile(con, layout, list(layout.names), path, True)
 
 
-def from_table(path: Path, table: Table, layout: Layout, ordered: bool = True) -> StagedFile:
+def from_table(path: Path, table: Table, layout: Layout) -> StagedFile:
     """Rows file_reader.py has read, in the layout's column order, into a DuckDB table."""
     import pandas as pd
 
@@ -122,7 +133,7 @@ def from_table(path: Path, table: Table, layout: Layout, ordered: bool = True) -
     con.register("rows_read", frame)
     con.execute("create table src as select * from rows_read")
     con.unregister("rows_read")
-    return StagedFile(con, layout, list(layout.names), path, False, table)
+    return StagedFile(con, layout, list(layout.names), path, False)
 
 
 def lines_match(staged: StagedFile, rows: int) -> bool:

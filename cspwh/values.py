@@ -1,44 +1,9 @@
-"""Parsing the value shapes partners send: ISO, dd/mm/yyyy and Excel serial dates, and file periods."""
+"""File periods: the days a file's period (from its name) covers. Value shapes are parsed in SQL (staged_file.py)."""
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 import re
-
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DMY_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
-DMY_TS = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?$")
-SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
-EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0, allowing for its 1900 leap-year bug
-
-
-def parse_date(text: str) -> tuple[dt.date, str] | None:
-    """(date, shape) with shape iso | dmy | excel_serial, or None if it is not a date at all."""
-    try:
-        if ISO_DATE.match(text):
-            return dt.date.fromisoformat(text), "iso"
-        if m := DMY_DATE.match(text):
-            return dt.date(int(m[3]), int(m[2]), int(m[1])), "dmy"
-        if SERIAL.match(text):
-            return (EXCEL_EPOCH + dt.timedelta(days=float(text))).date(), "excel_serial"
-    except ValueError:
-        return None
-    return None
-
-
-def parse_timestamp(text: str) -> tuple[dt.datetime, str] | None:
-    try:
-        if ISO_TS.match(text):
-            return dt.datetime.fromisoformat(text.replace(" ", "T")), "iso"
-        if m := DMY_TS.match(text):
-            return dt.datetime(int(m[3]), int(m[2]), int(m[1]), int(m[4]), int(m[5]), int(m[6] or 0)), "dmy"
-        if SERIAL.match(text):
-            stamp = EXCEL_EPOCH + dt.timedelta(days=float(text))
-            return stamp.replace(microsecond=0), "excel_serial"
-    except ValueError:
-        return None
-    return None
 
 
 def period_bounds(period: str) -> tuple[dt.date, dt.date] | None:

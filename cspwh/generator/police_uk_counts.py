@@ -1,7 +1,6 @@
 """The real police.uk ASB records the Storm extract is grounded in: per LSOA and month, from the vendored files."""
 from __future__ import annotations
 
-import collections
 import csv
 import datetime as dt
 import functools
@@ -30,7 +29,3 @@ def asb_records(month: dt.date) -> list[dict]:
     with gzip.open(path, "rt", newline="") as fh:
         return [r for r in csv.DictReader(fh)
                 if r["Crime type"] == "Anti-social behaviour" and r["LSOA code"] in lookup]
-
-
-def asb_counts(month: dt.date) -> collections.Counter:
-    return collections.Counter(r["LSOA code"] for r in asb_records(month))
