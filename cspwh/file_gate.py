@@ -24,7 +24,7 @@ from cspwh import reference, staged_file, values
 from cspwh.contracts import Entity, Layout
 from cspwh.file_reader import Unreadable, read
 from cspwh.landing import LandedFile
-from cspwh.staged_file import StagedFile, district_joins, ident, literal
+from cspwh.staged_file import StagedFile, ident, literal
 
 EXAMPLES = 5
 
@@ -100,7 +100,7 @@ def match_layout(header: list[str], entity: Entity) -> tuple[Layout | None, Find
 # --- the checks, as SQL over the staged file ----------------------------------------------------------------------
 
 SHAPES = {
-    "integer": (r"^-?\d+$", "a whole number"),
+    "integer": (r"^-?\d{1,18}$", "a whole number"),  # 18 digits always fit the raw table's bigint
     "numeric": (r"^-?\d+(?:\.\d+)?$", "a number"),
     "boolean": (r"^(?i:true|false|yes|no|y|n|1|0)$", "true or false"),
 }
@@ -145,15 +145,15 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
                 checks.append(Check("outside", name, f"{parse}({v}) is not null and "
                                     f"{parse}({v})::date not between date '{low}' and date '{high}'"))
         if col.type == "district":
-            checks.append(Check("unresolved", name, f"{v} is not null and g_{name}.code is null"))
-            checks.append(Check("alias", name, f"g_{name}.code is not null and not g_{name}.canonical", "warning"))
+            checks.append(Check("unresolved", name, f"{v} is not null and district_code({v}) is null"))
+            checks.append(Check("alias", name, f"not district_is_canonical({v})", "warning"))
     return checks
 
 
 def _examples(cur, staged: StagedFile, entity: Entity, where: str, column: str | None) -> tuple[list[int], list]:
     shown = column and not entity.column(column).personal
     value = f", src.{ident(column)}" if shown else ""
-    rows = cur.execute(f"select _line{value} from src {district_joins(entity, staged.columns)} where {where} "
+    rows = cur.execute(f"select _line{value} from src where {where} "
                        f"order by _line limit {EXAMPLES}").fetchall()
     return [r[0] for r in rows], [r[1] for r in rows] if shown else []
 
@@ -185,21 +185,81 @@ def _message(check: Check, staged: StagedFile, entity: Entity, landed: LandedFil
     }[kind]()
 
 
-def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding]) -> GateResult:
-    """Every row check in one pass over the file, then example lines for the ones that failed."""
-    checks = plan(entity, staged, landed)
-    wanted_districts = entity.expect_all_districts if entity.expect_all_districts in staged.columns else None
-    aggregates = ["count(*)"] + [f"count(*) filter (where {c.unexpected})" for c in checks]
-    if wanted_districts:
-        aggregates.append(f"list(distinct g_{wanted_districts}.code)")
+class Tally:
+    """What the row checks need, gathered as the rows go past: for each check the number of rows breaking it, the
+    key values (unique_key) and the district codes present (all_districts).
+
+    The checks are per-row SQL expressions (`expressions`) that the loader selects beside the converted columns, so
+    the file is read, converted and checked in one pass while Postgres copies it; `tally_file` gathers them from the
+    file alone, for when there is no load to ride on."""
+
+    def __init__(self, staged: StagedFile, entity: Entity, landed: LandedFile):
+        self.checks = plan(entity, staged, landed)
+        self.key = list(entity.key)
+        self.district = entity.expect_all_districts if entity.expect_all_districts in staged.columns else None
+        self.expressions = ([f"coalesce(({c.unexpected}), false)" for c in self.checks]
+                            + [f"src.{ident(k)}" for k in self.key]
+                            + ([f"district_code(src.{ident(self.district)})"] if self.district else []))
+        self.rows = 0
+        self.failures = [0] * len(self.checks)
+        self.key_chunks: list[list] = [[] for _ in self.key]
+        self.districts: set[str] = set()
+
+    def add(self, rows: int, columns: list) -> None:
+        """One batch: `columns` are the Arrow arrays of `expressions`, in order."""
+        import pyarrow.compute as pc
+
+        self.rows += rows
+        n = len(self.checks)
+        for i, flags in enumerate(columns[:n]):
+            self.failures[i] += pc.sum(flags).as_py() or 0
+        for chunks, key_values in zip(self.key_chunks, columns[n:n + len(self.key)]):
+            chunks.append(key_values)
+        if self.district:
+            self.districts.update(v for v in pc.unique(columns[-1]).to_pylist() if v is not None)
+
+    def repeated_key_rows(self, cur) -> int:
+        """Rows whose key another row also has (a key with any part present; nulls compare equal, as in SQL)."""
+        import pyarrow as pa
+
+        if not self.key or not self.rows:
+            return 0
+        keys = pa.table({f"k{i}": pa.chunked_array(chunks) for i, chunks in enumerate(self.key_chunks)})
+        names = [f"k{i}" for i in range(len(self.key))]
+        cur.register("tally_keys", keys)
+        try:
+            return cur.execute(f"""select coalesce(sum(n), 0)::bigint from (
+                                     select count(*) as n from tally_keys
+                                      where {' or '.join(f'{k} is not null' for k in names)}
+                                      group by {', '.join(names)} having count(*) > 1)""").fetchall()[0][0]
+        finally:
+            cur.unregister("tally_keys")
+
+
+def tally_file(staged: StagedFile, entity: Entity, tally: Tally) -> Tally:
+    """The tally from the staged file alone (no load)."""
     cur = staged.cursor()
     try:
-        counts = cur.execute(f"select {', '.join(aggregates)} from src {district_joins(entity, staged.columns)}").fetchone()
-        rows = counts[0]
-        if not staged_file.lines_match(staged, rows):
-            return GateResult(list(early), [], reread=True)
-        findings, checks_run = list(early), [("columns", True)]
-        for check, count in zip(checks, counts[1:]):
+        query = f"select {', '.join(tally.expressions) or 'null'} from src"
+        for batch in cur.sql(query).to_arrow_reader(BATCH_ROWS):
+            tally.add(batch.num_rows, batch.columns if tally.expressions else [])
+        return tally
+    finally:
+        cur.close()
+
+
+BATCH_ROWS = 100_000
+
+
+def judge(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding],
+          tally: Tally) -> GateResult:
+    """The gate's verdict on a file from its tally, with example lines for every check that failed."""
+    if not staged_file.lines_match(staged, tally.rows):
+        return GateResult(list(early), [], reread=True)
+    findings, checks_run = list(early), [("columns", True)]
+    cur = staged.cursor()
+    try:
+        for check, count in zip(tally.checks, tally.failures):
             checks_run.append((check.name(staged), count == 0))
             if count:
                 lines, shown = _examples(cur, staged, entity, check.unexpected, check.column)
@@ -207,19 +267,19 @@ def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, e
                 header = staged.header_of(check.column)
                 findings.append(Finding(check.name(staged), message, todo, header, count, lines,
                                         shown if check.kind != "required" else [], check.severity))
-        if wanted_districts:
-            header = staged.header_of(wanted_districts)
-            present = set(counts[-1] or [])
-            missing = [d["geography_name"] for d in reference.districts() if d["geography_code"] not in present]
+        if tally.district:
+            header = staged.header_of(tally.district)
+            missing = [d["geography_name"] for d in reference.districts() if d["geography_code"] not in tally.districts]
             checks_run.append((f"all_districts:{header}", not missing))
             if missing:
                 findings.append(Finding(f"all_districts:{header}", f"no rows for {', '.join(missing)}: every "
                                         "district of the partnership must be in the return", "add the missing "
                                         "district's rows (0 where there were none) and resend", header, len(missing)))
         if entity.key:
-            findings += _unique_key(cur, staged, entity, checks_run)
+            findings += _unique_key(cur, staged, entity, tally.repeated_key_rows(cur), checks_run)
         if bounds:
             low, high, median = bounds
+            rows = tally.rows
             checks_run.append(("volume", low <= rows <= high))
             if not low <= rows <= high:
                 findings.append(Finding(
@@ -228,22 +288,28 @@ def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, e
                     "if the change is genuine (an event, a lockdown, a recording change), tell the platform team so "
                     "the file can be accepted"))
         return GateResult(findings, checks_run)
-    except duckdb.Error:
-        if staged.read_by_duckdb:
-            return GateResult(list(early), [], reread=True)
-        raise
     finally:
         cur.close()
 
 
-def _unique_key(cur, staged: StagedFile, entity: Entity, checks_run: list) -> list[Finding]:
-    keys = ", ".join(f"src.{ident(k)}" for k in entity.key)
-    present = " or ".join(f"src.{ident(k)} is not null" for k in entity.key)
-    repeated = f"({present}) and count(*) over (partition by {keys}) > 1"
-    count = cur.execute(f"select count(*) from (select {repeated} as r from src) where r").fetchone()[0]
+def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding]) -> GateResult:
+    """Every row check over the file without loading it (one pass), then example lines for the ones that failed."""
+    try:
+        tally = tally_file(staged, entity, Tally(staged, entity, landed))
+    except duckdb.Error:
+        if staged.read_by_duckdb:  # not plain CSV after all: the file reader reads it
+            return GateResult(list(early), [], reread=True)
+        raise
+    return judge(staged, entity, landed, bounds, early, tally)
+
+
+def _unique_key(cur, staged: StagedFile, entity: Entity, count: int, checks_run: list) -> list[Finding]:
     checks_run.append(("unique_key", count == 0))
     if not count:
         return []
+    keys = ", ".join(f"src.{ident(k)}" for k in entity.key)
+    present = " or ".join(f"src.{ident(k)} is not null" for k in entity.key)
+    repeated = f"({present}) and count(*) over (partition by {keys}) > 1"
     lines = [r[0] for r in cur.execute(f"select _line from (select _line, {repeated} as r from src) where r "
                                        f"order by _line limit {EXAMPLES}").fetchall()]
     return [Finding("unique_key", f"key ({','.join(entity.key)}) is repeated on {count} row(s)",

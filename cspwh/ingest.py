@@ -1,11 +1,10 @@
 """One feed's path from drop folder to raw: land -> file gate -> raw, a file at a time, each file all or nothing.
 
-The gate's row checks run while the rows are copied into raw, in one transaction that commits only when no blocking
-check failed: a rejected file leaves raw exactly as it was.
+The gate's row checks are evaluated in the same pass that copies the rows into raw (loader.py), in one transaction
+that commits only when no blocking check failed: a rejected file leaves raw exactly as it was.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import logging
 from pathlib import Path
@@ -67,30 +66,32 @@ def _gate_and_load(conn, run_id, contract, entity, landed, hint) -> FileOutcome:
             return _reject(conn, run_id, contract, landed, early)
         bounds = file_gate.volume_bounds(conn, entity, landed)
         try:
-            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="file-gate") as pool:
-                checking = pool.submit(file_gate.run_checks, staged, entity, landed, bounds, early.findings)
-                try:
-                    with conn.transaction():
-                        rows = loader.load(conn, entity, landed, staged)
-                        result = checking.result()
-                        if result.reread:
-                            raise _Reread()
-                        if not result.passed:
-                            raise _Rejected(result)
-                        _record_checks(conn, run_id, contract, landed, result)
-                except _Reread:
-                    continue
-                except _Rejected as rejected:
-                    return _reject(conn, run_id, contract, landed, rejected.result)
-                except (psycopg.Error, duckdb.Error) as exc:
-                    result = checking.result()
-                    if result.reread or (isinstance(exc, duckdb.Error) and not use_reader):
-                        continue
-                    if result.passed:  # the checks missed what Postgres refused: say what it said
-                        result.findings.append(file_gate.Finding(
-                            "load", f"the rows could not be stored: {str(exc).splitlines()[0]}",
-                            "correct the value named and resend; if it looks right, tell the platform team"))
-                    return _reject(conn, run_id, contract, landed, result)
+            with conn.transaction():
+                tally = file_gate.Tally(staged, entity, landed)
+                rows = loader.load(conn, entity, landed, staged, tally)
+                result = file_gate.judge(staged, entity, landed, bounds, early.findings, tally)
+                if result.reread:
+                    raise _Reread()
+                if not result.passed:
+                    raise _Rejected(result)
+                _record_checks(conn, run_id, contract, landed, result)
+        except _Reread:
+            continue
+        except _Rejected as rejected:
+            return _reject(conn, run_id, contract, landed, rejected.result)
+        except duckdb.Error:
+            if use_reader:
+                raise
+            continue  # not plain CSV after all (a ragged row, a stray quote): the file reader says where
+        except psycopg.Error as exc:  # Postgres refused a row part way: the checks, run alone, say why
+            result = file_gate.run_checks(staged, entity, landed, bounds, early.findings)
+            if result.reread and not use_reader:
+                continue
+            if result.passed:  # the checks missed what Postgres refused: say what it said
+                result.findings.append(file_gate.Finding(
+                    "load", f"the rows could not be stored: {str(exc).splitlines()[0]}",
+                    "correct the value named and resend; if it looks right, tell the platform team"))
+            return _reject(conn, run_id, contract, landed, result)
         finally:
             staged.close()
         log.info("loaded %s/%s: %d rows", contract.feed, landed.file_name, rows)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -55,7 +56,11 @@ def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFi
     target = settings.landing_dir() / contract.feed / content_hash[:2] / content_hash / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
-    shutil.copyfile(source, tmp)
+    tmp.unlink(missing_ok=True)
+    try:  # a second name for the same bytes: a 250 MB extract is not copied (the caller removes the drop's name)
+        os.link(source, tmp)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(source, tmp)
     tmp.replace(target)
     file_id = conn.execute(
         """insert into landing.file_manifest

@@ -1,6 +1,6 @@
 """Personal data at landing: identifiers become keyed HMAC pseudonyms, some values are generalised, free text is
 dropped, so nothing after raw ever holds them in clear. The rules themselves run in SQL at load (staged_file.py's
-`pseudonym` and `norm_text` macros, loader.py's conversions); this module owns the key.
+`pseudonym` and `norm_text` macros, loader.py's conversions, fast_hmac.py's C loop); this module owns the key.
 
 The key comes from CSPWH_HMAC_KEY, else from the password of the Airflow connection `cspwh_hmac_key` (in a process
 that runs Airflow: a secrets backend, the metadata database or AIRFLOW_CONN_CSPWH_HMAC_KEY). With neither, a random
@@ -47,8 +47,12 @@ def _key() -> bytes:
 
 
 def hmac_pads() -> tuple[bytes, bytes]:
-    """HMAC-SHA256's inner and outer padded keys (RFC 2104), so SQL can compute the HMAC with two sha256 calls."""
-    key = _key()
-    key = hashlib.sha256(key).digest() if len(key) > 64 else key
-    key = key.ljust(64, b"\0")
+    """The pseudonym key's HMAC-SHA256 inner and outer pads."""
+    return pads(_key())
+
+
+def pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys (RFC 2104): the HMAC is then two plain SHA-256 hashes, which is how
+    the SQL macro and the C loop (fast_hmac.py) compute it."""
+    key = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)

@@ -6,19 +6,21 @@ checked and converted while Postgres is still copying it (see loader.py). A plai
 itself; anything else (gzip, another encoding or a byte order mark, xlsx, a JSON page, or a CSV whose quoted values
 hold line breaks) is read by file_reader.py first, so one set of SQL serves every format.
 
-The value rules live here as SQL macros: date shapes (ISO, dd/mm/yyyy, Excel serial), pseudonyms (HMAC-SHA256 from
-pseudonymise.py's padded key) and district spellings (the twin of reference.normalise_name, which the alias table is
-keyed by); tests/unit/test_sql_twins.py holds them to independent Python computations.
+The value rules live here as SQL macros: date shapes (ISO, dd/mm/yyyy, Excel serial), pseudonyms (HMAC-SHA256 under
+pseudonymise.py's key: fast_hmac.py's C loop, or a SQL macro where that cannot be built) and district spellings
+(reference.py's alias index itself, looked up once per distinct spelling);
+tests/unit/test_sql_twins.py holds them to independent Python computations.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import threading
 from pathlib import Path
 
 import duckdb
 
-from cspwh import pseudonymise, reference
+from cspwh import fast_hmac, pseudonymise, reference
 from cspwh.contracts import Entity, Layout
 from cspwh.file_reader import Table
 
@@ -43,12 +45,11 @@ MACROS = [
           when 'iso' then try_cast(v as date)
           when 'dmy' then try_strptime(v, '%d/%m/%Y')::date
           when 'excel_serial' then excel_serial(v)::date end""",
-    # spacing and case make no other person (norm_text); case, punctuation and '&' no other district (norm_name)
-    # most values need no respacing, and the regex replace is the costly part
-    r"""create macro norm_text(v) as case when regexp_matches(v, '[\t\n\f\r]|  |^ | $')
+    # spacing and case make no other person; most values need no respacing, and the regex replace is the costly part
+    r"""create macro norm_text(v) as case
+          when contains(v, '  ') or starts_with(v, ' ') or ends_with(v, ' ') or contains(v, chr(9))
+               or contains(v, chr(10)) or contains(v, chr(12)) or contains(v, chr(13))
           then lower(trim(regexp_replace(v, '[ \t\n\f\r]+', ' ', 'g'))) else lower(v) end""",
-    """create macro norm_name(v) as trim(regexp_replace(
-          replace(replace(lower(v), '&', ' and '), '%26', ' and '), '[^a-z0-9]+', ' ', 'g'))""",
 ]
 
 
@@ -58,8 +59,9 @@ class StagedFile:
     layout: Layout
     columns: list[str]  # contract column name of each position
     path: Path
-    read_by_duckdb: bool  # False: read by file_reader.py (rows and lines already exact)
+    read_by_duckdb: bool  # True: row i is the file's line i + 2 (confirmed by lines_match); False: `_line` is stored
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    newlines: concurrent.futures.Future | None = None  # the file's line count, counted while the rows are read
 
     def header_of(self, name: str) -> str:
         return self.layout.headers[self.layout.names.index(name)]
@@ -73,17 +75,44 @@ class StagedFile:
 
 
 def _session() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": True})
+    # The loader numbers a CSV's rows by the order DuckDB returns them, so nothing may reorder them: insertion order
+    # is kept, no query here joins, and long IN lists stay lists (the in_clause rewrite makes them joins).
+    con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": True, "disabled_optimizers": "in_clause"})
     for macro in MACROS:
         con.execute(macro)
     inner, outer = pseudonymise.hmac_pads()
-    # a macro takes no bound parameters, so the padded keys are hex literals in it (the database is in memory)
-    con.execute(f"""create macro pseudonym(v) as left(sha256(unhex('{outer.hex()}')
-                      || unhex(sha256(unhex('{inner.hex()}') || encode(norm_text(v))))), 32)""")
-    con.execute("create table geo_alias (name_norm varchar primary key, code varchar, canonical boolean)")
-    con.executemany("insert into geo_alias values (?, ?, ?)",
-                    [(name, code, canonical) for name, (code, canonical) in reference.alias_index().items()])
+    if not fast_hmac.register(con, (inner, outer)):
+        # a macro takes no bound parameters, so the padded keys are hex literals in it (the database is in memory)
+        con.execute(f"""create macro hmac_sha256(v) as
+                          sha256(unhex('{outer.hex()}') || unhex(sha256(unhex('{inner.hex()}') || encode(v))))""")
+    con.execute("create macro pseudonym(v) as left(hmac_sha256(norm_text(v)), 32)")
+    for name, udf, returns in (("district_code", _district_lookup(0), "VARCHAR"),
+                                ("district_is_canonical", _district_lookup(1), "BOOLEAN")):
+        con.create_function(name, udf, ["VARCHAR"], returns, type="arrow", null_handling="special",
+                            side_effects=False)
     return con
+
+
+def _district_lookup(position: int):
+    """A vectorised function giving, for each district name, its code (position 0) or whether it is the canonical
+    spelling (1), through reference.alias_index (spellings keyed by reference.normalise_name: case, punctuation and
+    '&' make no other district). A column holds a handful of spellings, so each distinct one is looked up once.
+    A function, not a join: a join would let DuckDB return the rows out of the file's order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = reference.alias_index()
+    kind = pa.string() if position == 0 else pa.bool_()
+
+    def lookup(values):
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        distinct = pc.unique(values)
+        found = [index.get(reference.normalise_name(v)) if v is not None else None for v in distinct.to_pylist()]
+        answers = pa.array([f[position] if f else None for f in found], kind)
+        return pc.take(answers, pc.index_in(values, distinct))
+
+    return lookup
 
 
 def literal(text: str) -> str:
@@ -92,13 +121,6 @@ def literal(text: str) -> str:
 
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def district_joins(entity: Entity, columns: list[str]) -> str:
-    """One left join to the alias table per district column (aliased g_<column>); name_norm is unique, so the join
-    never adds rows."""
-    return " ".join(f"left join geo_alias g_{name} on g_{name}.name_norm = norm_name(src.{ident(name)})"
-                    for name in columns if entity.column(name).type == "district")
 
 
 def fast_path(path: Path, entity: Entity) -> bool:
@@ -110,7 +132,10 @@ def fast_path(path: Path, entity: Entity) -> bool:
 
 
 def from_csv(path: Path, entity: Entity, layout: Layout) -> StagedFile:
-    """DuckDB reads the file; `_line` assumes one line per row, which the gate confirms (lines_match)."""
+    """DuckDB reads the file. Row i is taken to be line i + 2 (the header is line 1), which the gate confirms
+    (lines_match): `src._line` numbers them for the example lines of a finding, and the loader numbers its rows in
+    the order DuckDB returns them (order-preserving), so the conversion runs on every core (row_number() over ()
+    would serialise it)."""
     con = _session()
     columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in layout.names)
     con.execute(f"""create view src as
@@ -118,7 +143,10 @@ def from_csv(path: Path, entity: Entity, layout: Layout) -> StagedFile:
                         from read_csv({literal(str(path))}, header = true, columns = {{{columns}}},
                                       delim = {literal(entity.delimiter)}, quote = '"', escape = '"',
                                       strict_mode = true, null_padding = false, encoding = 'utf-8')""")
-    return StagedFile(con, layout, list(layout.names), path, True)
+    counting = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="line-count")
+    newlines = counting.submit(_line_count, path)
+    counting.shutdown(wait=False)
+    return StagedFile(con, layout, list(layout.names), path, True, newlines=newlines)
 
 
 def from_table(path: Path, table: Table, layout: Layout) -> StagedFile:
@@ -131,19 +159,23 @@ def from_table(path: Path, table: Table, layout: Layout) -> StagedFile:
     frame["_line"] = pd.Series(table.line_numbers, dtype="int64")
     con = _session()
     con.register("rows_read", frame)
-    con.execute("create table src as select * from rows_read")
+    typed = ", ".join(f"{ident(name)}::varchar as {ident(name)}" for name in layout.names)
+    con.execute(f"create table src as select {typed}, _line::bigint as _line from rows_read")
     con.unregister("rows_read")
     return StagedFile(con, layout, list(layout.names), path, False)
 
 
-def lines_match(staged: StagedFile, rows: int) -> bool:
-    """True when the file has exactly one line per row after the header, so `_line` is the file's own line."""
-    if not staged.read_by_duckdb:
-        return True
+def _line_count(path: Path) -> int:
     newlines, last = 0, b""
-    with staged.path.open("rb") as fh:
+    with path.open("rb") as fh:
         while chunk := fh.read(1 << 22):
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
-    lines = newlines + (0 if last == b"\n" else 1)
-    return lines == rows + 1
+    return newlines + (0 if last == b"\n" else 1)
+
+
+def lines_match(staged: StagedFile, rows: int) -> bool:
+    """True when the file has exactly one line per row after the header, so row i is the file's line i + 2."""
+    if not staged.read_by_duckdb:
+        return True
+    return staged.newlines.result() == rows + 1
