@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "native" / "hmac_sha256.c"
 HEX_CHARS = 64
+PSEUDONYM_CHARS = 32  # a pseudonym is the first half of the hex HMAC (pseudonymise.py)
 
 
 def _library_name() -> str:
@@ -88,6 +89,8 @@ def library() -> ctypes.CDLL | None:
         lib.hmac_sha256_init.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.hmac_sha256_hex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                         ctypes.c_int, ctypes.c_void_p]
+        lib.pseudonym_ascii_hex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                            ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         key, values = b"self-test key", [b"", b"J Smith", "Zo\u00eb".encode(), b"x" * 200]
         if Hasher(lib, pseudonymise.pads(key)).hex_of(values) != [hmac.new(key, v, hashlib.sha256).hexdigest() for v in values]:
             raise OSError("the compiled HMAC disagrees with Python's hmac")
@@ -122,31 +125,67 @@ class Hasher:
         out = self._run(ctypes.addressof(buffer), ctypes.addressof(offsets), len(values))
         return [out[i:i + HEX_CHARS].decode() for i in range(0, HEX_CHARS * len(values), HEX_CHARS)]
 
-    def arrow(self, values):
-        """An Arrow string array of hex HMACs, null where the value is null."""
-        import numpy as np
+    @staticmethod
+    def _strings(values):
         import pyarrow as pa
 
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        if values.type != pa.string():
-            values = values.cast(pa.string())
+        return values if values.type == pa.string() else values.cast(pa.string())
+
+    @staticmethod
+    def _hex_array(n: int, width: int, out: bytearray, validity, null_count: int):
+        import numpy as np
+        import pyarrow as pa
+
+        offsets = pa.py_buffer(np.arange(0, width * (n + 1), width, dtype=np.int32))
+        return pa.Array.from_buffers(pa.string(), n, [validity if null_count else None, offsets, pa.py_buffer(out)],
+                                     null_count=null_count)
+
+    def arrow(self, values):
+        """An Arrow string array of hex HMACs, null where the value is null."""
+        values = self._strings(values)
         n = len(values)
         validity, offsets, data = values.buffers()
         out = self._run(data.address if data is not None and data.size else 0,
                         offsets.address + 4 * values.offset, n)
-        out_offsets = pa.py_buffer(np.arange(0, HEX_CHARS * (n + 1), HEX_CHARS, dtype=np.int32))
         if values.null_count:
             validity = values.is_valid().buffers()[1]  # re-based at offset 0, like the output
-        return pa.Array.from_buffers(pa.string(), n, [validity if values.null_count else None, out_offsets,
-                                                      pa.py_buffer(out)], null_count=values.null_count)
+        return self._hex_array(n, HEX_CHARS, out, validity, values.null_count)
+
+    def ascii_pseudonyms(self, values):
+        """Pseudonyms (32 hex characters) of the plain-ASCII values, normalised in C; null for a null value and for
+        one with any other character, which the SQL path then normalises and hashes (staged_file.py)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = self._strings(values)
+        n = len(values)
+        _, offsets, data = values.buffers()
+        out, done = bytearray(PSEUDONYM_CHARS * n or 1), np.zeros(max(n, 1), dtype=np.uint8)
+        longest = int(pc.max(pc.binary_length(values)).as_py() or 0) if n else 0
+        scratch = ctypes.create_string_buffer(longest + 1)
+        target = (ctypes.c_char * len(out)).from_buffer(out)
+        self.lib.pseudonym_ascii_hex(self.state, data.address if data is not None and data.size else 0,
+                                     offsets.address + 4 * values.offset, n, PSEUDONYM_CHARS,
+                                     ctypes.addressof(target), done.ctypes.data, scratch)
+        del target
+        done = done[:n].astype(bool)
+        if values.null_count:
+            done &= values.is_valid().to_numpy(zero_copy_only=False)
+        validity = pa.py_buffer(np.packbits(done, bitorder="little"))
+        return self._hex_array(n, PSEUDONYM_CHARS, out, validity, int(n - done.sum()))
 
 
 def register(con, pads: tuple[bytes, bytes]) -> bool:
-    """Define `hmac_sha256(varchar) -> varchar` (hex) on a DuckDB connection; False when the C code is unusable."""
+    """Define `hmac_sha256(varchar) -> varchar` (hex) and `pseudonym_ascii(varchar) -> varchar` on a DuckDB
+    connection; False when the C code is unusable."""
     lib = library()
     if lib is None:
         return False
-    con.create_function("hmac_sha256", Hasher(lib, pads).arrow, ["VARCHAR"], "VARCHAR", type="arrow",
-                        side_effects=False)
+    hasher = Hasher(lib, pads)
+    con.create_function("hmac_sha256", hasher.arrow, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)
+    con.create_function("pseudonym_ascii", hasher.ascii_pseudonyms, ["VARCHAR"], "VARCHAR", type="arrow",
+                        null_handling="special", side_effects=False)
     return True

@@ -248,7 +248,7 @@ def tally_file(staged: StagedFile, entity: Entity, tally: Tally) -> Tally:
         cur.close()
 
 
-BATCH_ROWS = 100_000
+BATCH_ROWS = 50_000
 
 
 def judge(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding],

@@ -81,11 +81,15 @@ def _session() -> duckdb.DuckDBPyConnection:
     for macro in MACROS:
         con.execute(macro)
     inner, outer = pseudonymise.hmac_pads()
-    if not fast_hmac.register(con, (inner, outer)):
+    if fast_hmac.register(con, (inner, outer)):
+        # plain-ASCII values are normalised and hashed in C; the others take norm_text (coalesce evaluates its
+        # second argument only where the first is null), so every non-ASCII case rule stays DuckDB's
+        con.execute("create macro pseudonym(v) as coalesce(pseudonym_ascii(v), left(hmac_sha256(norm_text(v)), 32))")
+    else:
         # a macro takes no bound parameters, so the padded keys are hex literals in it (the database is in memory)
         con.execute(f"""create macro hmac_sha256(v) as
                           sha256(unhex('{outer.hex()}') || unhex(sha256(unhex('{inner.hex()}') || encode(v))))""")
-    con.execute("create macro pseudonym(v) as left(hmac_sha256(norm_text(v)), 32)")
+        con.execute("create macro pseudonym(v) as left(hmac_sha256(norm_text(v)), 32)")
     for name, udf, returns in (("district_code", _district_lookup(0), "VARCHAR"),
                                 ("district_is_canonical", _district_lookup(1), "BOOLEAN")):
         con.create_function(name, udf, ["VARCHAR"], returns, type="arrow", null_handling="special",

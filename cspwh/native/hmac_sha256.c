@@ -44,3 +44,37 @@ void hmac_sha256_hex(const hmac_state *state, const unsigned char *data, const i
         }
     }
 }
+
+/* The pseudonym of every value that is plain ASCII: spacing runs ([ \t\n\f\r]+) made one space, the ends trimmed,
+ * letters lower-cased (staged_file.py's norm_text), then HMAC-SHA256 as hex. done[i] is 1 where value i was
+ * pseudonymised here and 0 where it holds another byte (for those, the SQL normalisation runs, so every
+ * non-ASCII case rule stays DuckDB's). scratch must hold the longest value. */
+void pseudonym_ascii_hex(const hmac_state *state, const unsigned char *data, const int32_t *offsets, int64_t n,
+                         int hex_chars, char *out, unsigned char *done, unsigned char *scratch) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[32];
+    for (int64_t i = 0; i < n; i++, out += hex_chars) {
+        const unsigned char *v = data + offsets[i];
+        int32_t len = offsets[i + 1] - offsets[i], kept = 0, spacing = 0, ascii = 1;
+        for (int32_t k = 0; k < len; k++) {
+            unsigned char ch = v[k];
+            if (ch >= 0x80) { ascii = 0; break; }
+            if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\f' || ch == '\r') { spacing = 1; continue; }
+            if (spacing && kept) scratch[kept++] = ' ';
+            spacing = 0;
+            scratch[kept++] = (ch >= 'A' && ch <= 'Z') ? (unsigned char)(ch + 32) : ch;
+        }
+        done[i] = (unsigned char)ascii;
+        if (!ascii) continue;
+        SHA256_CTX c = state->inner;
+        SHA256_Update(&c, scratch, (size_t)kept);
+        SHA256_Final(digest, &c);
+        c = state->outer;
+        SHA256_Update(&c, digest, sizeof digest);
+        SHA256_Final(digest, &c);
+        for (int j = 0; j < hex_chars / 2; j++) {
+            out[2 * j] = hex[digest[j] >> 4];
+            out[2 * j + 1] = hex[digest[j] & 15];
+        }
+    }
+}
