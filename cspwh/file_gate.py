@@ -1,8 +1,8 @@
 """File gate: a landed file against its feed's contract, before anything of it is published in raw.
 
-The checks are built from the contract (never hand-copied per feed) as SQL over the staged file (staged_file.py),
-one vectorised pass for all of them, so a million-row extract is checked while Postgres copies it; the load commits
-only if no blocking check failed. Every finding says what was wrong, where (feed, file, line, column), shows a few
+The checks are built from the contract (never hand-copied per feed) as per-row SQL over the staged file
+(staged_file.py). The loader evaluates them in the same pass that converts and copies the rows (Tally), and the load
+commits only if no blocking check failed (judge). Every finding says what was wrong, where (feed, file, line, column), shows a few
 example values (never from personal-data columns) and what to do. Blocking findings quarantine the file; warnings
 (a non-standard spelling, a dd/mm/yyyy date, a late or restating file, a new layout) let it load and are recorded so
 the partner lead hears of them.

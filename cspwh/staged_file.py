@@ -1,10 +1,10 @@
 """A landed file as a DuckDB relation `src`: the layout's contract column names, text values (empty is null) and
 `_line`, the file's own line (CSV line, sheet row or record position) for every row.
 
-The file gate's checks and the loader's conversions are SQL over `src`, vectorised, so a million-row extract is
-checked and converted while Postgres is still copying it (see loader.py). A plain UTF-8 CSV is read by DuckDB
-itself; anything else (gzip, another encoding or a byte order mark, xlsx, a JSON page, or a CSV whose quoted values
-hold line breaks) is read by file_reader.py first, so one set of SQL serves every format.
+The file gate's checks and the loader's conversions are SQL over `src`, vectorised, evaluated in one pass while
+Postgres copies the rows (see loader.py). A plain UTF-8 CSV is read by DuckDB itself; anything else (gzip, another
+encoding or a byte order mark, xlsx, a JSON page, or a CSV whose quoted values hold line breaks) is read by
+file_reader.py first, so one set of SQL serves every format.
 
 The value rules live here as SQL macros: date shapes (ISO, dd/mm/yyyy, Excel serial), pseudonyms (HMAC-SHA256 under
 pseudonymise.py's key: fast_hmac.py's C loop, or a SQL macro where that cannot be built) and district spellings
