@@ -97,3 +97,13 @@ def test_the_compiled_hmac_is_used_here_and_agrees_with_the_sql_one():
         assert [r[0] for r in fast.execute("select hmac_sha256(s) from v limit 11").fetchall()] == expected
     finally:
         fast.close()
+
+
+def test_a_row_postgres_refuses_part_way_quarantines_the_file_and_says_what_postgres_said(warehouse):
+    rows = storm_rows(120_000)  # the refused row comes in a later batch, after rows were already copied
+    rows[110_000][5] = "On or near \x00 Street"  # Postgres text cannot hold a NUL byte; the contract has no rule for it
+    drop_csv(warehouse, "storm_asb", "storm_asb_20210615.csv", STORM_HEADER, rows)
+    [outcome] = ingest.ingest_feed("storm_asb", "test", warehouse.drop)
+    assert outcome.outcome == "quarantined"
+    assert "[load] the rows could not be stored" in outcome.reason and "0x00" in outcome.reason
+    assert warehouse.query("select count(*) from raw.storm_asb__incidents")[0][0] == 0
