@@ -8,7 +8,8 @@ extensions: about 0.12 s for a million values.
 The C file is compiled on first use with the machine's C compiler into <CSPWH_HOME>/native (or found prebuilt
 beside its source, as the Docker image has it), loaded against the libcrypto Python's hashlib already uses, and
 checked against Python's hmac before it is trusted. Where any of that fails, `register` says so and staged_file.py
-keeps its SQL macro, which gives the same values (tests/unit/test_sql_twins.py holds both to Python's hmac).
+keeps its SQL macro, which gives the same values (tests/integration/test_raw_load.py holds the two to each other
+and to Python's hmac).
 """
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def library() -> ctypes.CDLL | None:
         lib.pseudonym_ascii_hex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                             ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         key, values = b"self-test key", [b"", b"J Smith", "Zo\u00eb".encode(), b"x" * 200]
-        if Hasher(lib, pseudonymise.pads(key)).hex_of(values) != [hmac.new(key, v, hashlib.sha256).hexdigest() for v in values]:
+        expected = [hmac.new(key, v, hashlib.sha256).hexdigest() for v in values]
+        if Hasher(lib, pseudonymise.pads(key)).hex_of(values) != expected:
             raise OSError("the compiled HMAC disagrees with Python's hmac")
         return lib
     except (OSError, subprocess.SubprocessError) as exc:

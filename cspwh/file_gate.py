@@ -2,10 +2,10 @@
 
 The checks are built from the contract (never hand-copied per feed) as per-row SQL over the staged file
 (staged_file.py). The loader evaluates them in the same pass that converts and copies the rows (Tally), and the load
-commits only if no blocking check failed (judge). Every finding says what was wrong, where (feed, file, line, column), shows a few
-example values (never from personal-data columns) and what to do. Blocking findings quarantine the file; warnings
-(a non-standard spelling, a dd/mm/yyyy date, a late or restating file, a new layout) let it load and are recorded so
-the partner lead hears of them.
+commits only if no blocking check failed (judge). Every finding says what was wrong, where (feed, file, line,
+column), shows a few example values (never from personal-data columns) and what to do. Blocking findings
+quarantine the file; warnings (a non-standard spelling, a dd/mm/yyyy date, a late or restating file, a new layout)
+let it load and are recorded so the partner lead hears of them.
 
 Great Expectations runs the consistency gate on the built marts (consistency_gate.py). It is not used here: its
 per-expectation scans of a pandas frame took 50 times a bare COPY on a million-row extract (bench/storm_load.py).
@@ -24,7 +24,7 @@ from cspwh import reference, staged_file, values
 from cspwh.contracts import Entity, Layout
 from cspwh.file_reader import Unreadable, read
 from cspwh.landing import LandedFile
-from cspwh.staged_file import StagedFile, ident, literal
+from cspwh.staged_file import BATCH_ROWS, StagedFile, ident, literal
 
 EXAMPLES = 5
 
@@ -246,9 +246,6 @@ def tally_file(staged: StagedFile, entity: Entity, tally: Tally) -> Tally:
         return tally
     finally:
         cur.close()
-
-
-BATCH_ROWS = 50_000
 
 
 def judge(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding],

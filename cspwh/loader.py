@@ -3,9 +3,10 @@ personal data pseudonymised, generalised or dropped as the contract says, lineag
 
 One DuckDB query (SQL from the contract, see staged_file.py for the macros) converts the rows and, beside them,
 evaluates the file gate's per-row checks (file_gate.Tally), on every core. Its Arrow batches stream to this
-thread, which hands the check columns to the tally and writes the converted ones into Postgres' COPY (binary,
-by pgpq, or CSV), so the file is read once and Postgres copies while DuckDB converts. The constant lineage (load id, file name, content
-hash, layout) comes from column defaults that read this transaction's settings, so it is not sent a million times.
+thread, which hands the check columns to the tally and writes the converted ones into Postgres' COPY (binary, by
+pgpq, or CSV), so the file is read once and Postgres copies while DuckDB converts. The constant lineage (load id,
+file name, content hash, layout) comes from column defaults that read this transaction's settings, so it is not
+sent a million times.
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import psycopg
 from psycopg import sql
 
 from cspwh.contracts import Column, Entity
-from cspwh.file_gate import BATCH_ROWS, Tally
+from cspwh.file_gate import Tally
 from cspwh.landing import LandedFile
-from cspwh.staged_file import StagedFile, ident
+from cspwh.staged_file import BATCH_ROWS, StagedFile, ident
 
 AGE_BANDS_SQL = """case when {age} < 10 then '0-9' when {age} < 18 then '10-17' when {age} < 25 then '18-24'
     when {age} < 35 then '25-34' when {age} < 45 then '35-44' when {age} < 55 then '45-54' when {age} < 65 then '55-64'

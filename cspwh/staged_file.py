@@ -8,8 +8,8 @@ file_reader.py first, so one set of SQL serves every format.
 
 The value rules live here as SQL macros: date shapes (ISO, dd/mm/yyyy, Excel serial), pseudonyms (HMAC-SHA256 under
 pseudonymise.py's key: fast_hmac.py's C loop, or a SQL macro where that cannot be built) and district spellings
-(reference.py's alias index itself, looked up once per distinct spelling);
-tests/unit/test_sql_twins.py holds them to independent Python computations.
+(reference.py's alias index itself, looked up once per distinct spelling); tests/unit/test_sql_twins.py holds
+them to independent Python computations.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from cspwh.contracts import Entity, Layout
 from cspwh.file_reader import Table
 
 EXCEL_EPOCH = "timestamp '1899-12-30'"
+BATCH_ROWS = 50_000  # rows per Arrow batch read from `src`: few enough that Postgres starts copying early
 
 MACROS = [
     # the date shapes partners send: ISO, dd/mm/yyyy and Excel serial (day 0 is 1899-12-30, Excel's leap-year bug)
