@@ -45,6 +45,19 @@ create table if not exists landing.api_cursors (
     primary key (feed, endpoint)
 );
 
+create table if not exists landing.api_pulls (
+    pull_id bigserial primary key,
+    feed text not null,
+    endpoint text not null,
+    since text not null,
+    pages jsonb not null,
+    pulled_at timestamptz not null default now(),
+    settled_at timestamptz,
+    cursor_after text
+);
+comment on table landing.api_pulls is
+    'Each complete API pull and its pages; the cursor moves (settle) only over leading pages that loaded.';
+
 create table if not exists audit.check_results (
     check_result_id bigserial primary key,
     run_id text not null,
@@ -80,6 +93,24 @@ create table if not exists audit.alerts (
     summary text not null,
     primary key (alert_key, role)
 );
+
+create table if not exists audit.alert_outbox (
+    outbox_id bigserial primary key,
+    run_id text not null,
+    role text not null,
+    channel text not null check (channel in ('email', 'webhook')),
+    address text,
+    subject text not null,
+    body text not null,
+    queued_at timestamptz not null default now(),
+    attempts integer not null default 0,
+    last_attempt_at timestamptz,
+    last_error text,
+    sent_at timestamptz
+);
+create index if not exists alert_outbox_pending on audit.alert_outbox (outbox_id) where sent_at is null;
+comment on table audit.alert_outbox is
+    'Every alert digest per channel, queued with its problems; sent_at only once the server accepted it.';
 
 create table if not exists audit.publications (
     publication_id bigserial primary key,
