@@ -1,10 +1,15 @@
 """Schemas, audit tables and roles of the warehouse; idempotent, run before every pipeline stage that needs them."""
 from __future__ import annotations
 
+import logging
+import os
+
 import psycopg
 from psycopg import sql
 
 from cspwh import contracts, db, settings
+
+log = logging.getLogger(__name__)
 
 SCHEMAS = ("landing", "raw", "audit", "marts")
 
@@ -120,6 +125,16 @@ create table if not exists audit.publications (
     table_rows jsonb not null
 );
 
+create table if not exists audit.builds (
+    build_schema text primary key,
+    state text not null check (state in ('building', 'built', 'failed', 'blocked', 'published', 'superseded')),
+    run_id text,
+    started_at timestamptz not null default now(),
+    state_at timestamptz not null default now()
+);
+comment on table audit.builds is
+    'Each nightly build and where it is; a build never drops the schemas of another that is built and waiting.';
+
 create table if not exists audit.reports (
     report_id bigserial primary key,
     quarter text not null,
@@ -165,19 +180,51 @@ def ensure(url: str | None = None) -> None:
             conn.execute("select pg_advisory_unlock(hashtext('cspwh.bootstrap'))")
 
 
-def _ensure_analyst(conn: psycopg.Connection) -> None:
+def analyst_limits() -> dict[str, str]:
+    """What one analyst login may take of the server, so a busy reader cannot stop the night: connections (the
+    role's total), and per session a statement timeout, a temp-file limit and an idle-in-transaction timeout (an
+    open transaction would hold publish's schema swap)."""
+    env = os.environ.get
+    return {"connection_limit": env("CSPWH_ANALYST_CONNECTION_LIMIT") or "10",
+            "statement_timeout": env("CSPWH_ANALYST_STATEMENT_TIMEOUT") or "5min",
+            "temp_file_limit": env("CSPWH_ANALYST_TEMP_FILE_LIMIT") or "1GB",
+            "idle_in_transaction_session_timeout": env("CSPWH_ANALYST_IDLE_IN_TRANSACTION_TIMEOUT") or "10min"}
+
+
+def _ensure_analyst(conn: psycopg.Connection) -> list[str]:
+    """Create or update the analyst login; returns the limits the owner could not apply (also logged)."""
     role = settings.analyst_role()
+    limits = analyst_limits()
     exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
     verb = "alter" if exists else "create"
-    conn.execute(sql.SQL(verb + " role {} with login password {} nosuperuser nocreatedb nocreaterole")
-                 .format(sql.Identifier(role), sql.Literal(settings.analyst_password())))
+    statement = verb + " role {} with login password {} nosuperuser nocreatedb nocreaterole connection limit {}"
+    conn.execute(sql.SQL(statement).format(sql.Identifier(role), sql.Literal(settings.analyst_password()),
+                                           sql.Literal(int(limits["connection_limit"]))))
     database = conn.info.dbname
     conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
     conn.execute(sql.SQL("revoke all on schema public from public"))
     conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(role)))
     conn.execute(sql.SQL("alter role {} in database {} set search_path = marts")
                  .format(sql.Identifier(role), sql.Identifier(database)))
+    missing = []
+    for name in ("statement_timeout", "idle_in_transaction_session_timeout", "temp_file_limit"):
+        try:  # temp_file_limit needs a superuser, or GRANT SET ON PARAMETER temp_file_limit TO <owner>
+            conn.execute(sql.SQL("alter role {} in database {} set {} = {}").format(
+                sql.Identifier(role), sql.Identifier(database), sql.Identifier(name), sql.Literal(limits[name])))
+        except psycopg.errors.InsufficientPrivilege:
+            missing.append(f"{name} = {limits[name]} (a superuser runs: GRANT SET ON PARAMETER {name} TO "
+                           f"{conn.info.user}; then the next run applies it)")
+    # every database is open to PUBLIC by default; the analyst must reach only this one
+    for (other,) in conn.execute("select datname from pg_database where datallowconn and not datistemplate "
+                                 "and datname <> current_database()").fetchall():
+        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(other)))
+        if conn.execute("select has_database_privilege(%s, %s, 'CONNECT')", (role, other)).fetchone()[0]:
+            missing.append(f"no CONNECT on database {other} (its owner or a superuser runs: REVOKE CONNECT ON "
+                           f"DATABASE {other} FROM PUBLIC)")
+    for item in missing:
+        log.warning("the analyst role %s is not limited as it should be: %s", role, item)
     grant_marts(conn)
+    return missing
 
 
 def grant_marts(conn: psycopg.Connection, schema: str = "marts") -> None:
