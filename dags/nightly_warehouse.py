@@ -60,7 +60,9 @@ def nightly_warehouse():
             publishing.record_build(build_schema, "superseded")
             raise AirflowSkipException(str(exc)) from exc
 
-    @task(trigger_rule="all_done", execution_timeout=dt.timedelta(minutes=15))
+    # no Airflow retry: an undelivered digest stays in the outbox and every later alert task of any DAG sends it;
+    # the failed task is what tells the operator delivery is failing
+    @task(trigger_rule="all_done", retries=0, execution_timeout=dt.timedelta(minutes=15))
     def alert(run_id: str | None = None) -> int:
         """Digests for the consistency gate's failures, whether or not the night was published."""
         from cspwh import alerts

@@ -45,7 +45,9 @@ def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: 
                 summary["cursor_held"] = bool(settled and settled.held_page)
             return summary
 
-        @task(trigger_rule="all_done", execution_timeout=dt.timedelta(minutes=15))
+        # no Airflow retry: an undelivered digest stays in the outbox and every later alert task of any DAG sends it;
+        # the failed task is what tells the operator delivery is failing
+        @task(trigger_rule="all_done", retries=0, execution_timeout=dt.timedelta(minutes=15))
         def alert(run_id: str | None = None) -> int:
             """One digest per partner lead for what this run found; nothing already reported is sent again."""
             from cspwh import alerts
