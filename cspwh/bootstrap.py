@@ -217,8 +217,16 @@ def _ensure_analyst(conn: psycopg.Connection) -> list[str]:
     # every database is open to PUBLIC by default; the analyst must reach only this one
     for (other,) in conn.execute("select datname from pg_database where datallowconn and not datistemplate "
                                  "and datname <> current_database()").fetchall():
-        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(other)))
-        if conn.execute("select has_database_privilege(%s, %s, 'CONNECT')", (role, other)).fetchone()[0]:
+        try:
+            conn.execute(sql.SQL("revoke connect, temporary on database {} from public")
+                         .format(sql.Identifier(other)))
+        except psycopg.errors.InsufficientPrivilege:  # not ours to change: say so below if it stays open
+            pass
+        public_connect = conn.execute(
+            """select exists (select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                               where d.datname = %s and a.grantee = 0 and a.privilege_type = 'CONNECT')""",
+            (other,)).fetchone()[0]
+        if public_connect:
             missing.append(f"no CONNECT on database {other} (its owner or a superuser runs: REVOKE CONNECT ON "
                            f"DATABASE {other} FROM PUBLIC)")
     for item in missing:

@@ -109,7 +109,8 @@ def _save_cursor(conn, endpoint: str, cursor: str) -> None:
 
 def _get(http: requests.Session, endpoint: str, params: dict, deadline: float) -> bytes:
     """One page's body, read as it arrives so a trickling server meets the deadline, not a fresh read timeout."""
-    ends = min(time.monotonic() + RESPONSE_DEADLINE, deadline)
+    begun = time.monotonic()
+    ends = min(begun + RESPONSE_DEADLINE, deadline)
     with http.get(endpoint, params=params, timeout=TIMEOUT, stream=True) as response:
         response.raise_for_status()
         body = bytearray()
@@ -117,7 +118,7 @@ def _get(http: requests.Session, endpoint: str, params: dict, deadline: float) -
             body += chunk
             if time.monotonic() > ends:
                 raise PullFailed(f"Sentinel page {params['page']} was still arriving after "
-                                 f"{RESPONSE_DEADLINE:.0f} s ({len(body):,} bytes so far) from {endpoint}: the server "
+                                 f"{time.monotonic() - begun:.0f} s ({len(body):,} bytes so far) from {endpoint}: the server "
                                  "is too slow or stuck; the cursor did not move, the next run asks again")
             if len(body) > MAX_RESPONSE_BYTES:
                 raise PullFailed(f"Sentinel page {params['page']} is larger than {MAX_RESPONSE_BYTES:,} bytes: "
