@@ -72,8 +72,8 @@ def drop_stale_builds(current: str, keep: set[str], max_age: dt.timedelta = dt.t
                 continue
             state = states.get(build)
             started = (dt.datetime.strptime(match.group(2), "%Y%m%dt%H%M%S").replace(tzinfo=dt.timezone.utc)
-                       if match else now)
-            if state in FINISHED or state == "building" or now - started > max_age:
+                       if match else None)  # not a nightly build's name (a probe, a developer's): as before
+            if started is None or state in FINISHED or state == "building" or now - started > max_age:
                 conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
                 dropped.append(name)
     return dropped

@@ -118,8 +118,8 @@ def _get(http: requests.Session, endpoint: str, params: dict, deadline: float) -
             body += chunk
             if time.monotonic() > ends:
                 raise PullFailed(f"Sentinel page {params['page']} was still arriving after "
-                                 f"{time.monotonic() - begun:.0f} s ({len(body):,} bytes so far) from {endpoint}: the server "
-                                 "is too slow or stuck; the cursor did not move, the next run asks again")
+                                 f"{time.monotonic() - begun:.0f} s ({len(body):,} bytes so far): the server is too "
+                                 "slow or stuck; the cursor did not move, the next run asks again")
             if len(body) > MAX_RESPONSE_BYTES:
                 raise PullFailed(f"Sentinel page {params['page']} is larger than {MAX_RESPONSE_BYTES:,} bytes: "
                                  "ask for smaller pages (page_size); the cursor did not move")
