@@ -45,14 +45,17 @@ class CaseStore:
 
 class SentinelAPI:
     """Serve a CaseStore on 127.0.0.1. Misbehaviour for tests: `failures` maps a page number to HTTP statuses to
-    answer before succeeding (a 429 carries `retry_after` seconds); `trickle` sends each body a byte every that many
-    seconds; `total_pages` claims that many pages whatever the cases."""
+    answer before succeeding (a 429 carries `retry_after` seconds); `trickle` sends each body (or with
+    `trickle_headers`, the status line and headers) a byte every that many seconds; `total_pages` claims that many
+    pages whatever the cases."""
 
     def __init__(self, jsonl: Path, port: int = 0, failures: dict[int, list[int]] | None = None,
-                 retry_after: str = "0", trickle: float | None = None, total_pages: int | None = None):
+                 retry_after: str = "0", trickle: float | None = None, trickle_headers: bool = False,
+                 total_pages: int | None = None):
         self.store = CaseStore(jsonl)
         self.failures = {k: list(v) for k, v in (failures or {}).items()}
         self.retry_after, self.trickle, self.total_pages = retry_after, trickle, total_pages
+        self.trickle_headers = trickle_headers
         self.requests: list[str] = []
         api = self
 
@@ -87,6 +90,10 @@ class SentinelAPI:
 
             def _send(self, status, body, headers=None):
                 data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+                if api.trickle is not None and api.trickle_headers and status == 200:
+                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}"
+                            "\r\n\r\n").encode()
+                    return self._slowly(head, data)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -96,11 +103,15 @@ class SentinelAPI:
                 if api.trickle is None or status != 200:
                     self.wfile.write(data)
                     return
+                self._slowly(data)
+
+            def _slowly(self, data, rest=b""):
                 try:
                     for i in range(len(data)):  # a byte at a time: each read of the client returns in time
                         self.wfile.write(data[i:i + 1])
                         self.wfile.flush()
                         time.sleep(api.trickle)
+                    self.wfile.write(rest)
                 except OSError:  # the client gave up
                     pass
 

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ EPOCH = "1970-01-01T00:00:00"
 TIMEOUT = (5, 30)  # connect, and the longest wait for any one read (seconds)
 RESPONSE_DEADLINE = 120.0  # seconds for one whole response, however slowly its bytes come
 MAX_RESPONSE_BYTES = 64 * 2**20
+RETRIES = 5  # per call, on 429, 5xx and connection errors
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 
@@ -84,7 +86,7 @@ class _CappedRetry(Retry):
         return None if seconds is None else min(seconds, max_retry_after())
 
 
-def session(retries: int = 5, backoff: float = 0.5) -> requests.Session:
+def session(retries: int = RETRIES, backoff: float = 0.5) -> requests.Session:
     s = requests.Session()
     retry = _CappedRetry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
                          backoff_max=30, status_forcelist=(429, 500, 502, 503, 504),
@@ -107,11 +109,39 @@ def _save_cursor(conn, endpoint: str, cursor: str) -> None:
                  (FEED, endpoint, cursor))
 
 
+def _open(http: requests.Session, endpoint: str, params: dict, ends: float) -> requests.Response:
+    """The response (status and headers, retries included), waited for no longer than `ends`. http.client reads
+    headers a line at a time, so headers trickled a byte at a time would outlast any read timeout: the request runs
+    in a daemon thread that the pull abandons at the deadline (the server's close or the task's end ends it)."""
+    box: dict = {}
+    done = threading.Event()
+
+    def fetch() -> None:
+        try:
+            box["response"] = http.get(endpoint, params=params, timeout=TIMEOUT, stream=True)
+        except BaseException as exc:  # handed to the waiting pull
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=fetch, name="sentinel-get", daemon=True).start()
+    if not done.wait(max(0.0, ends - time.monotonic())):
+        raise PullFailed(f"Sentinel did not answer page {params['page']} in time (no complete status and headers "
+                         "within the deadline, retries included): the server is too slow or stuck; the cursor did "
+                         "not move, the next run asks again")
+    if "error" in box:
+        raise box["error"]
+    return box["response"]
+
+
 def _get(http: requests.Session, endpoint: str, params: dict, deadline: float) -> bytes:
     """One page's body, read as it arrives so a trickling server meets the deadline, not a fresh read timeout."""
     begun = time.monotonic()
-    ends = min(begun + RESPONSE_DEADLINE, deadline)
-    with http.get(endpoint, params=params, timeout=TIMEOUT, stream=True) as response:
+    # waiting for the answer may include retries, each after a Retry-After of at most max_retry_after()
+    answered_by = min(begun + RESPONSE_DEADLINE + RETRIES * max_retry_after(), deadline)
+    with _open(http, endpoint, params, answered_by) as response:
+        begun = time.monotonic()
+        ends = min(begun + RESPONSE_DEADLINE, deadline)
         response.raise_for_status()
         body = bytearray()
         while chunk := response.raw.read1(1 << 16):

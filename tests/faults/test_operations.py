@@ -290,6 +290,17 @@ def test_a_trickling_server_cannot_stretch_the_pull(warehouse, generated, monkey
     assert warehouse.query("select count(*) from landing.api_pulls")[0][0] == 0
 
 
+def test_headers_trickled_a_byte_at_a_time_cannot_stretch_the_pull(warehouse, generated, monkeypatch):
+    monkeypatch.setattr(sentinel_pull, "RESPONSE_DEADLINE", 1.0)
+    monkeypatch.setenv("CSPWH_SENTINEL_MAX_RETRY_AFTER", "0.2")
+    started = time.monotonic()
+    with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl", trickle=0.1, trickle_headers=True) as api:
+        with pytest.raises(sentinel_pull.PullFailed, match=r"did not answer page 1 in time"):
+            sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
+    assert time.monotonic() - started < 8  # about 80 header bytes at 0.1 s each would take longer
+    assert sentinel_pull.read_cursor(ENDPOINT) == sentinel_pull.EPOCH
+
+
 def test_a_whole_pull_has_a_deadline(warehouse, generated, monkeypatch):
     monkeypatch.setenv("CSPWH_SENTINEL_PULL_DEADLINE", "1")
     with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl", trickle=0.05) as api:
