@@ -58,7 +58,8 @@ create table if not exists landing.api_pulls (
     pages jsonb not null,
     pulled_at timestamptz not null default now(),
     settled_at timestamptz,
-    cursor_after text
+    cursor_after text,
+    held jsonb
 );
 comment on table landing.api_pulls is
     'Each complete API pull and its pages; the cursor moves (settle) only over leading pages that loaded.';

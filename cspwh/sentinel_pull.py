@@ -255,7 +255,7 @@ def settle(run_id: str) -> Settled | None:
             log.warning(message)
         if cursor != current:
             _save_cursor(conn, path, cursor)
-        conn.execute("update landing.api_pulls set settled_at = now(), cursor_after = %s where pull_id = %s",
-                     (cursor, pull_id))
+        conn.execute("update landing.api_pulls set settled_at = now(), cursor_after = %s, held = %s where pull_id = %s",
+                     (cursor, Jsonb(held) if held else None, pull_id))
     log.info("sentinel: cursor %s -> %s", current, cursor)
     return Settled(cursor, cursor != current, held, message)

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cspwh import alerts, bootstrap, dag_runs, db, ingest, publish, sentinel_pull
+from cspwh import alerts, bootstrap, dag_runs, db, demo, ingest, publish, sentinel_pull
 from cspwh import warehouse as nightly
 from cspwh.generator import generate
 from cspwh.generator.config import Config
@@ -106,6 +106,7 @@ def test_smtp_down_keeps_the_digest_until_the_server_accepts_it_and_sends_it_onc
     with pytest.raises(alerts.NotDelivered):
         alerts.dispatch("night-1")
     assert outbox(warehouse)[0][2:4] == (2, False)
+    assert "Alert digests NOT delivered: 1" in demo.summary()
 
     smtp.start()
     assert alerts.dispatch("night-2") == []  # nothing new tonight, and last night's digest goes out
@@ -244,6 +245,9 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     _, outcomes, (again, requests_made) = night(warehouse, source, "night-2")
     assert all(f"updated_since={settled.cursor[:10]}" in r for r in requests_made)
     assert again.cursor == settled.cursor and again.held_page
+    held = warehouse.query("select cursor_after, held->>'outcome' from landing.api_pulls order by pull_id desc limit 1")
+    assert held == [(settled.cursor, "quarantined")]
+    assert f"Sentinel cursor held at {settled.cursor}: page {again.held_page['page']}" in demo.summary()
     alerts.dispatch("night-2")
     assert len(mailbox.to("sentinel-lead@example.org")) == 2
     assert "cursor is held" in mailbox.to("sentinel-lead@example.org")[1].get_content()
