@@ -253,6 +253,9 @@ def settle(run_id: str) -> Settled | None:
                  Jsonb({k: held[k] for k in ("page", "file_name", "first", "last", "cases", "outcome")}
                        | {"cursor": cursor, "since": since})))
             log.warning(message)
+        else:  # the nights it was held are over
+            conn.execute("update audit.alerts set resolved_at = now() where resolved_at is null and alert_key like %s",
+                         (f"file:{FEED}:%:cursor_held:%",))
         if cursor != current:
             _save_cursor(conn, path, cursor)
         conn.execute("update landing.api_pulls set settled_at = now(), cursor_after = %s, held = %s where pull_id = %s",

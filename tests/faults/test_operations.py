@@ -257,6 +257,8 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     _, outcomes, (recovered, _) = night(warehouse, fixed, "night-3")
     assert {o.outcome for o in outcomes} == {"loaded"} and recovered.held_page is None
     assert recovered.cursor == "2025-01-02T09:00:00"
+    assert warehouse.query("select count(*) from audit.alerts where alert_key like '%cursor_held%' "
+                           "and resolved_at is null") == [(0,)]  # the held nights' alerts are resolved
     # every case once; a case loaded on night 1 is received again only if it shares the held cursor's second
     asked_again = sum(c["updated_at"] > settled.cursor for c in cases[:start])
     assert warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0] == (
