@@ -1,7 +1,11 @@
 """Data-quality alerts: one digest per role per run, routed by configuration (feed, district, check -> role ->
 address), by email (SMTP) and optionally a Teams/Slack webhook. A failure already alerted and still unresolved is
 not sent again as new; a failure that stops failing is marked resolved. Alerts name the feed, file, check, counts
-and example row references, never personal data (the gates never put personal values in their findings)."""
+and example row references, never personal data (the gates never put personal values in their findings).
+
+Digests go through an outbox (audit.alert_outbox), queued with the alerts that caused them and marked sent only when
+the server accepted them; every dispatch first delivers what is still pending, so a mail server down tonight delays a
+digest, never loses it (at least once: a crash between acceptance and the mark sends it again)."""
 from __future__ import annotations
 
 import collections
