@@ -56,7 +56,7 @@ def max_pages() -> int:
 
 def max_retry_after() -> float:
     """The longest Retry-After honoured (CSPWH_SENTINEL_MAX_RETRY_AFTER, default 2 minutes): a server asking for
-    hours is answered by the retries running out and the next night's pull."""
+    hours is not waited for; the next night's pull asks again."""
     return _env_number("CSPWH_SENTINEL_MAX_RETRY_AFTER", 120)
 
 
@@ -81,9 +81,15 @@ class Settled:
 
 
 class _CappedRetry(Retry):
-    def get_retry_after(self, response):
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, max_retry_after())
+    """Retry-After is honoured up to max_retry_after(); a server asking for longer is not waited for at all."""
+
+    def sleep_for_retry(self, response) -> bool:
+        seconds = self.get_retry_after(response)
+        if seconds is not None and seconds > max_retry_after():
+            raise PullFailed(f"Sentinel answered HTTP {response.status} asking to be asked again in {seconds:,.0f} s "
+                             f"(Retry-After), more than the {max_retry_after():.0f} s a pull waits: the pull stops "
+                             "here, the cursor did not move, and the next run asks again")
+        return super().sleep_for_retry(response)
 
 
 def session(retries: int = RETRIES, backoff: float = 0.5) -> requests.Session:

@@ -325,14 +325,21 @@ def test_an_absurd_total_pages_is_refused_at_once(warehouse, generated):
     assert sentinel_pull.read_cursor(ENDPOINT) == sentinel_pull.EPOCH
 
 
-def test_a_retry_after_of_six_hours_is_capped(warehouse, generated, monkeypatch):
-    monkeypatch.setenv("CSPWH_SENTINEL_MAX_RETRY_AFTER", "1")
+def test_a_retry_after_of_six_hours_is_not_waited_for_and_a_short_one_is(warehouse, generated, monkeypatch):
+    source = generated / "api" / "sentinel" / "cases.jsonl"
     started = time.monotonic()
-    with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl", failures={1: [429, 429]},
-                     retry_after="21600") as api:
+    with SentinelAPI(source, failures={1: [429]}, retry_after="21600") as api:
+        with pytest.raises(sentinel_pull.PullFailed, match=r"in 21,600 s \(Retry-After\), more than the 120 s"):
+            sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
+    assert time.monotonic() - started < 10
+    assert sentinel_pull.read_cursor(ENDPOINT) == sentinel_pull.EPOCH
+
+    monkeypatch.setenv("CSPWH_SENTINEL_MAX_RETRY_AFTER", "2")
+    started = time.monotonic()
+    with SentinelAPI(source, failures={1: [429, 429]}, retry_after="1") as api:
         result = sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
         assert sum("page=1&" in r for r in api.requests) == 3
-    assert time.monotonic() - started < 15 and result.cases == len(case_lines(generated))
+    assert 2 <= time.monotonic() - started < 15 and result.cases == len(case_lines(generated))
 
 
 # --- builds: one at a time, never dropping another's schemas ------------------------------------------------------
