@@ -7,8 +7,9 @@ did not (a quarantined page, an impossible timestamp), so that page and everythi
 the next pull, and the operator is told each night it stays held. A pull that fails mid-way is recorded nowhere and
 simply asked again (identical pages are recognised by their hash at landing).
 
-Bounded in time: connect and read timeouts on every call, a per-response deadline a server trickling a byte at a time
-cannot stretch, a deadline for the whole pull, a cap on the pages a pull accepts and on the Retry-After honoured.
+Bounded in time: connect and read timeouts on every call, a per-response deadline (status to last byte) a server
+trickling a byte at a time cannot stretch, a few retries on 429, 5xx and connection errors, a deadline for the whole
+pull, a cap on the pages a pull accepts and on the Retry-After waited for.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ import time
 from pathlib import Path
 
 import requests
+import urllib3
 from psycopg.types.json import Jsonb
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from cspwh import contracts, db, settings
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 FEED = "sentinel_asb"
 EPOCH = "1970-01-01T00:00:00"
 TIMEOUT = (5, 30)  # connect, and the longest wait for any one read (seconds)
-RESPONSE_DEADLINE = 120.0  # seconds for one whole response, however slowly its bytes come
+RESPONSE_DEADLINE = 60.0  # seconds for one whole response (status, headers, body), however slowly it comes
 MAX_RESPONSE_BYTES = 64 * 2**20
 RETRIES = 5  # per call, on 429, 5xx and connection errors
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
@@ -80,26 +81,17 @@ class Settled:
     message: str | None = None
 
 
-class _CappedRetry(Retry):
-    """Retry-After is honoured up to max_retry_after(); a server asking for longer is not waited for at all."""
+class PullSession(requests.Session):
+    """A requests session with the pull's retry policy: `retries` more tries on 429, 5xx, timeouts and connection
+    errors, after the server's Retry-After (up to max_retry_after()) or an exponential backoff from `backoff`."""
 
-    def sleep_for_retry(self, response) -> bool:
-        seconds = self.get_retry_after(response)
-        if seconds is not None and seconds > max_retry_after():
-            raise PullFailed(f"Sentinel answered HTTP {response.status} asking to be asked again in {seconds:,.0f} s "
-                             f"(Retry-After), more than the {max_retry_after():.0f} s a pull waits: the pull stops "
-                             "here, the cursor did not move, and the next run asks again")
-        return super().sleep_for_retry(response)
+    def __init__(self, retries: int = RETRIES, backoff: float = 0.5):
+        super().__init__()
+        self.retries, self.backoff = retries, backoff
 
 
-def session(retries: int = RETRIES, backoff: float = 0.5) -> requests.Session:
-    s = requests.Session()
-    retry = _CappedRetry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-                         backoff_max=30, status_forcelist=(429, 500, 502, 503, 504),
-                         allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=True)
-    s.mount("http://", HTTPAdapter(max_retries=retry))
-    s.mount("https://", HTTPAdapter(max_retries=retry))
-    return s
+def session(retries: int = RETRIES, backoff: float = 0.5) -> PullSession:
+    return PullSession(retries, backoff)
 
 
 def read_cursor(endpoint: str) -> str:
@@ -116,9 +108,9 @@ def _save_cursor(conn, endpoint: str, cursor: str) -> None:
 
 
 def _open(http: requests.Session, endpoint: str, params: dict, ends: float) -> requests.Response:
-    """The response (status and headers, retries included), waited for no longer than `ends`. http.client reads
-    headers a line at a time, so headers trickled a byte at a time would outlast any read timeout: the request runs
-    in a daemon thread that the pull abandons at the deadline (the server's close or the task's end ends it)."""
+    """The response's status and headers, waited for no longer than `ends`. http.client reads headers a line at a
+    time, so headers trickled a byte at a time would outlast any read timeout: the request runs in a daemon thread
+    that the pull abandons at the deadline (the server's close or the task's end ends it)."""
     box: dict = {}
     done = threading.Event()
 
@@ -133,33 +125,75 @@ def _open(http: requests.Session, endpoint: str, params: dict, ends: float) -> r
     threading.Thread(target=fetch, name="sentinel-get", daemon=True).start()
     if not done.wait(max(0.0, ends - time.monotonic())):
         raise PullFailed(f"Sentinel did not answer page {params['page']} in time (no complete status and headers "
-                         "within the deadline, retries included): the server is too slow or stuck; the cursor did "
-                         "not move, the next run asks again")
+                         f"within {RESPONSE_DEADLINE:.0f} s): the server is too slow or stuck; the cursor did not "
+                         "move, the next run asks again")
     if "error" in box:
         raise box["error"]
     return box["response"]
 
 
+def _read(response: requests.Response, page: int, begun: float, ends: float) -> bytes:
+    """The body as it arrives, so a server trickling it meets the deadline rather than a fresh read timeout."""
+    body = bytearray()
+    while chunk := response.raw.read1(1 << 16):
+        body += chunk
+        if time.monotonic() > ends:
+            raise PullFailed(f"Sentinel page {page} was still arriving after {time.monotonic() - begun:.0f} s "
+                             f"({len(body):,} bytes so far): the server is too slow or stuck; the cursor did not "
+                             "move, the next run asks again")
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise PullFailed(f"Sentinel page {page} is larger than {MAX_RESPONSE_BYTES:,} bytes: ask for smaller "
+                             "pages (page_size); the cursor did not move")
+    return bytes(body)
+
+
+RETRIED = (429, 500, 502, 503, 504)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (seconds or an HTTP date); None when absent or unreadable."""
+    try:
+        return Retry().parse_retry_after(value) if value else None
+    except Exception:  # an unreadable header is no instruction: back off as usual
+        return None
+
+
 def _get(http: requests.Session, endpoint: str, params: dict, deadline: float) -> bytes:
-    """One page's body, read as it arrives so a trickling server meets the deadline, not a fresh read timeout."""
-    begun = time.monotonic()
-    # waiting for the answer may include retries, each after a Retry-After of at most max_retry_after()
-    answered_by = min(begun + RESPONSE_DEADLINE + RETRIES * max_retry_after(), deadline)
-    with _open(http, endpoint, params, answered_by) as response:
+    """One page, each try bounded by RESPONSE_DEADLINE for its whole response, retried on 429, 5xx, timeouts and
+    connection errors; a Retry-After longer than max_retry_after() is not waited for."""
+    retries, backoff = getattr(http, "retries", RETRIES), getattr(http, "backoff", 0.5)
+    page = params["page"]
+    for attempt in range(retries + 1):
         begun = time.monotonic()
         ends = min(begun + RESPONSE_DEADLINE, deadline)
-        response.raise_for_status()
-        body = bytearray()
-        while chunk := response.raw.read1(1 << 16):
-            body += chunk
-            if time.monotonic() > ends:
-                raise PullFailed(f"Sentinel page {params['page']} was still arriving after "
-                                 f"{time.monotonic() - begun:.0f} s ({len(body):,} bytes so far): the server is too "
-                                 "slow or stuck; the cursor did not move, the next run asks again")
-            if len(body) > MAX_RESPONSE_BYTES:
-                raise PullFailed(f"Sentinel page {params['page']} is larger than {MAX_RESPONSE_BYTES:,} bytes: "
-                                 "ask for smaller pages (page_size); the cursor did not move")
-    return bytes(body)
+        wait = min(backoff * 2 ** attempt, 30.0)
+        try:
+            with _open(http, endpoint, params, ends) as response:
+                if response.status_code not in RETRIED:
+                    response.raise_for_status()  # another 4xx: asking again will not help
+                    return _read(response, page, begun, ends)
+                problem = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+        except requests.HTTPError:  # a 4xx other than 429 (raise_for_status above): not retried
+            raise
+        except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, OSError) as exc:
+            problem, retry_after = f"{type(exc).__name__}", None
+        if retry_after is not None:
+            if retry_after > max_retry_after():
+                raise PullFailed(f"Sentinel answered page {page} with {problem} asking to be asked again in "
+                                 f"{retry_after:,.0f} s (Retry-After), more than the {max_retry_after():.0f} s a "
+                                 "pull waits: the pull stops here, the cursor did not move, and the next run asks "
+                                 "again")
+            wait = retry_after
+        if attempt == retries:
+            raise PullFailed(f"Sentinel page {page} could not be had: {problem} after {retries + 1} tries; the "
+                             "cursor did not move, the next run asks again")
+        if time.monotonic() + wait > deadline:
+            raise PullFailed(f"the Sentinel pull would pass its {pull_deadline():.0f} s deadline waiting to ask for "
+                             f"page {page} again ({problem}); the cursor did not move, the next run asks again")
+        log.warning("sentinel: page %d: %s; asking again in %.1f s", page, problem, wait)
+        time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def _total_pages(body: dict, page: int, page_size: int) -> int:
