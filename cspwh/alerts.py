@@ -1,7 +1,11 @@
 """Data-quality alerts: one digest per role per run, routed by configuration (feed, district, check -> role ->
 address), by email (SMTP) and optionally a Teams/Slack webhook. A failure already alerted and still unresolved is
 not sent again as new; a failure that stops failing is marked resolved. Alerts name the feed, file, check, counts
-and example row references, never personal data (the gates never put personal values in their findings)."""
+and example row references, never personal data (the gates never put personal values in their findings).
+
+Digests go through an outbox (audit.alert_outbox), queued with the alerts that caused them and marked sent only when
+the server accepted them; every dispatch first delivers what is still pending, so a mail server down tonight delays a
+digest, never loses it (at least once: a crash between acceptance and the mark sends it again)."""
 from __future__ import annotations
 
 import collections
@@ -11,6 +15,7 @@ import functools
 import json
 import logging
 import os
+import re
 import smtplib
 from pathlib import Path
 
@@ -78,6 +83,8 @@ def failures(run_id: str) -> list[Failure]:
     out = []
     for gate, feed, file_name, check, severity, message, stated, details in rows:
         key = f"file:{feed}:{file_name}:{check}" if gate == "file" else f"consistency:{check}"
+        if check == "cursor_held":  # told every night it stays held, not once
+            key += f":{run_id}"
         out.append(Failure(key, gate, feed, file_name, check, severity, message or check,
                            _role_for(check, feed, stated), _district_roles(details)))
     return out
@@ -134,8 +141,15 @@ def _grouped_warnings(items: list[Failure]) -> list[str]:
     return lines
 
 
+class NotDelivered(RuntimeError):
+    """Some digests were not accepted by the mail server or webhook: they stay in audit.alert_outbox and every
+    later dispatch tries them again; the task fails so the run shows it."""
+
+
 def dispatch(run_id: str) -> list[Digest]:
-    """Send this run's digests; returns what was sent (a role with nothing new gets nothing)."""
+    """Queue this run's digests in the outbox (a role with nothing new gets nothing) and deliver everything pending,
+    this run's and any earlier run's. Returns this run's digests; raises NotDelivered, after recording each attempt,
+    when a server did not accept one."""
     found = failures(run_id)
     with db.transaction() as conn:
         open_before = {(k, r) for k, r in conn.execute(
@@ -162,10 +176,73 @@ def dispatch(run_id: str) -> list[Digest]:
                            last_seen_at = now(), resolved_at = null""",
                     (f.key, role, run_id, run_id, f.message.splitlines()[0][:500]))
             if new:
-                digests.append(_compose(role, run_id, new, still))
-    for digest in digests:
-        _send(digest)
+                digest = _compose(role, run_id, new, still)
+                digests.append(digest)
+                # in the same transaction as audit.alerts: a digest is either queued or its problems are still new
+                for channel in _channels(digest):
+                    conn.execute("""insert into audit.alert_outbox (run_id, role, channel, address, subject, body)
+                                    values (%s, %s, %s, %s, %s, %s)""",
+                                 (run_id, role, channel, digest.address if channel == "email" else None,
+                                  digest.subject, digest.body))
+    deliver_pending()
     return digests
+
+
+def _channels(digest: Digest) -> list[str]:
+    return [*(["email"] if digest.address else []), *(["webhook"] if _webhook_of(digest.role) else [])]
+
+
+def _webhook_of(role: str) -> str | None:
+    # resolved when sending, never stored: a webhook URL is a secret
+    return (routes()["roles"].get(role) or {}).get("webhook") or os.environ.get("CSPWH_ALERT_WEBHOOK")
+
+
+def deliver_pending() -> int:
+    """Try every undelivered digest, oldest first, each marked sent only once its server accepted it. Returns how
+    many were sent; raises NotDelivered naming what is still pending."""
+    sent, failed = 0, []
+    with db.connect(autocommit=True) as conn:
+        ids = [i for (i,) in conn.execute(
+            "select outbox_id from audit.alert_outbox where sent_at is null order by outbox_id").fetchall()]
+    for outbox_id in ids:
+        with db.transaction() as conn:
+            # skip locked: a digest another task is sending right now is neither sent twice nor waited for
+            row = conn.execute("""select role, channel, address, subject, body, run_id, attempts
+                                    from audit.alert_outbox where outbox_id = %s and sent_at is null
+                                   for update skip locked""", (outbox_id,)).fetchone()
+            if row is None:
+                continue
+            role, channel, address, subject, body, queued_run, attempts = row
+            try:
+                if channel == "email":
+                    _send_email(Digest(role, address, subject, body, [], 0))
+                else:
+                    _send_webhook(role, subject, body)
+            except Exception as exc:  # recorded, then retried by every later dispatch
+                error = _describe(exc)
+                conn.execute("""update audit.alert_outbox set attempts = attempts + 1, last_attempt_at = now(),
+                                       last_error = %s where outbox_id = %s""", (error, outbox_id))
+                failed.append(f"{channel} digest for {role} from run {queued_run} (attempt {attempts + 1}): {error}")
+                log.error("alert digest %d for %s by %s not delivered: %s", outbox_id, role, channel, error)
+                continue
+            conn.execute("""update audit.alert_outbox set attempts = attempts + 1, last_attempt_at = now(),
+                                   sent_at = now(), last_error = null where outbox_id = %s""", (outbox_id,))
+            sent += 1
+    if failed:
+        raise NotDelivered(f"{len(failed)} alert digest(s) not delivered; they are kept in audit.alert_outbox and "
+                           "sent by the next alert task once the server accepts them:\n" + "\n".join(failed))
+    return sent
+
+
+def _describe(exc: Exception) -> str:
+    """The failure without the webhook's URL (its path is the secret)."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"the webhook answered HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.RequestException):
+        return f"the webhook could not be reached ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
 def _passed_in(conn, run_id: str, check: str) -> bool:
@@ -173,32 +250,37 @@ def _passed_in(conn, run_id: str, check: str) -> bool:
                         (run_id, check)).fetchone()[0] is True
 
 
-def _send(digest: Digest) -> None:
-    if digest.address:
-        message = email.message.EmailMessage()
-        message["From"] = os.environ.get("CSPWH_ALERT_FROM", "cspwh-alerts@example.org")
-        message["To"] = digest.address
-        message["Subject"] = digest.subject
-        message.set_content(digest.body)
-        host = os.environ.get("CSPWH_SMTP_HOST")
-        if host:
-            with smtplib.SMTP(host, int(os.environ.get("CSPWH_SMTP_PORT", "25")), timeout=30) as smtp:
-                smtp.send_message(message)
-            log.info("alert digest sent to %s (%s): %d new", digest.role, digest.address, len(digest.new))
-        else:  # no mail server configured (the local demo): the digest is kept where a person can read it
-            outbox = settings.home() / "outbox"
-            outbox.mkdir(parents=True, exist_ok=True)
-            target = outbox / f"{digest.role}-{len(list(outbox.glob(digest.role + '-*.eml'))) + 1:04d}.eml"
-            target.write_bytes(bytes(message))
-            log.info("no CSPWH_SMTP_HOST: alert digest for %s written to %s", digest.role, target)
-    role = routes()["roles"].get(digest.role) or {}
-    webhook = role.get("webhook") or os.environ.get("CSPWH_ALERT_WEBHOOK")
-    if webhook:
-        import requests
+def _send_email(digest: Digest) -> None:
+    message = email.message.EmailMessage()
+    message["From"] = os.environ.get("CSPWH_ALERT_FROM", "cspwh-alerts@example.org")
+    message["To"] = digest.address
+    message["Subject"] = digest.subject
+    message.set_content(digest.body)
+    host = os.environ.get("CSPWH_SMTP_HOST")
+    if host:
+        with smtplib.SMTP(host, int(os.environ.get("CSPWH_SMTP_PORT", "25")), timeout=30) as smtp:
+            refused = smtp.send_message(message)
+        if refused:  # accepted for nobody is not delivered
+            raise smtplib.SMTPRecipientsRefused(refused)
+        log.info("alert digest sent to %s (%s)", digest.role, digest.address)
+    else:  # no mail server configured (the local demo): the digest is kept where a person can read it
+        outbox = settings.home() / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        target = outbox / f"{digest.role}-{len(list(outbox.glob(digest.role + '-*.eml'))) + 1:04d}.eml"
+        target.write_bytes(bytes(message))
+        log.info("no CSPWH_SMTP_HOST: alert digest for %s written to %s", digest.role, target)
 
-        kind = role.get("webhook_format") or os.environ.get("CSPWH_ALERT_WEBHOOK_FORMAT") or webhook_format(webhook)
-        requests.post(webhook, data=json.dumps(webhook_payload(kind, digest.subject, digest.body)),
-                      headers={"Content-Type": "application/json"}, timeout=10).raise_for_status()
+
+def _send_webhook(role: str, subject: str, body: str) -> None:
+    import requests
+
+    webhook = _webhook_of(role)
+    if not webhook:
+        raise RuntimeError(f"no webhook is configured for {role} any more (routes or CSPWH_ALERT_WEBHOOK)")
+    config = routes()["roles"].get(role) or {}
+    kind = config.get("webhook_format") or os.environ.get("CSPWH_ALERT_WEBHOOK_FORMAT") or webhook_format(webhook)
+    requests.post(webhook, data=json.dumps(webhook_payload(kind, subject, body)),
+                  headers={"Content-Type": "application/json"}, timeout=(5, 10)).raise_for_status()
 
 
 def webhook_format(url: str) -> str:
@@ -209,14 +291,32 @@ def webhook_format(url: str) -> str:
     return "teams" if host.endswith(("webhook.office.com", "logic.azure.com", "powerplatform.com")) else "slack"
 
 
+# control characters and bidirectional overrides: a file's header text must not rewrite what the reader sees
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain(text: str) -> str:
+    return _INVISIBLE.sub("\ufffd", text)
+
+
+def _slack_escape(text: str) -> str:
+    """Slack's three control characters escaped (no <!channel>, no <url|link>), and no backtick that could close
+    the code block the digest sits in."""
+    return _plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "\u02cb")
+
+
 def webhook_payload(kind: str, subject: str, body: str) -> dict:
+    """The digest as the webhook's format wants it, with text from files unable to format anything: Teams gets
+    TextRuns (which Adaptive Cards never read as Markdown), Slack a code block it cannot leave."""
     if kind == "teams":
+        def run(text: str, **style) -> dict:
+            return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": _plain(text), **style}]}
+
         card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
-                "version": "1.4", "body": [
-                    {"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": True},
-                    {"type": "TextBlock", "text": body, "wrap": True, "fontType": "Monospace"}]}
+                "version": "1.4", "body": [run(subject, weight="Bolder", size="Medium"),
+                                           run(body, fontType="Monospace")]}
         return {"type": "message", "attachments": [
             {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
     if kind == "slack":
-        return {"text": f"*{subject}*\n```{body}```"}
+        return {"text": f"*{_slack_escape(subject).replace('*', '')}*\n```{_slack_escape(body)}```"}
     raise ValueError(f"unknown webhook format {kind!r} (slack or teams)")

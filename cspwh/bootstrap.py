@@ -1,10 +1,15 @@
 """Schemas, audit tables and roles of the warehouse; idempotent, run before every pipeline stage that needs them."""
 from __future__ import annotations
 
+import logging
+import os
+
 import psycopg
 from psycopg import sql
 
 from cspwh import contracts, db, settings
+
+log = logging.getLogger(__name__)
 
 SCHEMAS = ("landing", "raw", "audit", "marts")
 
@@ -45,6 +50,20 @@ create table if not exists landing.api_cursors (
     primary key (feed, endpoint)
 );
 
+create table if not exists landing.api_pulls (
+    pull_id bigserial primary key,
+    feed text not null,
+    endpoint text not null,
+    since text not null,
+    pages jsonb not null,
+    pulled_at timestamptz not null default now(),
+    settled_at timestamptz,
+    cursor_after text,
+    held jsonb
+);
+comment on table landing.api_pulls is
+    'Each complete API pull and its pages; the cursor moves (settle) only over leading pages that loaded.';
+
 create table if not exists audit.check_results (
     check_result_id bigserial primary key,
     run_id text not null,
@@ -81,6 +100,24 @@ create table if not exists audit.alerts (
     primary key (alert_key, role)
 );
 
+create table if not exists audit.alert_outbox (
+    outbox_id bigserial primary key,
+    run_id text not null,
+    role text not null,
+    channel text not null check (channel in ('email', 'webhook')),
+    address text,
+    subject text not null,
+    body text not null,
+    queued_at timestamptz not null default now(),
+    attempts integer not null default 0,
+    last_attempt_at timestamptz,
+    last_error text,
+    sent_at timestamptz
+);
+create index if not exists alert_outbox_pending on audit.alert_outbox (outbox_id) where sent_at is null;
+comment on table audit.alert_outbox is
+    'Every alert digest per channel, queued with its problems; sent_at only once the server accepted it.';
+
 create table if not exists audit.publications (
     publication_id bigserial primary key,
     run_id text not null,
@@ -88,6 +125,16 @@ create table if not exists audit.publications (
     published_at timestamptz not null default now(),
     table_rows jsonb not null
 );
+
+create table if not exists audit.builds (
+    build_schema text primary key,
+    state text not null check (state in ('building', 'built', 'failed', 'blocked', 'published', 'superseded')),
+    run_id text,
+    started_at timestamptz not null default now(),
+    state_at timestamptz not null default now()
+);
+comment on table audit.builds is
+    'Each nightly build and where it is; a build never drops the schemas of another that is built and waiting.';
 
 create table if not exists audit.reports (
     report_id bigserial primary key,
@@ -134,19 +181,59 @@ def ensure(url: str | None = None) -> None:
             conn.execute("select pg_advisory_unlock(hashtext('cspwh.bootstrap'))")
 
 
-def _ensure_analyst(conn: psycopg.Connection) -> None:
+def analyst_limits() -> dict[str, str]:
+    """What one analyst login may take of the server, so a busy reader cannot stop the night: connections (the
+    role's total), and per session a statement timeout, a temp-file limit and an idle-in-transaction timeout (an
+    open transaction would hold publish's schema swap)."""
+    env = os.environ.get
+    return {"connection_limit": env("CSPWH_ANALYST_CONNECTION_LIMIT") or "10",
+            "statement_timeout": env("CSPWH_ANALYST_STATEMENT_TIMEOUT") or "5min",
+            "temp_file_limit": env("CSPWH_ANALYST_TEMP_FILE_LIMIT") or "1GB",
+            "idle_in_transaction_session_timeout": env("CSPWH_ANALYST_IDLE_IN_TRANSACTION_TIMEOUT") or "10min"}
+
+
+def _ensure_analyst(conn: psycopg.Connection) -> list[str]:
+    """Create or update the analyst login; returns the limits the owner could not apply (also logged)."""
     role = settings.analyst_role()
+    limits = analyst_limits()
     exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
     verb = "alter" if exists else "create"
-    conn.execute(sql.SQL(verb + " role {} with login password {} nosuperuser nocreatedb nocreaterole")
-                 .format(sql.Identifier(role), sql.Literal(settings.analyst_password())))
+    statement = verb + " role {} with login password {} nosuperuser nocreatedb nocreaterole connection limit {}"
+    conn.execute(sql.SQL(statement).format(sql.Identifier(role), sql.Literal(settings.analyst_password()),
+                                           sql.Literal(int(limits["connection_limit"]))))
     database = conn.info.dbname
     conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
     conn.execute(sql.SQL("revoke all on schema public from public"))
     conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(role)))
     conn.execute(sql.SQL("alter role {} in database {} set search_path = marts")
                  .format(sql.Identifier(role), sql.Identifier(database)))
+    missing = []
+    for name in ("statement_timeout", "idle_in_transaction_session_timeout", "temp_file_limit"):
+        try:  # temp_file_limit needs a superuser, or GRANT SET ON PARAMETER temp_file_limit TO <owner>
+            conn.execute(sql.SQL("alter role {} in database {} set {} = {}").format(
+                sql.Identifier(role), sql.Identifier(database), sql.Identifier(name), sql.Literal(limits[name])))
+        except psycopg.errors.InsufficientPrivilege:
+            missing.append(f"{name} = {limits[name]} (a superuser runs: GRANT SET ON PARAMETER {name} TO "
+                           f"{conn.info.user}; then the next run applies it)")
+    # every database is open to PUBLIC by default; the analyst must reach only this one
+    for (other,) in conn.execute("select datname from pg_database where datallowconn and not datistemplate "
+                                 "and datname <> current_database()").fetchall():
+        try:
+            conn.execute(sql.SQL("revoke connect, temporary on database {} from public")
+                         .format(sql.Identifier(other)))
+        except psycopg.errors.InsufficientPrivilege:  # not ours to change: say so below if it stays open
+            pass
+        public_connect = conn.execute(
+            """select exists (select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                               where d.datname = %s and a.grantee = 0 and a.privilege_type = 'CONNECT')""",
+            (other,)).fetchone()[0]
+        if public_connect:
+            missing.append(f"no CONNECT on database {other} (its owner or a superuser runs: REVOKE CONNECT ON "
+                           f"DATABASE {other} FROM PUBLIC)")
+    for item in missing:
+        log.warning("the analyst role %s is not limited as it should be: %s", role, item)
     grant_marts(conn)
+    return missing
 
 
 def grant_marts(conn: psycopg.Connection, schema: str = "marts") -> None:

@@ -45,6 +45,7 @@ class Column:
     allowed_values: tuple[str, ...] | None = None
     matches_file_period: bool = False  # every value equals the period in the file name
     within_file_period: bool = False  # every date falls inside the period the file name gives
+    not_after_now: bool = False  # a date-time later than now (beyond FUTURE_TOLERANCE) is impossible: blocking
     personal: str | None = None  # None, or how it is treated at landing: hmac | generalise | drop
     generalise_to: str | None = None  # for generalise: year | month | age_band | postcode_district
     description: str = ""

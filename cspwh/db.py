@@ -10,7 +10,10 @@ from cspwh import settings
 
 
 def connect(url: str | None = None, **kw) -> psycopg.Connection:
-    return psycopg.connect(url or settings.warehouse_url(), **kw)
+    url = url or settings.warehouse_url()
+    if "connect_timeout" not in url:  # a server that does not answer fails the task, it does not hang it
+        kw.setdefault("connect_timeout", 30)
+    return psycopg.connect(url, **kw)
 
 
 @contextlib.contextmanager

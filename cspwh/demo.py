@@ -114,7 +114,7 @@ def summary() -> str:
             lines.append(f"  quarantined {name}: {first.strip()}")
         if not publication:
             lines.append("Nothing published yet.")
-            return "\n".join(lines)
+            return "\n".join(lines + _not_yet_right(conn))
         build, at, tables = publication
         lines.append(f"Published {build} into marts at {at:%Y-%m-%d %H:%M:%S %Z}:")
         lines += [f"  marts.{t}: {n:,} rows" for t, n in sorted(tables.items())]
@@ -165,4 +165,21 @@ def summary() -> str:
         passed = sum(n for _, ok, n in checks if ok)
         warned = sum(n for sev, ok, n in checks if not ok and sev == "warning")
         lines.append(f"Consistency gate: {passed} passed, {warned} warning(s)")
+        lines += _not_yet_right(conn)
     return "\n".join(lines)
+
+
+def _not_yet_right(conn) -> list[str]:
+    """What the operations side still owes: digests not delivered, a Sentinel cursor held."""
+    lines = []
+    pending, oldest = conn.execute(
+        "select count(*), min(queued_at) from audit.alert_outbox where sent_at is null").fetchone()
+    if pending:
+        lines.append(f"Alert digests NOT delivered: {pending}, the oldest queued {oldest:%Y-%m-%d %H:%M %Z} "
+                     "(audit.alert_outbox; every alert task retries them)")
+    held = conn.execute("select cursor_after, held from landing.api_pulls where cursor_after is not null "
+                        "order by pull_id desc limit 1").fetchone()  # the last pull settled
+    if held and held[1]:
+        lines.append(f"Sentinel cursor held at {held[0]}: page {held[1]['page']} ({held[1]['file_name']}) "
+                     f"was {held[1]['outcome']}; it is asked for again on every pull")
+    return lines

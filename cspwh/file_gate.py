@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import statistics
 
@@ -27,6 +28,7 @@ from cspwh.landing import LandedFile
 from cspwh.staged_file import BATCH_ROWS, StagedFile, ident, literal
 
 EXAMPLES = 5
+FUTURE_TOLERANCE = dt.timedelta(days=1)  # clocks and time zones differ; a day ahead is already wrong
 
 
 @dataclasses.dataclass
@@ -140,6 +142,10 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
             checks.append(Check("bad", name, f"{v} is not null and {parse}({v}) is null"))
             checks.append(Check("variant", name, f"{parse}({v}) is not null and {shape_of}({v}) <> 'iso'",
                                 "warning"))
+            if col.not_after_now:  # an impossible future stamp must never reach raw (nor move an API cursor)
+                latest = (dt.datetime.now(dt.timezone.utc) + FUTURE_TOLERANCE).replace(tzinfo=None)
+                checks.append(Check("future", name, f"{parse}({v}) is not null and "
+                                    f"{parse}({v}) > timestamp '{latest.isoformat(sep=' ', timespec='seconds')}'"))
             if col.within_file_period and bounds:
                 low, high = bounds
                 checks.append(Check("outside", name, f"{parse}({v}) is not null and "
@@ -175,6 +181,10 @@ def _message(check: Check, staged: StagedFile, entity: Entity, landed: LandedFil
                         f"send {header} as {iso}"),
         "variant": lambda: (f"{c} has {count} value(s) as dd/mm/yyyy or Excel serial numbers; they were converted "
                             "on load", f"send {header} as {iso} (ISO 8601)"),
+        "future": lambda: (f"{c} has {count} date-time(s) later than now (more than "
+                           f"{FUTURE_TOLERANCE.days} day ahead), which cannot be true",
+                           f"correct {header} at source and resend (an API page is asked for again on the next "
+                           "pull)"),
         "outside": lambda: (f"{c} has {count} date(s) outside the extract period {landed.period}",
                             "check the extract's date filter and resend the period's file"),
         "unresolved": lambda: (f"{c} has {count} value(s) that are not a district of the partnership",

@@ -1,6 +1,9 @@
 """Publish: swap a checked build's marts into `marts` in one transaction; analysts never see a half-built state."""
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -11,6 +14,10 @@ def _schema_exists(conn, name: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", (name,)).fetchone() is not None
 
 
+class Superseded(RuntimeError):
+    """A newer build was published while this one waited: publishing it would take the marts back in time."""
+
+
 def publish(build_schema: str, run_id: str) -> dict[str, int]:
     """Make <build>_marts the new `marts`; returns the published tables' row counts."""
     built = f"{build_schema}_marts"
@@ -18,6 +25,12 @@ def publish(build_schema: str, run_id: str) -> dict[str, int]:
     with db.transaction() as conn:
         # one publisher at a time; readers keep the old schema until this commits
         conn.execute("select pg_advisory_xact_lock(hashtext('cspwh.publish'))")
+        # an analyst's open transaction must not hold the night for ever: fail and retry instead
+        conn.execute("set local lock_timeout = '5min'")
+        latest = conn.execute("select build_schema from audit.publications order by publication_id desc limit 1"
+                              ).fetchone()
+        if latest and latest[0] > build_schema:  # the names start with their UTC stamp
+            raise Superseded(f"{build_schema} is not published: the newer build {latest[0]} already is")
         if not _schema_exists(conn, built):
             raise RuntimeError(f"nothing to publish: schema {built} does not exist")
         counts = {
@@ -34,18 +47,44 @@ def publish(build_schema: str, run_id: str) -> dict[str, int]:
             conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(retired)))
         conn.execute("insert into audit.publications (run_id, build_schema, table_rows) values (%s, %s, %s)",
                      (run_id, build_schema, Jsonb(counts)))
+        conn.execute("""insert into audit.builds (build_schema, state, run_id) values (%s, 'published', %s)
+                        on conflict (build_schema) do update set state = 'published', state_at = now()""",
+                     (build_schema, run_id))
     return counts
 
 
-def drop_stale_builds(keep: set[str]) -> list[str]:
-    """Drop earlier runs' build schemas, keeping those of `keep` (the current run, the published build)."""
+BUILD_NAME = re.compile(r"^(build_(\d{8}t\d{6})_[0-9a-f]+)(_[a-z]+)?$")
+FINISHED = ("failed", "blocked", "published", "superseded")
+
+
+def drop_stale_builds(current: str, keep: set[str], max_age: dt.timedelta = dt.timedelta(hours=24)) -> list[str]:
+    """Drop the build schemas no one will read again; called by the build holding the build lock. Another run's
+    build that is built and waiting for its gate or publish is kept (for `max_age`, longer than any task may run);
+    one recorded as finished, or 'building' while we hold the lock (its process died), is dropped."""
     dropped = []
+    now = dt.datetime.now(dt.timezone.utc)
     with db.transaction() as conn:
+        states = dict(conn.execute("select build_schema, state from audit.builds").fetchall())
         for (name,) in conn.execute(r"select nspname from pg_namespace where nspname like 'build\_%'").fetchall():
-            if not any(name == k or name.startswith(k + "_") for k in keep):
+            match = BUILD_NAME.match(name)
+            build = match.group(1) if match else name
+            if build in keep or build == current:
+                continue
+            state = states.get(build)
+            started = (dt.datetime.strptime(match.group(2), "%Y%m%dt%H%M%S").replace(tzinfo=dt.timezone.utc)
+                       if match else None)  # not a nightly build's name (a probe, a developer's): as before
+            if started is None or state in FINISHED or state == "building" or now - started > max_age:
                 conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
                 dropped.append(name)
     return dropped
+
+
+def record_build(build_schema: str, state: str, run_id: str | None = None) -> None:
+    with db.transaction() as conn:
+        conn.execute("""insert into audit.builds (build_schema, state, run_id) values (%s, %s, %s)
+                        on conflict (build_schema) do update set state = excluded.state, state_at = now(),
+                            run_id = coalesce(excluded.run_id, audit.builds.run_id)""",
+                     (build_schema, state, run_id))
 
 
 def last_published_build() -> str | None:

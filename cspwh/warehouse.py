@@ -1,11 +1,14 @@
 """The nightly warehouse steps the DAG calls: build (dbt) -> consistency gate (GX) -> publish."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import secrets
+import time
 
-from cspwh import bootstrap, consistency_gate, dbt_runner, publish
+from cspwh import bootstrap, consistency_gate, db, dbt_runner, publish
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +23,54 @@ def new_build_schema(now: dt.datetime | None = None) -> str:
     return f"build_{stamp}_{secrets.token_hex(2)}"
 
 
-def build(build_schema: str) -> str:
+class BuildBusy(RuntimeError):
+    """Another build held the build lock for longer than this one would wait."""
+
+
+def lock_wait() -> float:
+    """Seconds a build waits for another to finish (CSPWH_BUILD_LOCK_WAIT, default 2 hours: inside the task's
+    execution_timeout, longer than a night's build)."""
+    return float(os.environ.get("CSPWH_BUILD_LOCK_WAIT") or 7200)
+
+
+@contextlib.contextmanager
+def build_lock(build_schema: str, wait: float | None = None):
+    """One build at a time: a session advisory lock held for the whole dbt build (released if the process dies).
+    A second build waits for it, and gives up with BuildBusy after `wait` seconds."""
+    with db.connect(autocommit=True) as conn:
+        wait = lock_wait() if wait is None else wait
+        ends, told = time.monotonic() + wait, False
+        while not conn.execute("select pg_try_advisory_lock(hashtext('cspwh.build'))").fetchone()[0]:
+            holder = conn.execute("select build_schema, started_at from audit.builds where state = 'building' "
+                                  "order by started_at desc limit 1").fetchone()
+            if time.monotonic() > ends:
+                raise BuildBusy(f"{build_schema} did not start: the build {holder[0] if holder else '?'} held the "
+                                f"build lock for longer than {wait:.0f} s; this run is retried")
+            if not told:
+                log.warning("%s waits for the build %s to finish", build_schema, holder[0] if holder else "?")
+                told = True
+            time.sleep(2)
+        try:
+            yield
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext('cspwh.build'))")
+
+
+def build(build_schema: str, run_id: str | None = None, wait: float | None = None) -> str:
+    """dbt build into fresh build schemas, one build at a time; the schemas of another run's build that is built
+    and waiting for its gate or publish are never dropped."""
     bootstrap.ensure()
-    keep = {build_schema} | ({b} if (b := publish.last_published_build()) else set())
-    publish.drop_stale_builds(keep)
-    dbt_runner.build(build_schema)
+    with build_lock(build_schema, wait):
+        publish.record_build(build_schema, "building", run_id)
+        keep = {b} if (b := publish.last_published_build()) else set()
+        publish.drop_stale_builds(build_schema, keep)
+        try:
+            dbt_runner.build(build_schema)
+        except BaseException:
+            with contextlib.suppress(Exception):  # never hide why the build failed
+                publish.record_build(build_schema, "failed")
+            raise
+        publish.record_build(build_schema, "built")
     return build_schema
 
 
@@ -34,6 +80,7 @@ def gate(build_schema: str, run_id: str) -> list[consistency_gate.CheckResult]:
         (log.info if r.success else log.warning)(r.message)
     blocking = consistency_gate.blocking_failures(results)
     if blocking:
+        publish.record_build(build_schema, "blocked")
         raise BlockedByGate("publish blocked by the consistency gate:\n" + "\n".join(r.message for r in blocking))
     return results
 

@@ -1,6 +1,8 @@
 """The nightly warehouse: dbt build into a fresh build schema -> consistency gate -> publish into `marts`."""
 from __future__ import annotations
 
+import datetime as dt
+
 from airflow.sdk import dag, task
 
 from common.defaults import DEFAULT_ARGS, START, raw_asset
@@ -20,15 +22,15 @@ from common.defaults import DEFAULT_ARGS, START, raw_asset
 )
 def nightly_warehouse():
     @task
-    def build() -> str:
+    def build(run_id: str | None = None) -> str:
         """A model or test that fails fails the night at once; only a failure to run dbt (a lost connection) is
-        retried."""
+        retried. One build at a time: a second waits for the first (warehouse.build_lock)."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from cspwh import dbt_runner, warehouse
 
         try:
-            return warehouse.build(warehouse.new_build_schema())
+            return warehouse.build(warehouse.new_build_schema(), run_id)
         except dbt_runner.NodesFailed as exc:
             raise AirflowFailException(str(exc)) from exc
 
@@ -47,11 +49,20 @@ def nightly_warehouse():
 
     @task
     def publish(build_schema: str, run_id: str | None = None) -> dict:
-        from cspwh import warehouse
+        """A build older than the one published meanwhile is not published (the marts never go back in time)."""
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        return warehouse.publish_build(build_schema, run_id or build_schema)
+        from cspwh import publish as publishing, warehouse
 
-    @task(trigger_rule="all_done")
+        try:
+            return warehouse.publish_build(build_schema, run_id or build_schema)
+        except publishing.Superseded as exc:
+            publishing.record_build(build_schema, "superseded")
+            raise AirflowSkipException(str(exc)) from exc
+
+    # no Airflow retry: an undelivered digest stays in the outbox and every later alert task of any DAG sends it;
+    # the failed task is what tells the operator delivery is failing
+    @task(trigger_rule="all_done", retries=0, execution_timeout=dt.timedelta(minutes=15))
     def alert(run_id: str | None = None) -> int:
         """Digests for the consistency gate's failures, whether or not the night was published."""
         from cspwh import alerts

@@ -22,6 +22,7 @@ print(json.dumps({
     "dags": [{
         "dag_id": d.dag_id, "tags": sorted(d.tags), "owners": sorted({t.owner for t in d.tasks}),
         "tasks": [{"task_id": t.task_id, "retries": t.retries,
+                   "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                    "callbacks": [c.__name__ for c in (t.on_failure_callback or [])]} for t in d.tasks],
     } for d in dags],
     "heavy": sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(","))),
@@ -52,5 +53,8 @@ def test_dag_imports_with_defaults_and_nothing_heavy(dag_file, tmp_path):
     assert dag["owners"] == ["data-platform"]
     for task in dag["tasks"]:
         assert "on_failure" in task["callbacks"], task
-        # the consistency gate fails on purpose, without retrying: data does not change between tries
-        assert task["retries"] >= 1 or task["task_id"] == "consistency_gate", task
+        # the consistency gate fails on purpose, without retrying: data does not change between tries; an alert
+        # not delivered stays in the outbox for the next alert task
+        assert task["retries"] >= 1 or task["task_id"] in ("consistency_gate", "alert"), task
+        # nothing runs unbounded: a stuck server or lock ends the task, and the run shows it
+        assert task["timeout"] and task["timeout"] <= 3 * 3600, task

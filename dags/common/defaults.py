@@ -36,5 +36,8 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": True,
+    # no task may run unbounded (a stuck server, a lock never released): a night's longest step, a large backlog
+    # of files or a full dbt build, stays well inside this; tasks with a tighter bound set their own
+    "execution_timeout": dt.timedelta(hours=3),
     "on_failure_callback": on_failure,
 }

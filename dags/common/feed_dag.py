@@ -4,6 +4,8 @@ A DAG file that calls this must still say "airflow" and "dag" somewhere (its doc
 parsing skips files without both words, and the DAG would silently not exist."""
 from __future__ import annotations
 
+import datetime as dt
+
 from airflow.sdk import dag, task
 
 from common.defaults import DEFAULT_ARGS, START, raw_asset
@@ -13,9 +15,11 @@ def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: 
     @dag(dag_id=feed, description=description, schedule=schedule, start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["feed", feed, *tags])
     def build():
-        @task
+        # the pull has its own 30-minute deadline inside; this is the backstop
+        @task(execution_timeout=dt.timedelta(minutes=45))
         def pull_from_api() -> dict:
-            """Fetch what changed since the stored cursor into the drop folder (retries and backoff inside)."""
+            """Fetch what changed since the stored cursor into the drop folder (retries and backoff inside); the
+            cursor moves only after land_gate_load decided the pages."""
             import os
 
             from cspwh import sentinel_pull
@@ -33,9 +37,17 @@ def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: 
                        for o in ("loaded", "quarantined", "already_received")}
             summary["rows_loaded"] = sum(x.rows or 0 for x in outcomes)
             summary["quarantined_files"] = [x.file_name for x in outcomes if x.outcome == "quarantined"]
+            if pull:  # the pages are decided: move the cursor over those that loaded, hold it before one that did not
+                from cspwh import sentinel_pull
+
+                settled = sentinel_pull.settle(run_id or "manual")
+                summary["cursor"] = settled.cursor if settled else None
+                summary["cursor_held"] = bool(settled and settled.held_page)
             return summary
 
-        @task(trigger_rule="all_done")
+        # no Airflow retry: an undelivered digest stays in the outbox and every later alert task of any DAG sends it;
+        # the failed task is what tells the operator delivery is failing
+        @task(trigger_rule="all_done", retries=0, execution_timeout=dt.timedelta(minutes=15))
         def alert(run_id: str | None = None) -> int:
             """One digest per partner lead for what this run found; nothing already reported is sent again."""
             from cspwh import alerts

@@ -69,8 +69,10 @@ def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
     payload = alerts.webhook_payload("teams", "cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv")
     [attachment] = payload["attachments"]
     assert payload["type"] == "message" and attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
-    texts = [block["text"] for block in attachment["content"]["body"]]
-    assert texts == ["cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv"]
+    # TextRuns: Adaptive Cards never read them as Markdown, so a file's header text cannot format the card
+    runs = [run for block in attachment["content"]["body"] for run in block["inlines"]]
+    assert {run["type"] for run in runs} == {"TextRun"}
+    assert [run["text"] for run in runs] == ["cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv"]
     with pytest.raises(ValueError):
         alerts.webhook_payload("pager", "s", "b")
 

@@ -1,7 +1,6 @@
 """Pulling Sentinel's API: paging, retries with backoff on 429 and 5xx, an incremental cursor that only moves once a
 pull is complete, and identical pages never loaded twice."""
 import pytest
-import requests
 
 from cspwh import ingest, sentinel_pull
 from cspwh.generator import generate
@@ -25,6 +24,8 @@ def test_pages_retries_and_cursor(warehouse, cases):
     assert result.cases == len(lines) and len(result.pages) == -(-len(lines) // 100)
     outcomes = [ingest.ingest_file("sentinel_asb", p, "t") for p in result.pages]
     assert {o.outcome for o in outcomes} == {"loaded"}
+    assert sentinel_pull.read_cursor("/api/v1/cases") == sentinel_pull.EPOCH  # moved only once the pages loaded
+    assert sentinel_pull.settle("t").cursor == result.cursor
     assert warehouse.query("select count(distinct case_id) from raw.sentinel_asb__cases")[0][0] == len(lines)
     # the next pull asks only for what changed since the cursor: nothing
     with SentinelAPI(cases) as api:
@@ -35,7 +36,7 @@ def test_pages_retries_and_cursor(warehouse, cases):
 
 def test_a_pull_that_fails_midway_keeps_its_cursor_and_loads_nothing_twice(warehouse, cases):
     with SentinelAPI(cases, failures={3: [500] * 10}) as api:
-        with pytest.raises(requests.exceptions.RetryError):
+        with pytest.raises(sentinel_pull.PullFailed, match="HTTP 500 after 3 tries"):
             sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100, http=sentinel_pull.session(retries=2,
                                                                                                        backoff=0.01))
     assert sentinel_pull.read_cursor("/api/v1/cases") == sentinel_pull.EPOCH
@@ -44,6 +45,7 @@ def test_a_pull_that_fails_midway_keeps_its_cursor_and_loads_nothing_twice(wareh
     with SentinelAPI(cases) as api:
         result = sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
     second = [ingest.ingest_file("sentinel_asb", p, "t") for p in result.pages]
+    assert sentinel_pull.settle("t").cursor == result.cursor
     assert [o.outcome for o in second[:2]] == ["already_received"] * 2  # the same pages again, by hash
     assert {o.outcome for o in second[2:]} == {"loaded"}
     assert warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0] == (
