@@ -350,7 +350,13 @@ def ingest_feed(feed: str, run_id: str, drop: Path | None = None) -> list[FileOu
             outcome = exc.outcome
         tried.add(outcome.file_id)
         (failed if outcome.outcome == "failed" else outcomes).append(outcome)
-    for file_id, name in undecided(feed):
+    try:
+        waiting = undecided(feed)
+    except psycopg.Error:  # the database went away during the run: say which files were not decided
+        if failed:
+            raise IngestIncomplete(feed, failed) from None
+        raise
+    for file_id, name in waiting:
         if file_id in tried:
             continue
         try:
