@@ -147,8 +147,10 @@ def _accept(feed: str, file: str) -> int:
               file=sys.stderr)
         return 1
     if result.outcome == "loaded":
-        print(f"accepted {name} (file {file_id}): {result.rows:,} rows loaded; it replaces the earlier file from the "
-              "next warehouse build")
+        then = ("it replaces the earlier file from the next warehouse build" if result.rows else
+                "a file without rows adds none, and staging keeps the latest load that has rows, so the earlier "
+                "file's rows stay in the marts; to withdraw the period, tell the platform team")
+        print(f"accepted {name} (file {file_id}): {result.rows:,} rows loaded; {then}")
         return 0
     print(f"accepted {name} (file {file_id}), but the gate {result.outcome} it:\n{result.reason}")
     return 1
