@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -85,11 +86,23 @@ def _wait_for_server(url: str, timeout: float = 60) -> None:
     while True:
         try:
             psycopg.connect(url, connect_timeout=2).close()
-            return
+            break
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+    # the killed process took every connection of the server with it: Airflow's pool (the DAG tests share this
+    # server) must not hand a dead one to a later test
+    airflow_settings = sys.modules.get("airflow.settings")
+    if airflow_settings is not None:
+        session = getattr(airflow_settings, "Session", None)
+        if session is not None:
+            try:
+                session.remove()  # its rollback meets the dead connection, which invalidates it
+            except Exception:
+                session.registry.clear()
+        if getattr(airflow_settings, "engine", None) is not None:
+            airflow_settings.engine.dispose()
 
 
 @pytest.mark.skipif(bool(EXTERNAL_URL), reason="kills a process of the embedded server")
