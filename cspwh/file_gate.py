@@ -414,7 +414,7 @@ def shrink_findings(entity: Entity, landed: LandedFile, restated, rows: int) -> 
     share = max_shrink(entity)
     if not before or (rows and rows >= before * (1 - share)):
         return []
-    drop = f"to nothing" if not rows else f"by {100 * (before - rows) / before:.0f}% (more than the {share:.0%} " \
+    drop = "to nothing" if not rows else f"by {100 * (before - rows) / before:.0f}% (more than the {share:.0%} " \
                                           "allowed)"
     new_received = f" received {landed.received_at:%Y-%m-%d}" if landed.received_at else ""
     return [Finding(

@@ -105,9 +105,12 @@ def safe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__} (details withheld: they may quote the file; see the frames in the task log)"
 
 
+ENCODING_NAMES = {"UTF8", "SQL_ASCII", "LATIN1", "WIN1252"}  # quoted by Postgres' encoding errors: not file content
+
+
 def redact(message: str) -> str:
     """A database message with its quoted values withheld (Postgres quotes the value it refused)."""
-    return re.sub(r'"[^"]*"', lambda m: m[0] if re.fullmatch(r'"[A-Za-z0-9_]*"', m[0]) else '"…"', message)
+    return re.sub(r'"[^"]*"', lambda m: m[0] if m[0][1:-1] in ENCODING_NAMES else '"…"', message)
 
 
 def ingest_file(feed: str, path: Path, run_id: str) -> FileOutcome:

@@ -89,10 +89,7 @@ def sha256_of(path: Path) -> str:
 
 def open_regular(source: Path) -> tuple[int, os.stat_result]:
     """Open a drop folder entry for reading only if it is a regular file, without following a link."""
-    try:
-        before = os.lstat(source)
-    except FileNotFoundError:
-        raise
+    before = os.lstat(source)
     if stat.S_ISLNK(before.st_mode):
         raise NotLandable("symbolic link", "the drop folder entry is a symbolic link; links are never followed, so "
                           "nothing was read from it", "put the file itself, not a link to it, in the drop folder",

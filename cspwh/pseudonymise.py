@@ -42,6 +42,9 @@ def _key() -> bytes:
     path = settings.home() / "secrets" / "hmac.key"
     if not path.exists():
         _create_key(path)
+    elif path.stat().st_mode & 0o077:  # made by an older version, readable by others: private from now on
+        path.chmod(private_files.FILE_MODE)
+        path.parent.chmod(private_files.DIR_MODE)
     return path.read_text().strip().encode()
 
 
