@@ -409,3 +409,25 @@ def test_a_restatement_within_the_allowed_shrink_loads_and_one_beyond_it_is_held
     assert third.outcome == "held" and f"has {keep} row(s)" in third.reason and f"with {smaller} row(s)" in third.reason
     assert "by 30% (more than the 20% allowed)" in third.reason
     assert raw_count(warehouse, "police_uk__street_crimes") == first.rows + keep
+
+
+
+def test_a_file_replaced_in_the_drop_folder_during_the_run_is_not_removed_with_the_old_one(warehouse):
+    """A partner re-uploads a corrected file under the same name while the first is being decided: removing the
+    first one's drop name after its outcome must not remove the new file, and the next run decides both."""
+    from cspwh import contracts, db
+
+    name = "storm_asb_20210615.csv"
+    path = drop(warehouse, "storm_asb", name, csv_bytes([STORM_HEADER] + storm_rows(10)))
+    with db.connect() as conn, conn.transaction():
+        landed = landing.land(conn, contracts.load("storm_asb"), path)  # the run has landed the first upload
+    upload = path.with_name(".upload")
+    upload.write_bytes(csv_bytes([STORM_HEADER] + storm_rows(12)))
+    upload.replace(path)  # the partner's atomic re-upload under the same name
+    ingest._remove_from_drop(path, landed)  # the run's last step for the first file
+    assert path.exists(), "the re-uploaded file was removed with the first one"
+
+    outcomes = ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)  # the first from landing, the second
+    assert sorted((o.outcome, o.rows) for o in outcomes) == [("loaded", 10), ("loaded", 12)]
+    assert raw_count(warehouse, "storm_asb__incidents") == 22  # every row of both files, once
+    assert not path.exists()
