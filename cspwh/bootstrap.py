@@ -28,7 +28,7 @@ create table if not exists landing.file_manifest (
     last_received_at timestamptz not null default now(),
     times_received integer not null default 1,
     landed_path text not null,
-    outcome text not null check (outcome in ('landed', 'loaded', 'quarantined')),
+    outcome text not null check (outcome in ('landed', 'loaded', 'quarantined', 'held')),
     reason text,
     findings jsonb,
     warnings jsonb,
@@ -40,6 +40,19 @@ create table if not exists landing.file_manifest (
 alter table landing.file_manifest add column if not exists entity text;
 alter table landing.file_manifest add column if not exists warnings jsonb;
 alter table landing.file_manifest add column if not exists layout_version text;
+-- a file is decided (loaded, quarantined or held) or still 'landed': how often it was tried, the last failure
+-- (never the file's content), and whether a person accepted a held file (cspwh accept)
+alter table landing.file_manifest add column if not exists attempts integer not null default 0;
+alter table landing.file_manifest add column if not exists last_error text;
+alter table landing.file_manifest add column if not exists accepted_at timestamptz;
+do $$ begin
+    if not exists (select 1 from pg_constraint where conname = 'file_manifest_outcome_check'
+                      and pg_get_constraintdef(oid) like '%held%') then
+        alter table landing.file_manifest drop constraint if exists file_manifest_outcome_check;
+        alter table landing.file_manifest add constraint file_manifest_outcome_check
+            check (outcome in ('landed', 'loaded', 'quarantined', 'held'));
+    end if;
+end $$;
 comment on table landing.file_manifest is 'One row per distinct file received, by content hash: never loaded twice.';
 
 create table if not exists landing.api_cursors (

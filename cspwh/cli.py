@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run the nightly job for real on the embedded default and print a summary")
     sub.add_parser("summary", help="what is loaded and published now")
     sub.add_parser("url", help="print the analyst's connection URL")
+    acc = sub.add_parser("accept", help="release a held file (a restatement that shrinks its period) and load it now")
+    acc.add_argument("feed", help="the feed, e.g. police_uk")
+    acc.add_argument("file", help="the held file's name or file_id (landing.file_manifest), as the alert gives it")
     sub.add_parser("dbt-sources", help="regenerate the dbt source YAML from the feed contracts")
     gen = sub.add_parser("generate", help="write every partner feed as its transport delivers it (deterministic)")
     gen.add_argument("--partnership", default="leicestershire")
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "generate":
         return _generate(args)
+    if args.command == "accept":
+        return _accept(args.feed, args.file)
     if args.command == "serve-sentinel":
         from pathlib import Path
 
@@ -111,6 +116,44 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     return 2
+
+
+def _accept(feed: str, file: str) -> int:
+    """A person's decision that a held file is right: it is loaded at once (the marts follow at the next build)."""
+    import datetime as dt
+
+    from cspwh import bootstrap, db, ingest
+    from cspwh.landing import display_name
+
+    bootstrap.ensure()
+    with db.transaction() as conn:
+        row = conn.execute(
+            """select file_id, file_name, outcome from landing.file_manifest
+                where feed = %s and (file_id::text = %s or file_name = %s) order by file_id desc limit 1""",
+            (feed, file, file)).fetchone()
+        if row is None:
+            print(f"cspwh accept: feed {feed} has no file {display_name(file)!r}", file=sys.stderr)
+            return 2
+        file_id, name, outcome = row
+        if outcome != "held":
+            print(f"cspwh accept: {name} (file {file_id}) is {outcome}, not held; nothing to accept", file=sys.stderr)
+            return 2
+        conn.execute("update landing.file_manifest set accepted_at = now() where file_id = %s", (file_id,))
+    run_id = f"accept-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{file_id}"
+    try:
+        result = ingest.ingest_landed(feed, file_id, run_id)
+    except ingest.FileFailed as exc:
+        print(f"cspwh accept: {name} was accepted but not loaded: {exc}; the next run tries it again",
+              file=sys.stderr)
+        return 1
+    if result.outcome == "loaded":
+        then = ("it replaces the earlier file from the next warehouse build" if result.rows else
+                "a file without rows adds none, and staging keeps the latest load that has rows, so the earlier "
+                "file's rows stay in the marts; to withdraw the period, tell the platform team")
+        print(f"accepted {name} (file {file_id}): {result.rows:,} rows loaded; {then}")
+        return 0
+    print(f"accepted {name} (file {file_id}), but the gate {result.outcome} it:\n{result.reason}")
+    return 1
 
 
 def _generate(args) -> int:

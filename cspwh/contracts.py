@@ -100,6 +100,8 @@ class Entity:
     volume: Volume | None
     contract_path: Path
     expect_all_districts: str | None = None  # a column in which every partnership district must appear
+    # a file restating a loaded period with fewer rows than (1 - this share) of them, or none, is held for a person
+    restatement_max_shrink: float = 0.5
 
     @property
     def headers(self) -> list[str]:
@@ -110,7 +112,9 @@ class Entity:
         return next(c for c in self.columns if c.name == name)
 
     def match_file(self, file_name: str) -> re.Match | None:
-        return re.match(self.file_pattern, file_name)
+        # the whole name (`$` alone also matches before a trailing newline) and ASCII digits only (\d alone
+        # matches any script's digits, which no date or period parses)
+        return re.fullmatch(self.file_pattern, file_name, re.ASCII)
 
     def raw_columns(self) -> list[tuple[str, str]]:
         """(name, Postgres type) of every column of the raw table, lineage included."""
@@ -195,6 +199,7 @@ def _load(path: Path) -> Contract:
             key=tuple(e.get("key", ())), columns=columns, layouts=_layouts(e, columns),
             volume=Volume(**e["volume"]) if e.get("volume") else None, contract_path=path,
             expect_all_districts=e.get("expect_all_districts"),
+            restatement_max_shrink=float((e.get("restatement") or {}).get("max_shrink", 0.5)),
         ))
     return Contract(feed=spec["feed"], title=spec["title"], owner_role=spec["owner_role"], cadence=spec["cadence"],
                     transport=spec.get("transport", {}), entities=tuple(entities), path=path,

@@ -96,22 +96,37 @@ def draft_report() -> str | None:
     return f"{written['pdf']} (and .html)"
 
 
+def printable(text: str) -> str:
+    """Names and reasons as a terminal shows them safely: control characters as \\xNN escapes."""
+    from cspwh.landing import display_name
+
+    return display_name(text)
+
+
 def summary() -> str:
     with db.connect() as conn:
         outcomes = conn.execute(
             """select feed, outcome, count(*), coalesce(sum(rows), 0) from landing.file_manifest
                 group by feed, outcome order by feed, outcome""").fetchall()
         quarantined = conn.execute(
-            """select file_name, split_part(reason, E'\\n', 2) from landing.file_manifest
-                where outcome = 'quarantined' order by file_id""").fetchall()
+            """select outcome, file_id, file_name, split_part(reason, E'\\n', 2), attempts, last_error
+                 from landing.file_manifest
+                where outcome in ('quarantined', 'held', 'landed') order by file_id""").fetchall()
         publication = conn.execute(
             "select build_schema, published_at, table_rows from audit.publications order by publication_id desc limit 1"
         ).fetchone()
         lines = ["Summary", "-------"]
         for feed, outcome, files, rows in outcomes:
             lines.append(f"{feed}: {files} file(s) {outcome}" + (f", {rows:,} rows in raw" if outcome == "loaded" else ""))
-        for name, first in quarantined:
-            lines.append(f"  quarantined {name}: {first.strip()}")
+        for outcome, file_id, name, first, attempts, error in quarantined:
+            name, first = printable(name), printable((first or "").strip())
+            if outcome == "quarantined":
+                lines.append(f"  quarantined {name}: {first}")
+            elif outcome == "held":
+                lines.append(f"  held {name} (file {file_id}, until accepted: cspwh accept <feed> {file_id}): {first}")
+            else:
+                lines.append(f"  not yet decided {name} (file {file_id}, tried {attempts} time(s)"
+                             f"{', last: ' + printable(error) if error else ''}): the next run tries it again")
         if not publication:
             lines.append("Nothing published yet.")
             return "\n".join(lines + _not_yet_right(conn))

@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import os
 import statistics
 
 import duckdb
@@ -29,6 +30,7 @@ from cspwh.staged_file import BATCH_ROWS, StagedFile, ident, literal
 
 EXAMPLES = 5
 FUTURE_TOLERANCE = dt.timedelta(days=1)  # clocks and time zones differ; a day ahead is already wrong
+PARTIAL_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".crdownload")  # uploads in progress
 
 
 @dataclasses.dataclass
@@ -53,6 +55,7 @@ class GateResult:
     findings: list[Finding]
     checks_run: list[tuple[str, bool]]
     reread: bool = False  # DuckDB could not read the file as plain CSV: read it with file_reader.py instead
+    restates: tuple | None = None  # (file_id, file_name, received_at, rows) of the loaded file this one restates
 
     @property
     def passed(self) -> bool:
@@ -75,18 +78,32 @@ class GateResult:
 # --- layout --------------------------------------------------------------------------------------------------------
 
 def match_layout(header: list[str], entity: Entity) -> tuple[Layout | None, Finding | None]:
-    """The layout whose headers the file has (in order; any order for JSON), or a finding naming the differences."""
+    """The layout whose headers the file has (in order; any order for JSON), or a finding naming the differences.
+
+    The first line is file content: a file exported without its header row has a person's details there. So an
+    unexpected header is quoted only when the line is a header after all (most of its fields are column names
+    of the contract), and then cut short and made printable; otherwise the finding gives positions, not text."""
     ordered = entity.format != "json"
     for layout in entity.layouts:
         if (list(layout.headers) == header) if ordered else (set(layout.headers) >= set(header)):
             return layout, None
+    known_headers = {h for lay in entity.layouts for h in lay.headers}
+    is_header = sum(h in known_headers for h in header) * 2 >= max(len(header), 1)
     best = min(entity.layouts, key=lambda lay: len(set(lay.headers) ^ set(header)))
     missing = [h for h in best.headers if h not in header]
-    extra = [h for h in header if h not in best.headers]
-    parts = ([f"missing {', '.join(repr(m) for m in missing)}"] if missing else []) + \
-            ([f"unexpected {', '.join(repr(x) for x in extra)}"] if extra else [])
-    known = " or ".join(f"{lay.version} ({', '.join(lay.headers)})" for lay in entity.layouts)
+    extra = [(i, h) for i, h in enumerate(header, start=1) if h not in best.headers]
     where = entity.contract_path.relative_to(entity.contract_path.parents[2])
+    if not is_header:
+        message = (f"the first {'line' if ordered else 'record'} is not a header: {len(header) - len(extra)} of its "
+                   f"{len(header)} field(s) are column names of the contract, so the file was probably exported "
+                   "without its header row (the line itself is not shown: it may hold a person's details)")
+        todo = f"re-export with the header row, exactly these columns in this order: {', '.join(best.headers)} " \
+               f"({where})"
+        return None, Finding("columns", message, todo, example_lines=[1] if ordered else [])
+    shown = ", ".join(repr(_short(h)) for _, h in extra)
+    parts = ([f"missing {', '.join(repr(m) for m in missing)}"] if missing else []) + \
+            ([f"unexpected {shown}"] if extra else [])
+    known = " or ".join(f"{lay.version} ({', '.join(lay.headers)})" for lay in entity.layouts)
     if len(entity.layouts) == 1:
         message = (f"the header does not match the contract's {len(best.headers)} columns: "
                    f"{'; '.join(parts) or 'same columns in a different order'}")
@@ -97,6 +114,13 @@ def match_layout(header: list[str], entity: Entity) -> tuple[Layout | None, Find
         todo = (f"if the provider changed the return, the platform team adds the new layout to {where} "
                 f"(known: {known}); otherwise resend in a known layout")
     return None, Finding("columns", message, todo, example_lines=[1] if entity.format != "json" else [])
+
+
+def _short(text: str, limit: int = 40) -> str:
+    from cspwh.landing import display_name
+
+    text = display_name(text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # --- the checks, as SQL over the staged file ----------------------------------------------------------------------
@@ -342,19 +366,31 @@ def volume_bounds(conn: psycopg.Connection, entity: Entity, landed: LandedFile):
     return int(median * entity.volume.min_ratio), int(median * entity.volume.max_ratio) + 1, median
 
 
-def history_findings(conn: psycopg.Connection, entity: Entity, landed: LandedFile, layout: Layout) -> list[Finding]:
+def restated_file(conn: psycopg.Connection, entity: Entity, landed: LandedFile):
+    """(file_id, file_name, received_at, rows) of the loaded file of the same stream and period that this file would
+    replace in staging (the latest, as dbt's latest_file_per_period keeps), or None."""
+    if not landed.period:
+        return None
+    return conn.execute(
+        """select file_id, file_name, received_at, rows from landing.file_manifest
+            where feed = %s and entity = %s and stream is not distinct from %s and outcome = 'loaded'
+              and file_id <> %s and period = %s
+            order by file_id desc limit 1""",
+        (entity.feed, entity.name, landed.stream, landed.file_id, landed.period)).fetchone()
+
+
+def history_findings(conn: psycopg.Connection, entity: Entity, landed: LandedFile, layout: Layout,
+                     restated=None) -> list[Finding]:
     findings = []
     same_stream = """from landing.file_manifest where feed = %s and entity = %s and stream is not distinct from %s
                      and outcome = 'loaded' and file_id <> %s"""
     args = (entity.feed, entity.name, landed.stream, landed.file_id)
     if landed.period:
-        restated = conn.execute(f"select file_name, received_at {same_stream} and period = %s "
-                                "order by file_id desc limit 1", (*args, landed.period)).fetchone()
         if restated:
             findings.append(Finding(
-                "restatement", f"the file restates period {landed.period}, already loaded from {restated[0]} "
-                f"received {restated[1]:%Y-%m-%d}; the new file replaces it", "nothing, if the correction is "
-                "intended; figures already reported for that period may change", severity="warning"))
+                "restatement", f"the file restates period {landed.period}, already loaded from {restated[1]} "
+                f"received {restated[2]:%Y-%m-%d} ({restated[3]} rows); the new file replaces it", "nothing, if the "
+                "correction is intended; figures already reported for that period may change", severity="warning"))
         latest = conn.execute(f"select max(period) {same_stream}", args).fetchone()[0]
         if latest and landed.period < latest and not restated:
             findings.append(Finding(
@@ -368,6 +404,36 @@ def history_findings(conn: psycopg.Connection, entity: Entity, landed: LandedFil
                 f"previous file used {previous[0]}: a series break", "check the provider or contract change is known; "
                 "figures either side are flagged, not compared silently", severity="warning"))
     return findings
+
+
+# Blocking findings a person may overrule for one file (`cspwh accept`): the file is plausible, only unusual.
+ACCEPTABLE = ("restatement_shrink", "volume")
+
+
+def max_shrink(entity: Entity) -> float:
+    configured = os.environ.get("CSPWH_RESTATEMENT_MAX_SHRINK")
+    return float(configured) if configured else entity.restatement_max_shrink
+
+
+def shrink_findings(entity: Entity, landed: LandedFile, restated, rows: int) -> list[Finding]:
+    """A restating file that would shrink its period by more than the configured share, or empty it, is held: the
+    previous file stays in use until a person accepts the new one."""
+    if not restated or landed.accepted:
+        return []
+    _, name, received, before = restated
+    share = max_shrink(entity)
+    if not before or (rows and rows >= before * (1 - share)):
+        return []
+    drop = "to nothing" if not rows else f"by {100 * (before - rows) / before:.0f}% (more than the {share:.0%} " \
+                                          "allowed)"
+    new_received = f" received {landed.received_at:%Y-%m-%d}" if landed.received_at else ""
+    return [Finding(
+        "restatement_shrink",
+        f"the file{new_received} restates period {landed.period} with {rows} row(s); the loaded file {name} "
+        f"received {received:%Y-%m-%d} has {before} row(s): it would shrink the period {drop}. The file is held "
+        f"and {name} stays in use",
+        f"if the smaller file is right, accept it with: cspwh accept {landed.feed} {landed.file_id}; otherwise "
+        "resend the period's complete file", unexpected_count=before - rows)]
 
 
 # --- the gate ---------------------------------------------------------------------------------------------------
@@ -387,8 +453,16 @@ def open_file(conn: psycopg.Connection, entity: Entity | None, landed: LandedFil
     """The file staged under its layout, with what is known before the row checks (encoding, history); or, when it
     cannot be staged (name, encoding, shape, header), no staged file and the failed result."""
     if entity is None:
-        return None, GateResult([Finding("file_name", f"the file name does not match any of the feed's file "
-                                         f"patterns ({pattern_hint})", "rename the file as the contract says and "
+        partial = landed.file_name.endswith(PARTIAL_SUFFIXES)
+        return None, GateResult([Finding(
+            "file_name", f"the file name does not match any of the feed's file patterns ({pattern_hint})"
+            + ("; it looks like an upload that never completed (left longer than the upload grace period)"
+               if partial else ""),
+            "resend the complete file" if partial else "rename the file as the contract says and resend")],
+            [("file_name", False)])
+    if landed.period and not _real_period(landed.period):
+        return None, GateResult([Finding("file_name", f"the period in the file name ({landed.period}) is not a real "
+                                         "date or period", "rename the file with the period its rows belong to and "
                                          "resend")], [("file_name", False)])
     findings: list[Finding] = []
     header = None if use_reader or not staged_file.fast_path(landed.path, entity) else _csv_header(landed.path,
@@ -416,5 +490,14 @@ def open_file(conn: psycopg.Connection, entity: Entity | None, landed: LandedFil
             return open_file(conn, entity, landed, pattern_hint, use_reader=True)
     else:
         staged = staged_file.from_table(landed.path, table, layout)
-    findings += history_findings(conn, entity, landed, layout)
-    return staged, GateResult(findings, [("columns", True)])
+    restated = restated_file(conn, entity, landed)
+    findings += history_findings(conn, entity, landed, layout, restated)
+    return staged, GateResult(findings, [("columns", True)], restates=restated)
+
+
+def _real_period(period: str) -> bool:
+    try:
+        values.period_bounds(period)
+    except ValueError:  # 2022-13, 20221399: the shape is right, the date is not
+        return False
+    return True

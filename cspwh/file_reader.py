@@ -36,7 +36,8 @@ def _bytes(path: Path) -> bytes:
         raw = path.read_bytes()
         return gzip.decompress(raw) if path.name.endswith(".gz") else raw
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise Unreadable("readable", f"the file cannot be decompressed or read ({exc})",
+        # the exception's own text may quote the file's first bytes: only its kind is said
+        raise Unreadable("readable", f"the file cannot be decompressed or read ({type(exc).__name__})",
                          "resend the file; if gzipped, check the upload completed") from exc
 
 
@@ -102,7 +103,8 @@ def read_xlsx(path: Path, entity: Entity) -> Table:
                          "save the return as an Excel workbook (.xlsx) and resend") from exc
     try:
         if entity.sheet and entity.sheet not in book.sheetnames:
-            raise Unreadable("sheet", f"the workbook has no sheet '{entity.sheet}' (it has {book.sheetnames})",
+            raise Unreadable("sheet", f"the workbook has no sheet '{entity.sheet}' (it has {len(book.sheetnames)} "
+                             "other sheet(s), not named here: a sheet name is the file's content)",
                              f"keep the return's data on a sheet named '{entity.sheet}'")
         sheet = book[entity.sheet] if entity.sheet else book.worksheets[0]
         header, rows, lines = None, [], []

@@ -14,8 +14,9 @@ import hashlib
 import os
 import secrets
 import sys
+from pathlib import Path
 
-from cspwh import settings
+from cspwh import private_files, settings
 
 
 AIRFLOW_CONNECTION = "cspwh_hmac_key"
@@ -40,10 +41,25 @@ def _key() -> bytes:
         return configured.encode()
     path = settings.home() / "secrets" / "hmac.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        _create_key(path)
+    elif path.stat().st_mode & 0o077:  # made by an older version, readable by others: private from now on
+        path.chmod(private_files.FILE_MODE)
+        path.parent.chmod(private_files.DIR_MODE)
     return path.read_text().strip().encode()
+
+
+def _create_key(path: Path) -> None:
+    """A new random key, private from its first byte: written whole to a 0600 file in a 0700 folder, then linked
+    into place, so a concurrent task never reads half a key and the first one made wins."""
+    private_files.private_dir(path.parent)
+    tmp = path.with_name(f".hmac.key.{os.getpid()}")
+    private_files.write(tmp, secrets.token_hex(32).encode())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:  # another task made it first: use theirs
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def hmac_pads() -> tuple[bytes, bytes]:
