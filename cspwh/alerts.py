@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from cspwh import contracts, db, settings
+from cspwh import contracts, db, private_files, settings
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +264,9 @@ def _send_email(digest: Digest) -> None:
             raise smtplib.SMTPRecipientsRefused(refused)
         log.info("alert digest sent to %s (%s)", digest.role, digest.address)
     else:  # no mail server configured (the local demo): the digest is kept where a person can read it
-        outbox = settings.home() / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
+        outbox = private_files.private_dir(settings.home() / "outbox")  # digests name files and findings
         target = outbox / f"{digest.role}-{len(list(outbox.glob(digest.role + '-*.eml'))) + 1:04d}.eml"
-        target.write_bytes(bytes(message))
+        private_files.write(target, bytes(message))
         log.info("no CSPWH_SMTP_HOST: alert digest for %s written to %s", digest.role, target)
 
 

@@ -34,7 +34,7 @@ def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: 
 
             outcomes = ingest.ingest_feed(feed, run_id or "manual")
             summary = {o: sum(1 for x in outcomes if x.outcome == o)
-                       for o in ("loaded", "quarantined", "already_received")}
+                       for o in ("loaded", "quarantined", "held", "already_received")}
             summary["rows_loaded"] = sum(x.rows or 0 for x in outcomes)
             summary["quarantined_files"] = [x.file_name for x in outcomes if x.outcome == "quarantined"]
             if pull:  # the pages are decided: move the cursor over those that loaded, hold it before one that did not
