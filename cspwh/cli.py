@@ -148,8 +148,8 @@ def _accept(feed: str, file: str) -> int:
         return 1
     if result.outcome == "loaded":
         then = ("it replaces the earlier file from the next warehouse build" if result.rows else
-                "a file without rows adds none, and staging keeps the latest load that has rows, so the earlier "
-                "file's rows stay in the marts; to withdraw the period, tell the platform team")
+                "it is the period's current file from the next warehouse build, so the period's figures become "
+                "zero; if that is wrong, ask the partner for the complete file")
         print(f"accepted {name} (file {file_id}): {result.rows:,} rows loaded; {then}")
         return 0
     print(f"accepted {name} (file {file_id}), but the gate {result.outcome} it:\n{result.reason}")

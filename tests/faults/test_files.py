@@ -357,6 +357,15 @@ def test_a_file_exported_without_its_header_quotes_nothing_of_its_first_row(ware
 
 # --- restatements -------------------------------------------------------------------------------------------------
 
+def _located_in_june(warehouse, schema: str) -> int:
+    """The month's records as dbt stages them (the manifest says which file is the month's current one)."""
+    from cspwh import dbt_runner
+
+    dbt_runner.run("build", schema, "--select", "+int_street_crimes_located", "--exclude", "test_type:data")
+    return warehouse.query(f"select count(*) from {schema}_intermediate.int_street_crimes_located "
+                           "where month_start = '2021-06-01'")[0][0]
+
+
 def test_a_header_only_restatement_is_held_until_accepted_and_the_month_keeps_its_rows(warehouse, mailbox, capsys):
     warehouse.stage(JUNE)
     [first] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
@@ -389,6 +398,22 @@ def test_a_header_only_restatement_is_held_until_accepted_and_the_month_keeps_it
     assert manifest(warehouse, "police_uk")[empty][:2] == ("loaded", 0)
     assert raw_count(warehouse, "police_uk__street_crimes") == rows  # 0 from the new file, none doubled
     assert cli.main(["accept", "police_uk", str(held.file_id)]) == 2  # nothing held any more
+
+
+def test_an_accepted_empty_restatement_empties_its_month_in_the_next_build(warehouse, capsys):
+    warehouse.stage(JUNE)
+    [first] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
+    assert _located_in_june(warehouse, "build_before") == first.rows
+    with gzip.open(VENDORED / JUNE, "rt", newline="") as fh:
+        header = fh.readline()
+    drop(warehouse, "police_uk", "2021-06-leicestershire-street.csv", header.encode())
+    [held] = ingest.ingest_feed("police_uk", "night-2", warehouse.drop)
+    assert held.outcome == "held"
+    assert _located_in_june(warehouse, "build_held") == first.rows  # held: the month keeps its rows
+
+    assert cli.main(["accept", "police_uk", str(held.file_id)]) == 0
+    assert "the period's figures become zero" in capsys.readouterr().out
+    assert _located_in_june(warehouse, "build_accepted") == 0  # the person said the month is empty
 
 
 def test_a_restatement_within_the_allowed_shrink_loads_and_one_beyond_it_is_held(warehouse, monkeypatch):

@@ -1,5 +1,5 @@
 {#- The current records of the partnership's force, each placed in its local authority by LSOA. A later file for
-    the same force and month restates it, so only the latest load of each force-month counts. Records that cannot
+    the same force and month restates it, so only the current file of each force-month counts. Records that cannot
     be placed keep a reason instead of being dropped. -#}
 with
 
@@ -10,11 +10,11 @@ crimes as (
 
 ),
 
-latest_loads as (
+-- the current file of each force-month, from the manifest: an accepted restatement with no rows empties its month
+current_files as (
 
-    select force_slug, month_start, max(_load_id) as _load_id
-    from crimes
-    group by force_slug, month_start
+    select load_id as _load_id from {{ ref('stg_landing__loaded_files') }}
+    where feed = 'police_uk' and entity = 'street_crimes' and is_current
 
 ),
 
@@ -22,7 +22,7 @@ current_crimes as (
 
     select crimes.*
     from crimes
-    inner join latest_loads using (force_slug, month_start, _load_id)
+    inner join current_files using (_load_id)
 
 ),
 

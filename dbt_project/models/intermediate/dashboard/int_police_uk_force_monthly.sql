@@ -17,11 +17,10 @@ peers as (
 
 ),
 
-latest_loads as (
+current_files as (
 
-    select force_slug, month_start, max(_load_id) as _load_id
-    from crimes
-    group by force_slug, month_start
+    select load_id as _load_id from {{ ref('stg_landing__loaded_files') }}
+    where feed = 'police_uk' and entity = 'street_crimes' and is_current
 
 ),
 
@@ -30,7 +29,7 @@ counted as (
     select crimes.force_slug, crimes.month_start, categories.crime_category, categories.counts_as_crime,
         count(*) as incident_count
     from crimes
-    inner join latest_loads using (force_slug, month_start, _load_id)
+    inner join current_files using (_load_id)
     inner join {{ ref('police_uk_crime_categories') }} as categories on categories.crime_type = crimes.crime_type
     group by 1, 2, 3, 4
 

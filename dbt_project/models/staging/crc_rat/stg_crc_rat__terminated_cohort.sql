@@ -4,7 +4,7 @@ with
 
 source as (
 
-    {{ latest_file_per_period(source('crc_rat', 'terminated_cohort'), '([0-9]{4}-[0-9]{2}Q[1-4])') }}
+    {{ latest_file_per_period(source('crc_rat', 'terminated_cohort'), 'crc_rat', 'terminated_cohort') }}
 
 ),
 

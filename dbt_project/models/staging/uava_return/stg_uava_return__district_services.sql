@@ -4,7 +4,7 @@ with
 
 source as (
 
-    {{ latest_file_per_period(source('uava_return', 'district_services'), '([0-9]{4}-[0-9]{2}Q[1-4])') }}
+    {{ latest_file_per_period(source('uava_return', 'district_services'), 'uava_return', 'district_services') }}
 
 ),
 

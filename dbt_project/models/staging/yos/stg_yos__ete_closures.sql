@@ -4,7 +4,7 @@ with
 
 source as (
 
-    {{ latest_file_per_period(source('yos', 'ete_closures'), '([0-9]{4}-[0-9]{2})[.]csv$') }}
+    {{ latest_file_per_period(source('yos', 'ete_closures'), 'yos', 'ete_closures') }}
 
 ),
 
