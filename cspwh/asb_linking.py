@@ -60,7 +60,8 @@ def load_generated(url: str, generated: Path) -> dict[str, int]:
 
 
 def build_staging(build_schema: str) -> None:
-    """The staging tables the linker reads (real dbt)."""
+    """The staging tables and the LSOA lookup seed the linker reads (real dbt)."""
+    dbt_runner.run("seed", build_schema, "--select", "ons_lsoa11_to_lad19")
     dbt_runner.run("run", build_schema, "--select", "stg_storm_asb__incidents", "stg_sentinel_asb__cases")
 
 

@@ -17,6 +17,7 @@ import threading
 import psycopg
 from psycopg import sql
 
+from cspwh import evidence
 from cspwh.contracts import Column, Entity
 from cspwh.file_gate import Tally
 from cspwh.landing import LandedFile
@@ -75,6 +76,9 @@ def transform(entity: Entity, staged: StagedFile) -> tuple[list[str], list[str]]
         if col.type == "district":
             exprs.append(f"district_code(src.{ident(name)})")
             names.append(f"{col.name}_code")
+        for derived, expr in evidence.derived_sql(col):  # linkage evidence: parsed references, name-part pseudonyms
+            exprs.append(f"cast({expr} as varchar)")
+            names.append(derived)
     if not staged.read_by_duckdb:
         exprs.append("src._line::integer")
         names.append("_line_number")
