@@ -95,7 +95,7 @@ storm as not materialized (
 sentinel as not materialized (
 
     select
-        case_id, storm_incident_number, storm_reference_form, incident_on, district_code, lsoa_code, pen_category,
+        case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code, pen_category,
         asb_type, victim_surname_pseudonym as surname, victim_initial_surname_pseudonym as initial_surname,
         victim_surname_sound_pseudonym as surname_sound, victim_postcode_unit_pseudonym as postcode_unit,
         victim_postcode_district as postcode_district, msoa.msoa_name
@@ -406,16 +406,101 @@ scored_patterns as materialized (
 
 ),
 
-scored as (
+scored_pairs as materialized (
 
-    select
-        compared.*,
-        scored_patterns.match_weight,
-        1 / (1 + exp(-scored_patterns.match_weight)) as match_probability
+    select compared.*, scored_patterns.match_weight
     from compared
     inner join scored_patterns
         using (reference, days_apart, lsoa, person, postcode, category)
-    where 1 / (1 + exp(-scored_patterns.match_weight)) >= {{ threshold }}
+
+),
+
+{#- One to one: a case duplicates at most one incident, so a pair's probability is weighed against the case's other
+    candidates and against the chance that the case duplicates none (Fellegi-Sunter scores pairs one at a time):
+        p(i,j) = (share / n_i) LR(i,j) / ((1 - share) + (share / n_i) * sum over k of LR(i,k))
+    where LR is the pair's likelihood ratio m/u, n_i the incidents of the case's district within three days of it,
+    and share the part of cases that duplicate a Storm incident, for each origin (police-originated or council),
+    learnt each night by EM: the cases' expected number of matches under these probabilities. -#}
+pair_ratios as materialized (
+
+    select
+        scored_pairs.*,
+        scored_pairs.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
+        1 / (1 + exp(-scored_pairs.match_weight)) as pairwise_probability
+    from scored_pairs
+    cross join lambda_{{ iterations }} as l
+
+),
+
+case_evidence as materialized (
+
+    select
+        sentinel.case_id,
+        sentinel.originating_agency,
+        greatest(1, coalesce(w.window_incidents, 0)) as window_incidents,
+        coalesce(r.ratio_sum, 0) as ratio_sum,
+        least(1.0, coalesce(r.expected_matches, 0)) as expected_matches
+    from sentinel
+    left join (
+        select case_id, sum(exp(least(700, log_ratio))) as ratio_sum, sum(pairwise_probability) as expected_matches
+        from pair_ratios group by case_id
+    ) as r using (case_id)
+    left join (
+        select s.case_id, sum(t.incidents) as window_incidents
+        from sentinel_days as s
+        inner join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as t
+            on t.district_code = s.district_code and t.incident_date = s.block_date
+        group by s.case_id
+    ) as w using (case_id)
+
+),
+
+origin_share_0 as (
+
+    select originating_agency, least(0.98, greatest(0.001, avg(expected_matches))) as share
+    from case_evidence
+    group by originating_agency
+
+),
+
+{#- then EM on the share itself: the cases' expected matches under the one-to-one probabilities -#}
+{%- for k in range(10) %}
+
+origin_share_{{ k + 1 }} as materialized (
+
+    select
+        case_evidence.originating_agency,
+        least(0.98, greatest(0.001, avg(
+            (o.share / window_incidents) * ratio_sum
+            / ((1 - o.share) + (o.share / window_incidents) * ratio_sum)))) as share
+    from case_evidence
+    inner join origin_share_{{ k }} as o using (originating_agency)
+    group by case_evidence.originating_agency
+
+),
+
+{%- endfor %}
+
+origin_share as (
+
+    select * from origin_share_10
+
+),
+
+scored as (
+
+    select
+        pair_ratios.*,
+        p.probability as match_probability,
+        ln(p.probability / greatest(1e-12, 1 - p.probability)) as final_weight
+    from pair_ratios
+    inner join case_evidence using (case_id)
+    inner join origin_share using (originating_agency)
+    cross join lateral (
+        select least(1 - 1e-12, (share / window_incidents) * exp(least(700, pair_ratios.log_ratio))
+            / ((1 - share) + (share / window_incidents) * ratio_sum)) as probability
+    ) as p
+    where p.probability >= {{ threshold }}
 
 ),
 
@@ -427,9 +512,9 @@ ranked_{{ r }} as (
     select
         s.*,
         row_number() over (partition by s.case_id
-            order by (s.reference = 'agrees') desc, s.match_weight desc, s.incident_number) as rank_for_case,
+            order by (s.reference = 'agrees') desc, s.final_weight desc, s.incident_number) as rank_for_case,
         row_number() over (partition by s.incident_number
-            order by (s.reference = 'agrees') desc, s.match_weight desc, s.case_id) as rank_for_incident
+            order by (s.reference = 'agrees') desc, s.final_weight desc, s.case_id) as rank_for_incident
     from scored as s
     {%- if r > 0 %}
     where not exists (select from assigned_{{ r - 1 }} as a where a.case_id = s.case_id)
