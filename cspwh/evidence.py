@@ -57,24 +57,19 @@ def _o_as_zero(text: str) -> str:
     return text
 
 
-def reference_sql(value: str, shape: ReferenceShape) -> tuple[str, str]:
-    """(key, form) SQL for a typed reference. Read as: the digits in the order typed are the date (YYYYMMDD, or
-    DDMMYYYY) and the sequence (leading zeros dropped or added), whatever the case, spaces, separators or prefix;
-    or 'sequence (dd/mm/yyyy)'. The key is the number as Storm issues it, the sequence zero-padded to the
-    contract's shortest width."""
-    upper = f"upper(trim({value}))"
-    fixed = _o_as_zero(upper)
+# The SQL runs as a few stacked projections over `src` (stages), each naming its steps once: written inline, the
+# repeated sub-expressions took DuckDB a second and a half to bind per file.
+Stages = list[list[tuple[str, str]]]
+
+
+def reference_stages(value: str, out: str, shape: ReferenceShape) -> Stages:
+    """`<out>_key` and `<out>_form` for a typed reference. Read as: the digits in the order typed are the date
+    (YYYYMMDD, or DDMMYYYY) and the sequence (leading zeros dropped or added), whatever the case, spaces,
+    separators or prefix; or 'sequence (dd/mm/yyyy)'. The key is the number as Storm issues it, the sequence
+    zero-padded to the contract's shortest width."""
+    p = f"_ev_{out}"
     day_first = r"'^[^0-9]*([0-9]{1,%d})\s*\(\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\s*\)\s*$'" % (
         shape.sequence_max + 3)
-    digits = f"regexp_replace({fixed}, '[^0-9]', '', 'g')"
-    # candidates as (yyyymmdd, sequence): digits in order; digits with a day-first date; 'seq (dd/mm/yyyy)'
-    ymd = f"left({digits}, 8)"
-    dmy = f"substr({digits}, 5, 4) || substr({digits}, 3, 2) || left({digits}, 2)"
-    rest = f"ltrim(substr({digits}, 9), '0')"
-    paren = (f"lpad(regexp_extract({fixed}, {day_first}, 4), 4, '0') || "
-             f"lpad(regexp_extract({fixed}, {day_first}, 3), 2, '0') || "
-             f"lpad(regexp_extract({fixed}, {day_first}, 2), 2, '0')")
-    paren_seq = f"ltrim(regexp_extract({fixed}, {day_first}, 1), '0')"
 
     def valid(date: str, seq: str) -> str:
         return (f"coalesce(try_strptime({date}, '%Y%m%d') between timestamp '2000-01-01' "
@@ -82,30 +77,36 @@ def reference_sql(value: str, shape: ReferenceShape) -> tuple[str, str]:
 
     def key(date: str, seq: str) -> str:
         # DuckDB's lpad cuts a longer string, so only a shorter sequence is padded
-        return (f"'{shape.prefix}-' || {date} || '-' || case when length({seq}) >= {shape.sequence_min} then {seq} "
-                f"else lpad({seq}, {shape.sequence_min}, '0') end")
+        return (f"'{shape.prefix}-' || {date} || '-' || case when length({seq}) >= {shape.sequence_min} "
+                f"then {seq} else lpad({seq}, {shape.sequence_min}, '0') end")
 
-    key_sql = f"""case
-        when {value} is null or trim({value}) = '' then null
-        when regexp_matches({fixed}, {day_first}) then case when {valid(paren, paren_seq)} then {key(paren, paren_seq)} end
-        when {valid(ymd, rest)} then {key(ymd, rest)}
-        when {valid(dmy, rest)} then {key(dmy, rest)} end"""
-    form_sql = f"""case
-        when {value} is null or trim({value}) = '' then null
-        when ({key_sql}) is null then 'unreadable'
-        when {value} = ({key_sql}) then 'as_issued'
-        when regexp_matches({fixed}, {day_first}) or not {valid(ymd, rest)} then 'day_first'
-        else 'retyped' end"""
-    return key_sql, form_sql
-
-
-def _name_tokens(value: str) -> str:
-    """A name's words, lower case, letters only (hyphens and apostrophes joined), titles dropped."""
-    # 'SMITH, John' is John Smith
-    ordered = f"case when contains({value}, ',') then split_part({value}, ',', 2) || ' ' || split_part({value}, ',', 1) else {value} end"
-    cleaned = (f"regexp_replace(regexp_replace(lower(trim({ordered})), '[''’\\-]', '', 'g'), '[^a-z]+', ' ', 'g')")
-    return (f"list_filter(string_split(trim({cleaned}), ' '), "
-            f"lambda w: w <> '' and w not in ({', '.join(repr(t) for t in TITLES)}))")
+    return [
+        [(f"{p}_fixed", _o_as_zero(f"upper(trim({value}))")),
+         (f"{p}_empty", f"{value} is null or trim({value}) = ''")],
+        [(f"{p}_digits", f"regexp_replace({p}_fixed, '[^0-9]', '', 'g')"),
+         (f"{p}_paren", f"regexp_matches({p}_fixed, {day_first})"),
+         (f"{p}_paren_date", f"lpad(regexp_extract({p}_fixed, {day_first}, 4), 4, '0') || "
+                             f"lpad(regexp_extract({p}_fixed, {day_first}, 3), 2, '0') || "
+                             f"lpad(regexp_extract({p}_fixed, {day_first}, 2), 2, '0')"),
+         (f"{p}_paren_seq", f"ltrim(regexp_extract({p}_fixed, {day_first}, 1), '0')")],
+        [(f"{p}_ymd", f"left({p}_digits, 8)"),
+         (f"{p}_dmy", f"substr({p}_digits, 5, 4) || substr({p}_digits, 3, 2) || left({p}_digits, 2)"),
+         (f"{p}_seq", f"ltrim(substr({p}_digits, 9), '0')")],
+        [(f"{p}_key", f"""case
+            when {p}_empty then null
+            when {p}_paren then case when {valid(f'{p}_paren_date', f'{p}_paren_seq')}
+                                     then {key(f'{p}_paren_date', f'{p}_paren_seq')} end
+            when {valid(f'{p}_ymd', f'{p}_seq')} then {key(f'{p}_ymd', f'{p}_seq')}
+            when {valid(f'{p}_dmy', f'{p}_seq')} then {key(f'{p}_dmy', f'{p}_seq')} end"""),
+         (f"{p}_day_first", f"{p}_paren or not {valid(f'{p}_ymd', f'{p}_seq')}")],
+        [(f"{out}_key", f"{p}_key"),
+         (f"{out}_form", f"""case
+            when {p}_empty then null
+            when {p}_key is null then 'unreadable'
+            when {value} = {p}_key then 'as_issued'
+            when {p}_day_first then 'day_first'
+            else 'retyped' end""")],
+    ]
 
 
 def _soundex(word: str) -> str:
@@ -116,26 +117,39 @@ def _soundex(word: str) -> str:
     return f"upper(left({word}, 1)) || rpad(left(replace(substr({codes}, 2), '0', ''), 3), 3, '0')"
 
 
-def name_sql(value: str, kind: str) -> str:
-    """The text a name evidence pseudonym is made from (null when the name gives none)."""
-    tokens = _name_tokens(value)
-    surname = f"{tokens}[-1]"
-    if kind == "surname":
-        body = surname
-    elif kind == "initial_surname":
-        body = f"case when len({tokens}) > 1 then left({tokens}[1], 1) || ' ' || {surname} end"
-    elif kind == "surname_sound":
-        body = _soundex(surname)
-    else:
-        raise ValueError(f"unknown name evidence {kind!r}")
-    nameless = f"array_to_string({tokens}, ' ') in ({', '.join(repr(t) for t in NO_NAME)})"
-    return f"case when len({tokens}) > 0 and length({surname}) > 1 and not {nameless} then '{kind}:' || {body} end"
+def name_stages(value: str, out: str, kinds: tuple[str, ...]) -> Stages:
+    """The text each name evidence pseudonym is made from (null when the name gives none): the name's words in
+    lower case, letters only ('SMITH, John' is John Smith; hyphens and apostrophes joined; titles dropped)."""
+    p = f"_ev_{out}"
+    ordered = (f"case when contains({value}, ',') then split_part({value}, ',', 2) || ' ' || "
+               f"split_part({value}, ',', 1) else {value} end")
+    cleaned = f"trim(regexp_replace(regexp_replace(lower({ordered}), '[''’\\-]', '', 'g'), '[^a-z]+', ' ', 'g'))"
+    titles = "|".join(TITLES)
+    texts = {
+        "surname": f"'surname:' || {p}_surname",
+        "initial_surname": f"case when {p}_first <> '' then 'initial_surname:' || left({p}_first, 1) || ' ' || "
+                           f"{p}_surname end",
+        "surname_sound": f"'surname_sound:' || {_soundex(f'{p}_surname')}",
+    }
+    for kind in kinds:
+        if kind not in texts:
+            raise ValueError(f"unknown name evidence {kind!r}")
+    return [
+        [(f"{p}_clean", f"regexp_replace({cleaned}, '^(({titles}) )+', '')")],
+        [(f"{p}_surname", f"regexp_extract({p}_clean, '([a-z]+)$', 1)"),
+         (f"{p}_first", f"regexp_extract({p}_clean, '^([a-z]+) ', 1)"),
+         (f"{p}_none", f"{p}_clean in ({', '.join(repr(t) for t in NO_NAME)}) or length({p}_clean) < 2 "
+                       f"or {p}_clean is null")],
+        [(f"{p}_usable", f"not {p}_none and length({p}_surname) > 1")],
+        [(f"{out}_{kind}", f"pseudonym(case when {p}_usable then {texts[kind]} end)") for kind in kinds],
+    ]
 
 
-def postcode_sql(value: str, kind: str) -> str:
-    if kind != "unit":
-        raise ValueError(f"unknown postcode evidence {kind!r}")
-    return f"nullif('unit:' || regexp_replace(upper({value}), '[^A-Z0-9]', '', 'g'), 'unit:')"
+def postcode_stages(value: str, out: str, kinds: tuple[str, ...]) -> Stages:
+    if set(kinds) - set(POSTCODE_KINDS):
+        raise ValueError(f"unknown postcode evidence {kinds!r}")
+    return [[(f"{out}_unit", f"pseudonym(nullif('unit:' || regexp_replace(upper({value}), '[^A-Z0-9]', '', 'g'), "
+                             "'unit:'))")]]
 
 
 def derived_columns(col) -> list[tuple[str, str, str]]:
@@ -153,14 +167,39 @@ def derived_columns(col) -> list[tuple[str, str, str]]:
     return out
 
 
-def derived_sql(col) -> list[tuple[str, str]]:
-    """(name, DuckDB SQL) of each derived column, over `src`."""
+def column_stages(col) -> Stages:
+    """The stacked projections that make a contract column's derived columns; the last stage's names are raw's."""
     v = f'src."{col.name}"'
-    out = []
+    parts = []
     if col.reference_of:
-        key, form = reference_sql(v, reference_shape(col.reference_of))
-        out += [(f"{col.name}_key", key), (f"{col.name}_form", form)]
-    for kind in col.evidence:
-        text = postcode_sql(v, kind) if kind in POSTCODE_KINDS else name_sql(v, kind)
-        out.append((f"{col.name}_{kind}", f"pseudonym({text})"))
-    return out
+        parts.append(reference_stages(v, col.name, reference_shape(col.reference_of)))
+    names = tuple(k for k in col.evidence if k in NAME_KINDS)
+    if names:
+        parts.append(name_stages(v, col.name, names))
+    postcodes = tuple(k for k in col.evidence if k not in NAME_KINDS)
+    if postcodes:
+        parts.append(postcode_stages(v, col.name, postcodes))
+    return parts
+
+
+def source_with_evidence(columns) -> tuple[str, list[tuple[str, str]]]:
+    """(FROM clause, [(raw column, expression)]) for the derived columns of these contract columns."""
+    return nest([part for col in columns for part in column_stages(col)])
+
+
+def nest(parts: list[Stages]) -> tuple[str, list[tuple[str, str]]]:
+    """`src` wrapped in one projection per stage (a projection keeps the file's row order, which the loader's line
+    numbers rely on); the outer query reads each part's last stage as it is."""
+    stages: list[list[tuple[str, str]]] = []
+    finals: list[tuple[str, str]] = []
+    for part in parts:
+        *inner, last = part
+        for depth, stage in enumerate(inner):
+            while len(stages) <= depth:
+                stages.append([])
+            stages[depth] += stage
+        finals += last
+    source = "src"
+    for stage in stages:
+        source = f"(select *, {', '.join(f'{sql} as {name}' for name, sql in stage)} from {source}) as src"
+    return source, finals

@@ -10,12 +10,18 @@ from cspwh import contracts, evidence, staged_file
 SHAPE = evidence.reference_shape("storm_asb.incidents.incident_number")
 
 
-def read(texts: list[str | None], shape=SHAPE) -> list[tuple]:
+def evaluate(texts: list[str | None], stages) -> list[tuple]:
+    """The stages as the loader runs them: projections stacked over `src`, in a loader session."""
     con = staged_file._session()
-    key, form = evidence.reference_sql("v", shape)
-    con.execute("create table t (i integer, v varchar)")
-    con.executemany("insert into t values (?, ?)", list(enumerate(texts)))
-    return [tuple(r) for r in con.execute(f"select {key}, {form} from t order by i").fetchall()]
+    con.execute("create table src (i integer, v varchar)")
+    con.executemany("insert into src values (?, ?)", list(enumerate(texts)))
+    source, finals = evidence.nest([stages])
+    return [tuple(r) for r in con.execute(
+        f"select {', '.join(sql for _, sql in finals)} from {source} order by i").fetchall()]
+
+
+def read(texts: list[str | None], shape=SHAPE) -> list[tuple]:
+    return evaluate(texts, evidence.reference_stages("src.v", "v", shape))
 
 
 def test_the_parser_is_built_from_the_storm_contract_pattern():
@@ -69,10 +75,12 @@ def test_a_different_contract_shape_gives_a_different_parser():
 
 
 def names(texts: list[str | None], kind: str) -> list:
-    con = staged_file._session()
-    con.execute("create table t (i integer, v varchar)")
-    con.executemany("insert into t values (?, ?)", list(enumerate(texts)))
-    return [r[0] for r in con.execute(f"select {evidence.name_sql('v', kind)} from t order by i").fetchall()]
+    """The text a name evidence pseudonym is made from (the pseudonym function left out, to read it)."""
+    stages = evidence.name_stages("src.v", "v", (kind,))
+    *inner, (final,) = stages
+    name, sql = final
+    stages = [*inner, [(name, sql.removeprefix("pseudonym(").removesuffix(")"))]]
+    return [r[0] for r in evaluate(texts, stages)]
 
 
 def test_name_evidence_survives_nicknames_initials_order_and_misspellings():
@@ -95,7 +103,9 @@ def test_evidence_columns_are_pseudonyms_in_raw_and_the_typed_text_is_not_loaded
     assert {"incident_number_key", "caller_name_surname", "caller_postcode_unit"} <= dict(storm.raw_columns()).keys()
     con = staged_file._session()
     con.execute("create table src as select 'Robert Smith' as caller_name, 'LE11 3ZZ' as caller_postcode")
-    for col in (storm.column("caller_name"), storm.column("caller_postcode")):
-        for name, sql in evidence.derived_sql(col):
-            value = con.execute(f"select {sql} from src").fetchone()[0]
-            assert len(value) == 32 and all(c in "0123456789abcdef" for c in value), (name, value)
+    source, finals = evidence.source_with_evidence([storm.column("caller_name"), storm.column("caller_postcode")])
+    values = con.execute(f"select {', '.join(sql for _, sql in finals)} from {source}").fetchone()
+    assert [name for name, _ in finals] == ["caller_name_surname", "caller_name_initial_surname",
+                                            "caller_name_surname_sound", "caller_postcode_unit"]
+    for value in values:
+        assert len(value) == 32 and all(c in "0123456789abcdef" for c in value), values

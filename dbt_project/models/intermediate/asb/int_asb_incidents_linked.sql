@@ -20,7 +20,7 @@
     A Storm number that agrees but disagrees on both time and place (a transposed digit often names another real
     incident) is a level of its own: EM learns how little it is worth, so it is scored, never trusted. -#}
 {%- set threshold = var('asb_link_threshold', 0.5) -%}
-{%- set iterations = var('asb_link_em_iterations', 25) -%}
+{%- set iterations = var('asb_link_em_iterations', 15) -%}
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
 {#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
 {%- set m_start = {
@@ -80,7 +80,7 @@ msoa as (
 
 ),
 
-storm as not materialized (
+storm as materialized (
 
     select
         incident_number, incident_key, incident_date, district_code, lsoa_code, pen_category, asb_type,
@@ -92,7 +92,7 @@ storm as not materialized (
 
 ),
 
-sentinel as not materialized (
+sentinel as materialized (
 
     select
         case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code, pen_category,
@@ -264,7 +264,7 @@ em_cases as (
     select sentinel.*
     from sentinel
     cross join (
-        select least(1.0, {{ var('asb_link_em_pairs', 400000) }}
+        select least(1.0, {{ var('asb_link_em_pairs', 150000) }}
             / greatest(1, days_0 + days_1 + days_2_3)) as fraction
         from days_pairs
     ) as sampling
