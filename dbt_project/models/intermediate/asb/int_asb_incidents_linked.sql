@@ -69,7 +69,7 @@ case
             else 'neither'
         end as category
 {%- endset -%}
-{{ config(pre_hook="set local work_mem = '64MB'") }}
+{{ config(pre_hook=["set local work_mem = '64MB'", "set local enable_mergejoin = off"]) }}
 with
 
 msoa as (
@@ -115,16 +115,16 @@ sentinel_days as (
 
 candidate_ids as (
 
+    -- the same surname or initial and surname implies the same Soundex code, so that block holds both
     select sentinel.case_id, storm.incident_number
     from sentinel
     inner join storm on storm.incident_key = sentinel.storm_incident_number
     union
     select s.case_id, storm.incident_number
     from sentinel_days as s
-    inner join storm
-        on storm.district_code = s.district_code and storm.incident_date = s.block_date
-    where s.block_shift <= 1 or storm.msoa_name = s.msoa_name
-    {%- for key in ['surname', 'initial_surname', 'surname_sound', 'postcode_unit'] %}
+    inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
+    where s.block_shift <= 1
+    {%- for key in ['msoa_name', 'surname_sound', 'postcode_unit'] %}
     union
     select s.case_id, storm.incident_number
     from sentinel_days as s
@@ -264,7 +264,7 @@ em_cases as (
     select sentinel.*
     from sentinel
     cross join (
-        select least(1.0, {{ var('asb_link_em_pairs', 150000) }}
+        select least(1.0, {{ var('asb_link_em_pairs', 60000) }}
             / greatest(1, days_0 + days_1 + days_2_3)) as fraction
         from days_pairs
     ) as sampling

@@ -30,7 +30,12 @@ checked as (
             else 'plausible'
         end as reference_check
     from sentinel
-    left join storm on storm.incident_key = sentinel.storm_incident_number
+    left join (  -- one incident per number, however Storm padded it
+        select distinct on (incident_key) incident_key, incident_number, incident_date, lsoa_code
+        from storm
+        where incident_key is not null
+        order by incident_key, incident_number
+    ) as storm on storm.incident_key = sentinel.storm_incident_number
 
 ),
 
