@@ -3,19 +3,22 @@
     A Fellegi-Sunter model whose weights are learnt from the night's own records by expectation maximisation (as
     Splink does), then a one-to-one assignment:
 
-    1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person:
-       the Storm number (read at landing, any date); the same district and LSOA within three days; the same district
-       and date, give or take a day; and, within the district and three days, the same surname, initial and surname,
-       Soundex of the surname or full postcode (keyed pseudonyms made at landing).
+    1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person: the Storm
+       number (read at landing, any date); the same district and date; and, within the district and three days,
+       the same MSOA (the LSOA or a neighbour), Soundex of the surname (which the same surname, or initial and
+       surname, implies) or full postcode (keyed pseudonyms made at landing).
     2. Each pair's comparison vector: Storm number (agrees and plausible: within three days or the same LSOA /
-       agrees but disagrees on both time and place / another number / none), days apart, LSOA, person (initial and
-       surname / surname / sound of the surname / different / unknown), postcode (unit / district / different /
-       unknown), PEN category and ASB type (both / one / neither).
+       agrees but disagrees on both time and place / another number / none), days apart (0 / 1 / 2-3 / more),
+       place (same LSOA / same MSOA / another / unknown), person (initial and surname / surname / Soundex /
+       another / unknown), postcode (unit / district / another / unknown), PEN category and ASB type (both / one /
+       neither).
     3. EM over the distinct vectors and their counts (a few hundred rows, however many pairs): m and u of every
-       level and the share of candidate pairs that match, var('asb_link_em_iterations') rounds, unrolled.
-    4. A pair's match probability from its weights; then rounds of mutual best: a pair at or above
-       var('asb_link_threshold') links when it is both its case's and its incident's best remaining candidate
-       (a plausible Storm number first), var('asb_link_assignment_rounds') times.
+       level and the match share, var('asb_link_em_iterations') rounds, unrolled; u starts from exact
+       value-frequency counts over every same-district pair.
+    4. One-to-one probabilities: a pair weighed against the case's other candidates and against the chance the
+       case duplicates nothing (the share of duplicating cases learnt per origin by EM); then rounds of mutual best:
+       a pair at or above var('asb_link_threshold') links when it is both its case's and its incident's best
+       remaining candidate (a plausible Storm number first), var('asb_link_assignment_rounds') times.
 
     A Storm number that agrees but disagrees on both time and place (a transposed digit often names another real
     incident) is a level of its own: EM learns how little it is worth, so it is scored, never trusted. -#}
@@ -123,7 +126,7 @@ candidate_ids as (
     select s.case_id, storm.incident_number
     from sentinel_days as s
     inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
-    where s.block_shift <= 1
+    where s.block_shift = 0
     {%- for key in ['msoa_name', 'surname_sound', 'postcode_unit'] %}
     union
     select s.case_id, storm.incident_number
@@ -256,36 +259,29 @@ compared as materialized (
 
 ),
 
-{#- EM runs on a consistent population: every same-district pair within three days (plus the Storm-number pairs)
-    of a sample of cases, sized to about var('asb_link_em_pairs') pairs, not on the blocked candidates (blocking
-    keeps pairs because they agree, which would teach EM that agreeing is common) -#}
-em_cases as (
+{#- EM runs on a consistent population: every same-district pair within three days, plus the Storm-number pairs.
+    Not on the candidates alone (blocking keeps pairs because they agree, which would teach EM that agreeing is
+    common), and without forming every pair: the candidates count once each (they hold nearly every true pair, so
+    m is learnt from all of them), the other pairs of the window are those of a sample of cases, each counting for
+    1/fraction pairs, the fraction sized to about var('asb_link_em_pairs') pairs. -#}
+em_sampling as (
 
-    select sentinel.*
-    from sentinel
-    cross join (
-        select least(1.0, {{ var('asb_link_em_pairs', 60000) }}
-            / greatest(1, days_0 + days_1 + days_2_3)) as fraction
-        from days_pairs
-    ) as sampling
-    where abs(hashtext(sentinel.case_id)) % 100000 < sampling.fraction * 100000
+    select least(1.0, {{ var('asb_link_em_pairs', 60000) }} / greatest(1, days_0 + days_1 + days_2_3)) as fraction
+    from days_pairs
 
 ),
 
-em_compared as materialized (
+em_others as materialized (
 
     select {{ vector }}
-    from em_cases as sentinel
+    from sentinel
+    cross join em_sampling
     inner join storm
         on storm.district_code = sentinel.district_code
         and storm.incident_date between sentinel.incident_on - 3 and sentinel.incident_on + 3
-    union all
-    select {{ vector }}
-    from em_cases as sentinel
-    inner join storm
-        on storm.incident_key = sentinel.storm_incident_number
-        and not (storm.district_code = sentinel.district_code
-                 and storm.incident_date between sentinel.incident_on - 3 and sentinel.incident_on + 3)
+    where abs(hashtext(sentinel.case_id)) % 100000 < em_sampling.fraction * 100000
+        and not exists (select from candidate_ids as c
+                        where c.case_id = sentinel.case_id and c.incident_number = storm.incident_number)
 
 ),
 
@@ -293,8 +289,17 @@ patterns as materialized (
 
     select
         row_number() over () as pattern_id, reference, days_apart, lsoa, person, postcode, category,
-        count(*)::float8 as pairs
-    from em_compared
+        sum(pairs)::float8 as pairs
+    from (
+        select reference, days_apart, lsoa, person, postcode, category, count(*)::float8 as pairs
+        from compared
+        group by reference, days_apart, lsoa, person, postcode, category
+        union all
+        select reference, days_apart, lsoa, person, postcode, category,
+            count(*) / (select fraction from em_sampling) as pairs
+        from em_others
+        group by reference, days_apart, lsoa, person, postcode, category
+    ) as counted
     group by reference, days_apart, lsoa, person, postcode, category
 
 ),
@@ -329,8 +334,8 @@ params_0 as (
 
 lambda_0 as (
 
-    -- at most one true pair per case: a third of the sample's cases matching is where EM starts
-    select least(0.5, (select count(*) from em_cases)::float8 / 3 / greatest(1, (select sum(pairs) from patterns)))
+    -- at most one true pair per case: a third of the cases matching is where EM starts
+    select least(0.5, (select count(*) from sentinel)::float8 / 3 / greatest(1, (select sum(pairs) from patterns)))
         as lambda
 
 ),
