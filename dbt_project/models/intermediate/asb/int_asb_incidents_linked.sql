@@ -195,7 +195,8 @@ days_pairs as (
     select
         coalesce(sum(s.n * t.n) filter (where s.d = t.d), 0) as days_0,
         coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) = 1), 0) as days_1,
-        coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) between 2 and 3), 0) as days_2_3
+        coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) between 2 and 3), 0) as days_2_3,
+        greatest(1, coalesce(sum(s.n * t.n), 0)) as window_pairs
     from (select district_code, incident_on as d, count(*)::float8 as n from sentinel group by 1, 2) as s
     inner join (select district_code, incident_date as d, count(*)::float8 as n from storm group by 1, 2) as t
         on t.district_code = s.district_code and t.d between s.d - 3 and s.d + 3
@@ -226,10 +227,11 @@ u_fixed (comparison, level, u) as (
         ('reference', 'agrees_implausible', same_value.reference),
         ('reference', 'other_number', population.reference_known - same_value.reference),
         ('reference', 'none', population.pairs - population.reference_known),
-        ('days_apart', '0', days_pairs.days_0),
-        ('days_apart', '1', days_pairs.days_1),
-        ('days_apart', '2-3', days_pairs.days_2_3),
-        ('days_apart', 'more', population.pairs - days_pairs.days_0 - days_pairs.days_1 - days_pairs.days_2_3),
+        -- EM's population is the three-day window (and the Storm-number pairs), so days apart is counted within it
+        ('days_apart', '0', days_pairs.days_0 * population.pairs / days_pairs.window_pairs),
+        ('days_apart', '1', days_pairs.days_1 * population.pairs / days_pairs.window_pairs),
+        ('days_apart', '2-3', days_pairs.days_2_3 * population.pairs / days_pairs.window_pairs),
+        ('days_apart', 'more', same_value.reference * population.pairs / days_pairs.window_pairs),
         ('lsoa', 'same', same_value.lsoa),
         ('lsoa', 'same_msoa', same_value.msoa - same_value.lsoa),
         ('lsoa', 'different', population.lsoa_known - same_value.msoa),
@@ -340,7 +342,9 @@ lambda_0 as (
 
 ),
 
-{#- EM: the posterior of every distinct comparison vector, then m, u and lambda from them -#}
+{#- EM: the posterior of every distinct comparison vector, then m and lambda from them; u stays as counted (as
+    Splink fixes u from random pairs): letting it move let EM settle on a cluster of "no person known" pairs at
+    five times the county's density -#}
 {%- for i in range(iterations) %}
 
 posterior_{{ i }} as materialized (
@@ -370,7 +374,7 @@ params_{{ i + 1 }} as materialized (
         p.comparison,
         p.level,
         greatest(1e-6, coalesce(e.m, 0)) as m,
-        greatest(1e-9, coalesce(e.u, 0)) as u
+        p.u
     from params_{{ i }} as p
     left join (
         select
