@@ -64,8 +64,8 @@ def _parts(path: Path, entity) -> list[tuple[str, float]]:
     staged = staged_file.from_csv(path, entity, entity.layouts[-1])
     tally = file_gate.Tally(staged, entity, _Landed(path))
     exprs, _ = loader.transform(entity, staged)
-    converted = f"select {', '.join(exprs)} from src"
-    checked = f"select {', '.join(exprs + tally.expressions)} from src"
+    converted = f"select {', '.join(exprs)} from {loader.source(entity, staged)}"
+    checked = f"select {', '.join(exprs + tally.expressions)} from {loader.source(entity, staged)}"
     measured, batches = [], []
 
     def timed(label, work):

@@ -60,7 +60,8 @@ def load_generated(url: str, generated: Path) -> dict[str, int]:
 
 
 def build_staging(build_schema: str) -> None:
-    """The staging tables the linker reads (real dbt)."""
+    """The staging tables and the LSOA lookup seed the linker reads (real dbt)."""
+    dbt_runner.run("seed", build_schema, "--select", "ons_lsoa11_to_lad19")
     dbt_runner.run("run", build_schema, "--select", "stg_storm_asb__incidents", "stg_sentinel_asb__cases")
 
 
@@ -89,3 +90,36 @@ def quality(found: set[tuple[str, str]], generated: Path, url: str, build_schema
     hits = len(found & reachable)
     return {"links": len(found), "true_links": len(reachable), "unreachable": len(truth) - len(reachable),
             "precision": hits / len(found) if found else 0.0, "recall": hits / len(reachable) if reachable else 0.0}
+
+
+def combined_error(found: set[tuple[str, str]], generated: Path, url: str, build_schema: str) -> dict:
+    """How far combined ASB made from these links (Storm incidents + Sentinel cases no link took, each in its
+    district and month, as fct_asb_monthly counts them) is from the generator's true matters: the county's
+    relative error over all months, its worst month, and the worst district-month (districts with 50+ matters)."""
+    import collections
+
+    with db.connect(url) as conn:
+        storm = dict(conn.execute(f"select incident_number, district_code || '|' || to_char(incident_date, 'YYYY-MM') "
+                                  f"from {build_schema}_staging.stg_storm_asb__incidents").fetchall())
+        cases = dict(conn.execute(f"select case_id, district_code || '|' || to_char(incident_on, 'YYYY-MM') "
+                                  f"from {build_schema}_staging.stg_sentinel_asb__cases where case_type = 'ASB'"
+                                  ).fetchall())
+    linked = {c for c, _ in found}
+    ours = collections.Counter(storm.values()) + collections.Counter(v for c, v in cases.items() if c not in linked)
+    truth = collections.Counter()
+    for r in _truth(generated, "asb_matters"):
+        truth[f"{r['geography_code']}|{r['month']}"] += int(r["matters"])
+    with (settings.SOURCES_DIR / "reference" / "geographies.csv").open(newline="") as fh:
+        county = {r["geography_code"] for r in csv.DictReader(fh) if r["geography_level"] == "district"}
+    months = sorted({k.split("|")[1] for k in truth})
+    by_month = []
+    for month in months:
+        t = sum(truth[f"{d}|{month}"] for d in county)
+        o = sum(ours[f"{d}|{month}"] for d in county)
+        by_month.append((o - t) / t if t else 0.0)
+    t_all = sum(truth[f"{d}|{m}"] for d in county for m in months)
+    o_all = sum(ours[f"{d}|{m}"] for d in county for m in months)
+    district = [(ours[k] - n) / n for k, n in truth.items() if n >= 50 and k.split("|")[0] in county]
+    return {"county_error": (o_all - t_all) / t_all if t_all else 0.0,
+            "county_month_worst": max(by_month, key=abs, default=0.0),
+            "district_month_worst": max(district, key=abs, default=0.0)}

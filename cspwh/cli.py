@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--out", required=True, help="output folder (replaced)")
     gen.add_argument("--no-faults", action="store_true", help="plant no faults at all")
+    gen.add_argument("--linkage", choices=["realistic", "hard"], default="realistic",
+                     help="how hard Storm and Sentinel records are to link: hard adds anonymous callers, unnamed "
+                          "victims, name variants, 5-6 digit and transposed Storm numbers, 72 h offsets")
     gen.add_argument("--fault", action="append", default=[], metavar="NAME=RATE",
                      help="override one fault's rate, e.g. --fault district_aliases=0.2 (repeatable)")
     serve = sub.add_parser("serve-sentinel", help="serve generated Sentinel cases as the case API does")
@@ -171,7 +174,8 @@ def _generate(args) -> int:
             return 2
         faults[name] = float(rate)
     summary = generate(Config(out=Path(args.out), start=args.start, end=args.end, scale=args.scale, seed=args.seed,
-                              partnership=args.partnership, faults=faults))
+                              partnership=args.partnership, faults=faults,
+                              linkage=args.linkage))
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 

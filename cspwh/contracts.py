@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from cspwh import settings
+from cspwh import evidence, settings
 
 PG_TYPES = {"text": "text", "month": "date", "numeric": "numeric", "integer": "bigint", "date": "date",
             "timestamp": "timestamp", "boolean": "boolean", "district": "text"}
@@ -49,6 +49,8 @@ class Column:
     personal: str | None = None  # None, or how it is treated at landing: hmac | generalise | drop
     generalise_to: str | None = None  # for generalise: year | month | age_band | postcode_district
     description: str = ""
+    reference_of: str | None = None  # feed.entity.column whose number this column holds as typed (evidence.py)
+    evidence: tuple[str, ...] = ()  # linkage evidence pseudonyms made from it at landing (evidence.py)
 
     @property
     def pg_type(self) -> str:
@@ -124,6 +126,7 @@ class Entity:
                 cols.append((c.name, c.pg_type))
             if c.type == "district":  # conformed at load through the one alias table (reference.py)
                 cols.append((f"{c.name}_code", "text"))
+            cols += [(name, pg_type) for name, pg_type, _ in evidence.derived_columns(c)]
         cols += LINEAGE_COLUMNS
         cols += [("_layout_version", "text")] if len(self.layouts) > 1 else []
         return cols
@@ -168,6 +171,7 @@ def _columns(spec: list[dict]) -> tuple[Column, ...]:
         if c.get("allowed_values"):
             c["allowed_values"] = tuple(str(v) for v in c["allowed_values"])
         c.setdefault("header", c["name"])
+        c["evidence"] = tuple(c.get("evidence", ()))
         if c.get("personal") not in (None, *TREATMENTS):
             raise ValueError(f"column {c['name']}: personal must be one of {TREATMENTS}")
         out.append(Column(**c))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from cspwh import contracts, settings
+from cspwh import contracts, evidence, settings
 from cspwh.contracts import LINEAGE_COLUMNS
 
 LINEAGE_DESCRIPTIONS = {
@@ -33,6 +33,8 @@ def render(feed: str) -> str:
                 columns.append({"name": f"{col.name}_code", "data_type": "text", "description":
                                 f"ONS code of {col.name}, resolved at load through sources/reference/"
                                 "geography_aliases.csv; null if it names no known geography"})
+            columns += [{"name": name, "data_type": pg_type, "description": text}
+                        for name, pg_type, text in evidence.derived_columns(col)]
         columns += [{"name": name, "description": LINEAGE_DESCRIPTIONS[name], "data_tests": ["not_null"]}
                     for name, _ in LINEAGE_COLUMNS]
         if len(entity.layouts) > 1:

@@ -17,6 +17,7 @@ import threading
 import psycopg
 from psycopg import sql
 
+from cspwh import evidence
 from cspwh.contracts import Column, Entity
 from cspwh.file_gate import Tally
 from cspwh.landing import LandedFile
@@ -65,6 +66,11 @@ def transform(entity: Entity, staged: StagedFile) -> tuple[list[str], list[str]]
     """The SQL of raw's converted columns and their names, in order. `_line_number` is among them only when the
     staged file stores its lines (otherwise `load` numbers the rows as they come)."""
     exprs, names = [], []
+    _, finals = evidence.source_with_evidence([entity.column(n) for n in staged.columns])
+    evidence_columns: dict[str, list[tuple[str, str]]] = {}
+    for name in staged.columns:
+        made = {derived for derived, _, _ in evidence.derived_columns(entity.column(name))}
+        evidence_columns[name] = [(d, e) for d, e in finals if d in made]
     for name in staged.columns:
         col = entity.column(name)
         if col.loaded:
@@ -75,10 +81,18 @@ def transform(entity: Entity, staged: StagedFile) -> tuple[list[str], list[str]]
         if col.type == "district":
             exprs.append(f"district_code(src.{ident(name)})")
             names.append(f"{col.name}_code")
+        for derived, expr in evidence_columns.get(name, []):  # linkage evidence (evidence.py)
+            exprs.append(f"cast({expr} as varchar)")
+            names.append(derived)
     if not staged.read_by_duckdb:
         exprs.append("src._line::integer")
         names.append("_line_number")
     return exprs, names
+
+
+def source(entity: Entity, staged: StagedFile) -> str:
+    """What the conversion reads: `src`, with the linkage evidence's intermediate steps projected on (evidence.py)."""
+    return evidence.source_with_evidence([entity.column(n) for n in staged.columns])[0]
 
 
 def _csv(batch) -> memoryview:
@@ -122,7 +136,7 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
     from pgpq import ArrowToPostgresBinaryEncoder
 
     exprs, names = transform(entity, staged)
-    query = f"select {', '.join(exprs + tally.expressions)} from src"
+    query = f"select {', '.join(exprs + tally.expressions)} from {source(entity, staged)}"
     numbered, binary = staged.read_by_duckdb, _binary(entity, staged)
     for setting, value in (("cspwh.load_id", str(landed.file_id)), ("cspwh.source_file", landed.file_name),
                            ("cspwh.content_hash", landed.content_hash),

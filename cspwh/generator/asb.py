@@ -9,7 +9,7 @@ import datetime as dt
 import json
 
 from cspwh import contracts
-from cspwh.generator import police_uk_counts
+from cspwh.generator import linkage, police_uk_counts
 from cspwh.generator.common import (Output, POSTCODE_DISTRICTS, People, csv_bytes, date_text, district_name, rng_for,
                                     scaled, weighted)
 
@@ -30,7 +30,6 @@ REFERENCE_STYLES = [
 PLACEHOLDER = "SEN-PENDING"
 COUNCIL_SHARE = 0.5  # council-only Sentinel cases per Storm incident, by district and month
 HATE_SHARE = 0.04
-REFERENCE_KEPT = 0.75  # police-originated cases that carry the Storm number at all
 
 
 def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
@@ -50,6 +49,7 @@ def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
     resent_day = dt.date(month.year, month.month, rng.randint(1, days)) if cfg.rate("resent_file") and \
         month == cfg.months[len(cfg.months) // 3] else None
     start = dt.datetime(month.year, month.month, 1)
+    profile = linkage.profile(cfg.linkage)
     for day_index in range(days):
         day = month + dt.timedelta(days=day_index)
         day_rng = rng_for(cfg.seed, "storm", day)
@@ -57,18 +57,26 @@ def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
         first = bisect.bisect_left(slots, (day_index * 1440, -1))
         last = bisect.bisect_left(slots, ((day_index + 1) * 1440, -1))
         incidents = []
-        for seq, (minute, index) in enumerate(slots[first:last], start=1):
+        numbers = linkage.sequence_numbers(day_rng, profile, last - first)
+        for seq, (minute, index) in zip(numbers, slots[first:last]):
             record = records[index]
             opened = start + dt.timedelta(minutes=minute)
             pen = weighted(day_rng, PEN)
             authority = lookup[record["LSOA code"]]
+            anonymous = day_rng.random() < profile.caller_anonymous
+            street = record["Location"]
+            if day_rng.random() < profile.location_variant:
+                street = linkage.location_variant(day_rng, street)
             incidents.append({
                 "number": f"LP-{day:%Y%m%d}-{seq:04d}", "opened_at": opened,
                 "closed_at": opened + dt.timedelta(minutes=day_rng.randint(20, 4320)),
-                "pen": pen, "asb_type": day_rng.choice(TYPES[pen]), "street": record["Location"],
-                "lsoa": record["LSOA code"], "authority": authority, "caller": people.name(),
-                "phone": people.phone(), "address": people.address(),
-                "postcode": people.postcode(day_rng.choice(POSTCODE_DISTRICTS[authority])),
+                "pen": pen, "asb_type": day_rng.choice(TYPES[pen]), "street": street,
+                "lsoa": record["LSOA code"], "authority": authority,
+                "caller": day_rng.choice(linkage.ANONYMOUS) if anonymous else people.name(),
+                "person": people.name() if anonymous else None,  # who the caller is, though Storm has no name
+                "phone": None if anonymous and day_rng.random() < 0.7 else people.phone(),
+                "address": None if anonymous else people.address(),
+                "postcode": None if anonymous else people.postcode(day_rng.choice(POSTCODE_DISTRICTS[authority])),
             })
         _write_storm_day(cfg, out, entity, day, incidents, day_rng, late=(day == late_day),
                          resend=(day == resent_day))
@@ -91,8 +99,9 @@ def _write_storm_day(cfg, out: Output, entity, day: dt.date, incidents: list[dic
             if fault:
                 lines[(fault, column)].append(line)
         rows.append([incident["number"], opened, closed, incident["pen"], incident["asb_type"], incident["street"],
-                     incident["lsoa"], district, incident["caller"], incident["phone"], incident["address"],
-                     incident["postcode"], f"Caller reports {incident['asb_type'].lower()} {incident['street'].lower()}"])
+                     incident["lsoa"], district, incident["caller"], incident["phone"] or "", incident["address"] or "",
+                     incident["postcode"] or "",
+                     f"Caller reports {incident['asb_type'].lower()} {incident['street'].lower()}"])
     if rows and cfg.rate("dates_outside_period") and rng.random() < cfg.rate("dates_outside_period"):
         earlier = incidents[0]["opened_at"] - dt.timedelta(days=2)
         rows[0][1] = earlier.isoformat(sep=" ", timespec="minutes")
@@ -137,6 +146,8 @@ class Sentinel:
         self.month_cases: list[tuple] = []
         self.storm_by_district: collections.Counter = collections.Counter()
         self.rng = None
+        self.profile = linkage.profile(cfg.linkage)
+        self._neighbours = None
 
     def start_month(self, month: dt.date, index: int):
         self.month, self.index, self.seq = month, index, 0
@@ -163,26 +174,58 @@ class Sentinel:
                 "perpetrator_dob": self.people.date_of_birth(opened, 14, 70).isoformat() if rng.random() < 0.4
                 else None, "case_notes": "Case opened following report; see partner records."}
 
+    def _neighbour(self, lsoa: str) -> str:
+        """Another LSOA of the same authority next to it in code order (codes run roughly by place)."""
+        if self._neighbours is None:
+            by_authority = collections.defaultdict(list)
+            for code, authority in sorted(police_uk_counts.lsoa_lookup().items()):
+                by_authority[authority].append(code)
+            self._neighbours = {code: codes for codes in by_authority.values() for code in codes}
+        codes = self._neighbours[lsoa]
+        i = codes.index(lsoa)
+        return codes[min(len(codes) - 1, i + 1)] if (self.rng.random() < 0.5 or i == 0) and i + 1 < len(codes) \
+            else codes[max(0, i - 1)]
+
     def from_storm(self, incident: dict) -> None:
         self.storm_by_district[incident["authority"]] += 1
-        rng = self.rng
+        rng, p = self.rng, self.profile
         if not (self.cfg.rate("cross_system_duplicates") and rng.random() < self.cfg.rate("cross_system_duplicates")):
             return
-        opened = min(incident["opened_at"].date() + dt.timedelta(days=rng.randint(0, 3)),
-                     dt.date(self.month.year, self.month.month,
-                             calendar.monthrange(self.month.year, self.month.month)[1]))
+        month_end = dt.date(self.month.year, self.month.month, calendar.monthrange(self.month.year,
+                                                                                  self.month.month)[1])
+        incident_on = incident["opened_at"].date() + dt.timedelta(days=weighted(
+            rng, [(d, w) for d, w in p.offsets]))
+        opened = min(max(incident_on, incident["opened_at"].date()) + dt.timedelta(days=rng.randint(0, 3)),
+                     max(month_end, incident_on))
         case = self._base(opened, incident["authority"])
         day, seq = incident["number"][3:11], int(incident["number"][12:])
-        typed = rng.choice(REFERENCE_STYLES)(day, seq) if rng.random() < REFERENCE_KEPT else None
-        same_pen = rng.random() < 0.85
+        typed = None
+        if rng.random() < p.reference_kept:
+            typed = rng.choice(REFERENCE_STYLES)(day, seq)
+            if rng.random() < p.reference_transposed:
+                typed = linkage.transposed(rng, typed)
+        pen = incident["pen"] if rng.random() >= p.pen_changed else \
+            rng.choice([c for c, _ in PEN if c != incident["pen"]])
+        asb_type = incident["asb_type"] if rng.random() >= p.type_changed else rng.choice(TYPES[pen])
+        roll = rng.random()
+        lsoa = incident["lsoa"] if roll < p.lsoa_same else self._neighbour(incident["lsoa"]) \
+            if roll < p.lsoa_same + p.lsoa_neighbour else None
+        person = incident["person"] or incident["caller"]
+        if rng.random() < p.victim_unnamed:
+            victim = None
+        elif rng.random() < p.victim_other_person:
+            victim = self.people.name()
+        else:
+            victim = linkage.name_variant(rng, person) if rng.random() < p.name_variant else person
+        roll = rng.random()
+        postcode = incident["postcode"] if roll < p.postcode_same and incident["postcode"] else \
+            self.people.postcode(rng.choice(POSTCODE_DISTRICTS[incident["authority"]])) if roll < 0.9 else None
         case.update({
             "originating_agency": "Police", "storm_reference": typed, "case_type": "ASB",
-            "pen_category": incident["pen"] if same_pen else rng.choice([p for p, _ in PEN if p != incident["pen"]]),
-            "asb_type": incident["asb_type"], "incident_on": incident["opened_at"].date().isoformat(),
-            "lsoa_code": incident["lsoa"] if rng.random() < 0.9 else None,
-            "victim_name": incident["caller"] if rng.random() < 0.9 else incident["caller"].upper(),
+            "pen_category": pen, "asb_type": asb_type, "incident_on": incident_on.isoformat(),
+            "lsoa_code": lsoa, "victim_name": victim,
             "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
-            "victim_address": incident["address"], "victim_postcode": incident["postcode"],
+            "victim_address": incident["address"] or self.people.address(), "victim_postcode": postcode,
             "_authority": incident["authority"], "_storm": incident["number"], "_typed": typed,
         })
         self._keep(case)
@@ -192,7 +235,7 @@ class Sentinel:
         record = {k: v for k, v in case.items() if not k.startswith("_")}
         record["case_id"] = PLACEHOLDER
         text = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        self.month_cases.append(((case["updated_at"], case["opened_on"], case["victim_name"]), text,
+        self.month_cases.append(((case["updated_at"], case["opened_on"], case["victim_name"] or ""), text,
                                  case["_authority"], case["_storm"], case["_typed"], case["case_type"],
                                  case["_aliased"]))
 

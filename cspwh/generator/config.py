@@ -42,6 +42,7 @@ class Config:
     seed: int = 42
     partnership: str = "leicestershire"
     faults: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_FAULTS))
+    linkage: str = "realistic"  # how hard Storm and Sentinel are to link: realistic | hard (linkage.py)
 
     @property
     def months(self) -> list[dt.date]:

@@ -39,16 +39,34 @@ def truth(generated, name):
         return list(csv.DictReader(fh))
 
 
-def test_combined_asb_equals_the_ground_truth_matters(asb_night):
+def test_combined_asb_is_within_one_percent_of_the_ground_truth_matters(asb_night):
     expected = {(r["geography_code"], r["month"]): int(r["matters"]) for r in truth(asb_night.generated, "asb_matters")}
     published = {(g, m): n for g, m, n in asb_night.query(
         """select geography_code, to_char(month_start, 'YYYY-MM'), combined_matters from marts.fct_asb_monthly
             where geography_level in ('district', 'unitary')""")}
-    assert published == expected and sum(expected.values()) > 4000
+    assert sum(expected.values()) > 4000
+    # the realistic profile: a few duplicates the evidence cannot show stay two matters
+    assert abs(sum(published.get(k, 0) for k in expected) / sum(expected.values()) - 1) <= 0.01
+    assert all(abs(published[k] - n) <= max(3, 0.03 * n) for k, n in expected.items()), \
+        [(k, published[k], n) for k, n in expected.items() if abs(published[k] - n) > max(3, 0.03 * n)]
     county, districts = asb_night.query(
         """select sum(combined_matters) filter (where geography_level = 'county'),
                   sum(combined_matters) filter (where geography_level = 'district') from marts.fct_asb_monthly""")[0]
     assert county == districts
+
+
+def test_the_mart_says_how_each_sentinel_case_was_counted(asb_night):
+    rows = asb_night.query(
+        """select sum(sentinel_cases), sum(linked_sentinel_cases), sum(linked_by_reference), sum(linked_by_score),
+                  sum(unlinked_sentinel_cases), sum(unlinked_with_storm_number), sum(unlinked_with_person_only),
+                  sum(unlinked_with_neither), sum(references_matching_no_incident)
+             from marts.fct_asb_monthly where geography_level in ('district', 'unitary')""")
+    sentinel, linked, by_reference, by_score, unlinked, with_number, person_only, neither, no_incident = rows[0]
+    assert sentinel == linked + unlinked and linked == by_reference + by_score
+    assert unlinked == with_number + person_only + neither
+    assert by_reference > by_score > 0 and neither > 0
+    typed = [r for r in truth(asb_night.generated, "storm_sentinel_links") if r["storm_reference_as_typed"]]
+    assert len(typed) > 500 and no_incident >= 0
 
 
 def test_links_meet_the_precision_and_recall_targets(asb_night):
@@ -62,9 +80,29 @@ def test_links_meet_the_precision_and_recall_targets(asb_night):
     methods = dict(asb_night.query("select link_method, count(*) from marts.fct_asb_incident "
                                    "where recorded_in = 'both' group by 1"))
     assert methods.get("storm_reference", 0) > 0 and methods.get("scored_match", 0) > 0
-    reason = asb_night.query("select link_reason from marts.fct_asb_incident where link_method = 'scored_match' "
-                             "limit 1")[0][0]
-    assert "same person (pseudonym)" in reason
+    reasons = [r for (r,) in asb_night.query("select link_reason from marts.fct_asb_incident "
+                                             "where link_method = 'scored_match'")]
+    assert reasons and all("same Storm number" not in r for r in reasons)
+    assert any("same initial and surname (pseudonyms)" in r for r in reasons)
+
+
+def test_typed_storm_references_never_leave_landing(asb_night):
+    """Issue #12 item 7: the reference field is free text; only the number read from it and how it was typed
+    (a fixed word) reach raw, staging and the marts."""
+    # spellings that cannot occur inside a Storm number as issued (a lower-case letter, space, slash, bracket,
+    # colon or letter O), so finding one anywhere means the typed text itself got through
+    typed = {t for t in (r["storm_reference_as_typed"] for r in truth(asb_night.generated, "storm_sentinel_links"))
+             if t and any(c.islower() or c in " /(:O" for c in t)}
+    assert len(typed) > 100
+    assert asb_night.query("""select count(*) from information_schema.columns
+                               where table_name = 'sentinel_asb__cases' and column_name = 'storm_reference'""") == [(0,)]
+    build = asb_night.query("select build_schema from audit.publications order by publication_id desc limit 1")[0][0]
+    for table in ("raw.sentinel_asb__cases", f"{build}_staging.stg_sentinel_asb__cases",
+                  f"{build}_intermediate.int_asb_incidents_linked", "marts.fct_asb_incident"):
+        text = "\n".join(str(v) for row in asb_night.query(f"select * from {table}") for v in row)
+        assert not [t for t in typed if t in text], table
+    forms = dict(asb_night.query("select storm_reference_form, count(*) from raw.sentinel_asb__cases group by 1"))
+    assert forms["as_issued"] and forms["retyped"] and forms["day_first"] and forms[None]
 
 
 def test_no_personal_data_reaches_the_marts(asb_night):

@@ -1,133 +1,578 @@
 {#- Links between Sentinel ASB cases and the Storm incidents they duplicate, each with its method, score and reason.
-    Deterministic first: the Storm number however the case officer typed it. Then, for what is left, a scored match
-    inside the same district and three days: the same person (keyed pseudonyms of the caller and the victim), the
-    same date, the same LSOA, PEN category and ASB type. A pair links when it scores at least
-    var('asb_link_threshold') and is each side's best candidate.
 
-    Candidates come from equi-join blocks, so Postgres hash-joins them however many records there are instead of
-    comparing every case with every incident of its district and week:
-      - same district and person pseudonym, dates within three days. Without the same person a pair scores at most
-        8, so at a threshold above 8 (the default is 9) every pair that can link is in this block and it loses none;
-      - same district, date and LSOA, added only when the threshold is 8 or less (a pair without the person can then
-        link); it is a wide block, hundreds of thousands of pairs at national volume.
-    The inputs are inlined (not materialized) so the planner sees the staging tables' statistics; the sorts and hashes
-    of a few hundred thousand narrow rows get 64MB for this model's transaction only (set local). -#}
-{%- set threshold = var('asb_link_threshold', 9) -%}
-{{ config(pre_hook="set local work_mem = '64MB'") }}
+    A Fellegi-Sunter model whose weights are learnt from the night's own records by expectation maximisation (as
+    Splink does), then a one-to-one assignment:
+
+    1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person: the Storm
+       number (read at landing, any date); the same district and date; and, within the district and three days,
+       the same MSOA (the LSOA or a neighbour), Soundex of the surname (which the same surname, or initial and
+       surname, implies) or full postcode (keyed pseudonyms made at landing).
+    2. Each pair's comparison vector: Storm number (agrees and plausible: within three days or the same LSOA /
+       agrees but disagrees on both time and place / another number / none), days apart (0 / 1 / 2-3 / more),
+       place (same LSOA / same MSOA / another / unknown), person (initial and surname / surname / Soundex /
+       another / unknown), postcode (unit / district / another / unknown), PEN category and ASB type (both / one /
+       neither).
+    3. EM over the distinct vectors and their counts (a few hundred rows, however many pairs): m and u of every
+       level and the match share, var('asb_link_em_iterations') rounds, unrolled; u starts from exact
+       value-frequency counts over every same-district pair.
+    4. One-to-one probabilities: a pair weighed against the case's other candidates and against the chance the
+       case duplicates nothing (the share of duplicating cases learnt per origin by EM); then rounds of mutual best:
+       a pair at or above var('asb_link_threshold') links when it is both its case's and its incident's best
+       remaining candidate (a plausible Storm number first), var('asb_link_assignment_rounds') times.
+
+    A Storm number that agrees but disagrees on both time and place (a transposed digit often names another real
+    incident) is a level of its own: EM learns how little it is worth, so it is scored, never trusted. -#}
+{%- set threshold = var('asb_link_threshold', 0.5) -%}
+{%- set iterations = var('asb_link_em_iterations', 15) -%}
+{%- set rounds = var('asb_link_assignment_rounds', 4) -%}
+{#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
+{%- set m_start = {
+    'reference': {'agrees': 0.55, 'agrees_implausible': 0.01, 'other_number': 0.04, 'none': 0.40},
+    'days_apart': {'0': 0.6, '1': 0.2, '2-3': 0.15, 'more': 0.05},
+    'lsoa': {'same': 0.7, 'same_msoa': 0.1, 'different': 0.1, 'unknown': 0.10},
+    'person': {'initial_surname': 0.5, 'surname': 0.1, 'surname_sound': 0.05, 'different': 0.05, 'unknown': 0.3},
+    'postcode': {'unit': 0.6, 'district': 0.2, 'different': 0.1, 'unknown': 0.1},
+    'category': {'both': 0.7, 'one': 0.25, 'neither': 0.05},
+} -%}
+{%- set vector -%}
+case
+            when sentinel.storm_incident_number is null then 'none'
+            when sentinel.storm_incident_number <> storm.incident_key then 'other_number'
+            when abs(sentinel.incident_on - storm.incident_date) <= 3
+                or sentinel.lsoa_code = storm.lsoa_code then 'agrees'
+            else 'agrees_implausible'
+        end as reference,
+        case abs(sentinel.incident_on - storm.incident_date)
+            when 0 then '0' when 1 then '1' when 2 then '2-3' when 3 then '2-3' else 'more'
+        end as days_apart,
+        case
+            when sentinel.lsoa_code is null or storm.lsoa_code is null then 'unknown'
+            when sentinel.lsoa_code = storm.lsoa_code then 'same'
+            when sentinel.msoa_name = storm.msoa_name then 'same_msoa'
+            else 'different'
+        end as lsoa,
+        case
+            when sentinel.surname is null or storm.surname is null then 'unknown'
+            when sentinel.initial_surname = storm.initial_surname then 'initial_surname'
+            when sentinel.surname = storm.surname then 'surname'
+            when sentinel.surname_sound = storm.surname_sound then 'surname_sound'
+            else 'different'
+        end as person,
+        case
+            when sentinel.postcode_unit is null or storm.postcode_unit is null then 'unknown'
+            when sentinel.postcode_unit = storm.postcode_unit then 'unit'
+            when sentinel.postcode_district = storm.postcode_district then 'district'
+            else 'different'
+        end as postcode,
+        case
+            when coalesce(sentinel.pen_category = storm.pen_category, false)
+                and coalesce(sentinel.asb_type = storm.asb_type, false) then 'both'
+            when coalesce(sentinel.pen_category = storm.pen_category, false)
+                or coalesce(sentinel.asb_type = storm.asb_type, false) then 'one'
+            else 'neither'
+        end as category
+{%- endset -%}
+{{ config(pre_hook=["set local work_mem = '64MB'", "set local enable_mergejoin = off"]) }}
 with
 
-storm as not materialized (
+msoa as (
 
-    select incident_number, incident_date, district_code, lsoa_code, pen_category, asb_type, caller_pseudonym
-    from {{ ref('stg_storm_asb__incidents') }}
+    -- an LSOA's MSOA is its name less the final letter ('Leicester 003A' is in 'Leicester 003'): LSOAs that touch
+    select lsoa11cd as lsoa_code, left(lsoa11nm, length(lsoa11nm) - 1) as msoa_name
+    from {{ ref('ons_lsoa11_to_lad19') }}
 
 ),
 
-sentinel as not materialized (
+storm as materialized (
 
     select
-        case_id, storm_incident_number, storm_reference_as_typed, incident_on, district_code, lsoa_code,
-        pen_category, asb_type, victim_pseudonym
+        incident_number, incident_key, incident_date, district_code, lsoa_code, pen_category, asb_type,
+        caller_surname_pseudonym as surname, caller_initial_surname_pseudonym as initial_surname,
+        caller_surname_sound_pseudonym as surname_sound, caller_postcode_unit_pseudonym as postcode_unit,
+        caller_postcode_district as postcode_district, msoa.msoa_name
+    from {{ ref('stg_storm_asb__incidents') }}
+    left join msoa using (lsoa_code)
+
+),
+
+sentinel as materialized (
+
+    select
+        case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code, pen_category,
+        asb_type, victim_surname_pseudonym as surname, victim_initial_surname_pseudonym as initial_surname,
+        victim_surname_sound_pseudonym as surname_sound, victim_postcode_unit_pseudonym as postcode_unit,
+        victim_postcode_district as postcode_district, msoa.msoa_name
     from {{ ref('stg_sentinel_asb__cases') }}
+    left join msoa using (lsoa_code)
     where case_type = 'ASB'
 
 ),
 
-deterministic as (
+sentinel_days as (
+
+    select sentinel.*, sentinel.incident_on + shift as block_date, abs(shift) as block_shift
+    from sentinel
+    cross join generate_series(-3, 3) as shift
+
+),
+
+candidate_ids as (
+
+    -- the same surname or initial and surname implies the same Soundex code, so that block holds both
+    select sentinel.case_id, storm.incident_number
+    from sentinel
+    inner join storm on storm.incident_key = sentinel.storm_incident_number
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
+    where s.block_shift = 0
+    {%- for key in ['msoa_name', 'surname_sound', 'postcode_unit'] %}
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join storm
+        on storm.{{ key }} = s.{{ key }} and storm.district_code = s.district_code
+        and storm.incident_date = s.block_date
+    {%- endfor %}
+
+),
+
+{#- u: the share of each level among all pairs of a Sentinel case and a Storm incident of the same district (the
+    population blocking draws from), counted exactly from value frequencies, never by forming the pairs -#}
+district_sizes as (
+
+    select
+        district_code,
+        s.cases, s.with_lsoa as s_lsoa, s.with_person as s_person, s.with_postcode as s_postcode,
+        s.with_reference as s_reference,
+        t.incidents, t.with_lsoa as t_lsoa, t.with_person as t_person, t.with_postcode as t_postcode
+    from (
+        select district_code, count(*)::float8 as cases, count(lsoa_code)::float8 as with_lsoa,
+            count(surname)::float8 as with_person, count(postcode_unit)::float8 as with_postcode,
+            count(storm_incident_number)::float8 as with_reference
+        from sentinel group by district_code
+    ) as s
+    inner join (
+        select district_code, count(*)::float8 as incidents, count(lsoa_code)::float8 as with_lsoa,
+            count(surname)::float8 as with_person, count(postcode_unit)::float8 as with_postcode
+        from storm group by district_code
+    ) as t using (district_code)
+
+),
+
+{%- set keyed = {'lsoa': 'lsoa_code', 'msoa': 'msoa_name', 'initial_surname': 'initial_surname', 'surname': 'surname',
+                 'surname_sound': 'surname_sound', 'postcode_unit': 'postcode_unit',
+                 'postcode_district': 'postcode_district', 'pen': 'pen_category', 'type': 'asb_type',
+                 'pen_type': "pen_category || '|' || asb_type", 'reference': 'incident_key'} %}
+
+same_value_pairs as (
+
+    {%- for name, expr in keyed.items() %}
+    {% if not loop.first %}union all{% endif %}
+    select '{{ name }}' as key, sum(s.n * t.n) as pairs
+    from (select district_code, {{ 'storm_incident_number' if name == 'reference' else expr }} as v,
+                 count(*)::float8 as n
+          from sentinel group by 1, 2) as s
+    inner join (select district_code, {{ expr }} as v, count(*)::float8 as n from storm group by 1, 2) as t
+        using (district_code, v)
+    {%- endfor %}
+
+),
+
+same_value as (
+
+    select
+        {%- for name in keyed %}
+        coalesce(max(pairs) filter (where key = '{{ name }}'), 0) as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from same_value_pairs
+
+),
+
+days_pairs as (
+
+    select
+        coalesce(sum(s.n * t.n) filter (where s.d = t.d), 0) as days_0,
+        coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) = 1), 0) as days_1,
+        coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) between 2 and 3), 0) as days_2_3,
+        greatest(1, coalesce(sum(s.n * t.n), 0)) as window_pairs
+    from (select district_code, incident_on as d, count(*)::float8 as n from sentinel group by 1, 2) as s
+    inner join (select district_code, incident_date as d, count(*)::float8 as n from storm group by 1, 2) as t
+        on t.district_code = s.district_code and t.d between s.d - 3 and s.d + 3
+
+),
+
+population as (
+
+    select
+        sum(cases * incidents) as pairs,
+        sum(s_lsoa * t_lsoa) as lsoa_known,
+        sum(s_person * t_person) as person_known,
+        sum(s_postcode * t_postcode) as postcode_known,
+        sum(s_reference * incidents) as reference_known
+    from district_sizes
+
+),
+
+u_fixed (comparison, level, u) as (
+
+    select v.comparison, v.level, greatest(v.pairs / population.pairs, 1e-9)
+    from population
+    cross join same_value
+    cross join days_pairs
+    cross join lateral (values
+        -- a number both sides agree on is counted once for both agreeing levels: the few it is are mostly true
+        ('reference', 'agrees', same_value.reference),
+        ('reference', 'agrees_implausible', same_value.reference),
+        ('reference', 'other_number', population.reference_known - same_value.reference),
+        ('reference', 'none', population.pairs - population.reference_known),
+        -- EM's population is the three-day window (and the Storm-number pairs), so days apart is counted within it
+        ('days_apart', '0', days_pairs.days_0 * population.pairs / days_pairs.window_pairs),
+        ('days_apart', '1', days_pairs.days_1 * population.pairs / days_pairs.window_pairs),
+        ('days_apart', '2-3', days_pairs.days_2_3 * population.pairs / days_pairs.window_pairs),
+        ('days_apart', 'more', same_value.reference * population.pairs / days_pairs.window_pairs),
+        ('lsoa', 'same', same_value.lsoa),
+        ('lsoa', 'same_msoa', same_value.msoa - same_value.lsoa),
+        ('lsoa', 'different', population.lsoa_known - same_value.msoa),
+        ('lsoa', 'unknown', population.pairs - population.lsoa_known),
+        ('person', 'initial_surname', same_value.initial_surname),
+        ('person', 'surname', same_value.surname - same_value.initial_surname),
+        ('person', 'surname_sound', same_value.surname_sound - same_value.surname),
+        ('person', 'different', population.person_known - same_value.surname_sound),
+        ('person', 'unknown', population.pairs - population.person_known),
+        ('postcode', 'unit', same_value.postcode_unit),
+        ('postcode', 'district', same_value.postcode_district - same_value.postcode_unit),
+        ('postcode', 'different', population.postcode_known - same_value.postcode_district),
+        ('postcode', 'unknown', population.pairs - population.postcode_known),
+        ('category', 'both', same_value.pen_type),
+        ('category', 'one', same_value.pen + same_value.type - 2 * same_value.pen_type),
+        ('category', 'neither', population.pairs - same_value.pen - same_value.type + same_value.pen_type)
+    ) as v (comparison, level, pairs)
+
+),
+
+compared as materialized (
+
+    select c.case_id, c.incident_number, {{ vector }}
+    from candidate_ids as c
+    inner join sentinel using (case_id)
+    inner join storm using (incident_number)
+
+),
+
+{#- EM runs on a consistent population: every same-district pair within three days, plus the Storm-number pairs.
+    Not on the candidates alone (blocking keeps pairs because they agree, which would teach EM that agreeing is
+    common), and without forming every pair: the candidates count once each (they hold nearly every true pair, so
+    m is learnt from all of them), the other pairs of the window are those of a sample of cases, each counting for
+    1/fraction pairs, the fraction sized to about var('asb_link_em_pairs') pairs. -#}
+em_sampling as (
+
+    select least(1.0, {{ var('asb_link_em_pairs', 60000) }} / greatest(1, days_0 + days_1 + days_2_3)) as fraction
+    from days_pairs
+
+),
+
+em_others as materialized (
+
+    select {{ vector }}
+    from sentinel
+    cross join em_sampling
+    inner join storm
+        on storm.district_code = sentinel.district_code
+        and storm.incident_date between sentinel.incident_on - 3 and sentinel.incident_on + 3
+    where abs(hashtext(sentinel.case_id)) % 100000 < em_sampling.fraction * 100000
+        and not exists (select from candidate_ids as c
+                        where c.case_id = sentinel.case_id and c.incident_number = storm.incident_number)
+
+),
+
+patterns as materialized (
+
+    select
+        row_number() over () as pattern_id, reference, days_apart, lsoa, person, postcode, category,
+        sum(pairs)::float8 as pairs
+    from (
+        select reference, days_apart, lsoa, person, postcode, category, count(*)::float8 as pairs
+        from compared
+        group by reference, days_apart, lsoa, person, postcode, category
+        union all
+        select reference, days_apart, lsoa, person, postcode, category,
+            count(*) / (select fraction from em_sampling) as pairs
+        from em_others
+        group by reference, days_apart, lsoa, person, postcode, category
+    ) as counted
+    group by reference, days_apart, lsoa, person, postcode, category
+
+),
+
+pattern_levels as materialized (
+
+    select pattern_id, pairs, comparison, level
+    from patterns
+    cross join lateral (values
+        ('reference', reference), ('days_apart', days_apart), ('lsoa', lsoa), ('person', person),
+        ('postcode', postcode), ('category', category)) as v (comparison, level)
+
+),
+
+m_start (comparison, level, m) as (
+
+    {%- set starts = [] %}
+    {%- for comparison, levels in m_start.items() %}{% for level, m in levels.items() %}
+    {%- do starts.append("('" ~ comparison ~ "', '" ~ level ~ "', " ~ m ~ "::float8)") %}
+    {%- endfor %}{% endfor %}
+    values {{ starts | join(', ') }}
+
+),
+
+params_0 as (
+
+    select m_start.comparison, m_start.level, m_start.m, u_fixed.u
+    from m_start
+    inner join u_fixed using (comparison, level)
+
+),
+
+lambda_0 as (
+
+    -- at most one true pair per case: a third of the cases matching is where EM starts
+    select least(0.5, (select count(*) from sentinel)::float8 / 3 / greatest(1, (select sum(pairs) from patterns)))
+        as lambda
+
+),
+
+{#- EM: the posterior of every distinct comparison vector, then m and lambda from them; u stays as counted (as
+    Splink fixes u from random pairs): letting it move let EM settle on a cluster of "no person known" pairs at
+    five times the county's density -#}
+{%- for i in range(iterations) %}
+
+posterior_{{ i }} as materialized (
+
+    select
+        pattern_levels.pattern_id,
+        pattern_levels.pairs,
+        1 / (1 + (1 - l.lambda) / l.lambda
+            * exp(least(700, sum(ln(p.u)) - sum(ln(p.m))))) as probability
+    from pattern_levels
+    inner join params_{{ i }} as p using (comparison, level)
+    cross join lambda_{{ i }} as l
+    group by pattern_levels.pattern_id, pattern_levels.pairs, l.lambda
+
+),
+
+lambda_{{ i + 1 }} as materialized (
+
+    select least(0.999, greatest(1e-9, sum(pairs * probability) / sum(pairs))) as lambda
+    from posterior_{{ i }}
+
+),
+
+params_{{ i + 1 }} as materialized (
+
+    select
+        p.comparison,
+        p.level,
+        greatest(1e-6, coalesce(e.m, 0)) as m,
+        p.u
+    from params_{{ i }} as p
+    left join (
+        select
+            pattern_levels.comparison,
+            pattern_levels.level,
+            sum(pattern_levels.pairs * probability)
+                / nullif(sum(sum(pattern_levels.pairs * probability)) over (partition by comparison), 0) as m,
+            sum(pattern_levels.pairs * (1 - probability))
+                / nullif(sum(sum(pattern_levels.pairs * (1 - probability))) over (partition by comparison), 0) as u
+        from pattern_levels
+        inner join posterior_{{ i }} using (pattern_id)
+        group by pattern_levels.comparison, pattern_levels.level
+    ) as e using (comparison, level)
+
+),
+
+{%- endfor %}
+
+weights as (
+
+    select comparison, level, ln(m / u) as weight from params_{{ iterations }}
+
+),
+
+scored_patterns as materialized (
+
+    select
+        v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.category,
+        -- a level the sample never showed adds no evidence
+        ln(l.lambda / (1 - l.lambda)) + sum(coalesce(weights.weight, 0)) as match_weight
+    from (select distinct reference, days_apart, lsoa, person, postcode, category from compared) as v
+    cross join lateral (values
+        ('reference', v.reference), ('days_apart', v.days_apart), ('lsoa', v.lsoa), ('person', v.person),
+        ('postcode', v.postcode), ('category', v.category)) as levels (comparison, level)
+    left join weights using (comparison, level)
+    cross join lambda_{{ iterations }} as l
+    group by v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.category, l.lambda
+
+),
+
+scored_pairs as materialized (
+
+    select compared.*, scored_patterns.match_weight
+    from compared
+    inner join scored_patterns
+        using (reference, days_apart, lsoa, person, postcode, category)
+
+),
+
+{#- One to one: a case duplicates at most one incident, so a pair's probability is weighed against the case's other
+    candidates and against the chance that the case duplicates none (Fellegi-Sunter scores pairs one at a time):
+        p(i,j) = (share / n_i) LR(i,j) / ((1 - share) + (share / n_i) * sum over k of LR(i,k))
+    where LR is the pair's likelihood ratio m/u, n_i the incidents of the case's district within three days of it,
+    and share the part of cases that duplicate a Storm incident, for each origin (police-originated or council),
+    learnt each night by EM: the cases' expected number of matches under these probabilities. -#}
+pair_ratios as materialized (
+
+    select
+        scored_pairs.*,
+        scored_pairs.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
+        1 / (1 + exp(-scored_pairs.match_weight)) as pairwise_probability
+    from scored_pairs
+    cross join lambda_{{ iterations }} as l
+
+),
+
+case_evidence as materialized (
 
     select
         sentinel.case_id,
-        storm.incident_number,
-        'storm_reference' as link_method,
-        1.0::numeric as link_score,
-        'Storm number typed as ''' || sentinel.storm_reference_as_typed || '''' as link_reason
+        sentinel.originating_agency,
+        greatest(1, coalesce(w.window_incidents, 0)) as window_incidents,
+        coalesce(r.ratio_sum, 0) as ratio_sum,
+        least(1.0, coalesce(r.expected_matches, 0)) as expected_matches
     from sentinel
-    inner join storm on storm.incident_number = sentinel.storm_incident_number
+    left join (
+        select case_id, sum(exp(least(700, log_ratio))) as ratio_sum, sum(pairwise_probability) as expected_matches
+        from pair_ratios group by case_id
+    ) as r using (case_id)
+    left join (
+        select s.case_id, sum(t.incidents) as window_incidents
+        from sentinel_days as s
+        inner join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as t
+            on t.district_code = s.district_code and t.incident_date = s.block_date
+        group by s.case_id
+    ) as w using (case_id)
 
 ),
 
--- what the Storm number did not link (anti-joins: `not in` a large subquery degrades to a nested loop)
-open_sentinel as not materialized (
+origin_share_0 as (
 
-    select * from sentinel
-    where not exists (select from storm where storm.incident_number = sentinel.storm_incident_number)
-
-),
-
-open_storm as not materialized (
-
-    select * from storm
-    where not exists (select from sentinel where sentinel.storm_incident_number = storm.incident_number)
+    select originating_agency, least(0.98, greatest(0.001, avg(expected_matches))) as share
+    from case_evidence
+    group by originating_agency
 
 ),
 
-candidates as (
+{#- then EM on the share itself: the cases' expected matches under the one-to-one probabilities -#}
+{%- for k in range(10) %}
 
-    {%- set blocks = [
-        "open_storm.caller_pseudonym = open_sentinel.victim_pseudonym
-        and open_storm.incident_date between open_sentinel.incident_on - 3 and open_sentinel.incident_on + 3",
-    ] + (["open_storm.incident_date = open_sentinel.incident_on
-        and open_storm.lsoa_code = open_sentinel.lsoa_code"] if threshold <= 8 else []) %}
-    {%- for block in blocks %}
-    {% if not loop.first %}union{% endif %}
+origin_share_{{ k + 1 }} as materialized (
+
     select
-        open_sentinel.case_id,
-        open_storm.incident_number,
-        coalesce(open_sentinel.victim_pseudonym = open_storm.caller_pseudonym, false) as same_person,
-        coalesce(open_sentinel.incident_on = open_storm.incident_date, false) as same_date,
-        coalesce(open_sentinel.lsoa_code = open_storm.lsoa_code, false) as same_lsoa,
-        coalesce(open_sentinel.pen_category = open_storm.pen_category, false) as same_pen,
-        coalesce(open_sentinel.asb_type = open_storm.asb_type, false) as same_type
-    from open_sentinel
-    inner join open_storm
-        on open_storm.district_code = open_sentinel.district_code
-        and {{ block }}
-    {%- endfor %}
+        case_evidence.originating_agency,
+        least(0.98, greatest(0.001, avg(
+            (o.share / window_incidents) * ratio_sum
+            / ((1 - o.share) + (o.share / window_incidents) * ratio_sum)))) as share
+    from case_evidence
+    inner join origin_share_{{ k }} as o using (originating_agency)
+    group by case_evidence.originating_agency
+
+),
+
+{%- endfor %}
+
+origin_share as (
+
+    select * from origin_share_10
 
 ),
 
 scored as (
 
     select
-        case_id,
-        incident_number,
-        (case when same_person then 6 else 0 end) + (case when same_date then 3 else 1 end)
-            + (case when same_lsoa then 3 else 0 end) + (case when same_pen then 1 else 0 end)
-            + (case when same_type then 1 else 0 end) as points,
-        concat_ws(', ',
-            case when same_person then 'same person (pseudonym)' end,
-            case when same_date then 'same date' else 'within 3 days' end,
-            case when same_lsoa then 'same LSOA' end,
-            case when same_pen then 'same PEN category' end,
-            case when same_type then 'same ASB type' end) as link_reason
-    from candidates
+        pair_ratios.*,
+        p.probability as match_probability,
+        ln(p.probability / greatest(1e-12, 1 - p.probability)) as final_weight
+    from pair_ratios
+    inner join case_evidence using (case_id)
+    inner join origin_share using (originating_agency)
+    cross join lateral (
+        select least(1 - 1e-12, (share / window_incidents) * exp(least(700, pair_ratios.log_ratio))
+            / ((1 - share) + (share / window_incidents) * ratio_sum)) as probability
+    ) as p
+    where p.probability >= {{ threshold }}
 
 ),
 
-ranked as (
+{#- rounds of mutual best: what a round links leaves the next round's candidates -#}
+{%- for r in range(rounds) %}
+
+ranked_{{ r }} as (
 
     select
-        scored.*,
-        row_number() over (partition by case_id order by points desc, incident_number) as rank_for_case,
-        row_number() over (partition by incident_number order by points desc, case_id) as rank_for_incident
-    from scored
-    where points >= {{ threshold }}
+        s.*,
+        row_number() over (partition by s.case_id
+            order by (s.reference = 'agrees') desc, s.final_weight desc, s.incident_number) as rank_for_case,
+        row_number() over (partition by s.incident_number
+            order by (s.reference = 'agrees') desc, s.final_weight desc, s.case_id) as rank_for_incident
+    from scored as s
+    {%- if r > 0 %}
+    where not exists (select from assigned_{{ r - 1 }} as a where a.case_id = s.case_id)
+        and not exists (select from assigned_{{ r - 1 }} as a where a.incident_number = s.incident_number)
+    {%- endif %}
 
 ),
 
-probabilistic as (
+assigned_{{ r }} as (
 
-    select
-        case_id,
-        incident_number,
-        'scored_match' as link_method,
-        round(points / 14.0, 3) as link_score,
-        link_reason
-    from ranked
+    {% if r > 0 %}select * from assigned_{{ r - 1 }} union all{% endif %}
+    select case_id, incident_number, reference, days_apart, lsoa, person, postcode, category, match_probability
+    from ranked_{{ r }}
     where rank_for_case = 1 and rank_for_incident = 1
+
+),
+
+{%- endfor %}
+
+final as (
+
+    select
+        case_id,
+        incident_number,
+        case when reference = 'agrees' then 'storm_reference' else 'scored_match' end as link_method,
+        round(match_probability::numeric, 4) as link_score,
+        concat_ws(', ',
+            case reference
+                when 'agrees' then 'same Storm number'
+                when 'agrees_implausible' then 'same Storm number but more than 3 days apart and another LSOA'
+                when 'other_number' then 'another Storm number'
+            end,
+            case days_apart when '0' then 'same date' when 'more' then 'more than 3 days apart'
+                else days_apart || ' day(s) apart' end,
+            case lsoa when 'same' then 'same LSOA' when 'same_msoa' then 'a neighbouring LSOA (same MSOA)'
+                when 'different' then 'another LSOA' end,
+            case person
+                when 'initial_surname' then 'same initial and surname (pseudonyms)'
+                when 'surname' then 'same surname (pseudonym)'
+                when 'surname_sound' then 'surname sounds the same (pseudonym)'
+                when 'different' then 'another person'
+            end,
+            case postcode when 'unit' then 'same postcode (pseudonym)' when 'district' then 'same postcode district'
+            end,
+            case category when 'both' then 'same PEN category and ASB type'
+                when 'one' then 'same PEN category or ASB type' end
+        ) as link_reason
+    from assigned_{{ rounds - 1 }}
 
 )
 
-select * from deterministic
-union all
-select * from probabilistic
+select * from final

@@ -26,7 +26,16 @@ by_authority as (
         count(*) filter (where storm_incident_number is not null and pen_category = 'Nuisance') as storm_nuisance,
         sum(sentinel_cases) as sentinel_cases,
         sum(sentinel_cases) filter (where recorded_in = 'both') as linked_sentinel_cases,
-        count(*) as combined_matters
+        count(*) as combined_matters,
+        sum(linked_by_reference) as linked_by_reference,
+        sum(linked_by_score) as linked_by_score,
+        count(*) filter (where recorded_in = 'sentinel_only') as unlinked_sentinel_cases,
+        count(*) filter (where unlinked_evidence = 'storm_number') as unlinked_with_storm_number,
+        count(*) filter (where unlinked_evidence = 'person_only') as unlinked_with_person_only,
+        count(*) filter (where unlinked_evidence = 'neither') as unlinked_with_neither,
+        sum(references_unreadable) as references_unreadable,
+        sum(references_matching_no_incident) as references_matching_no_incident,
+        sum(references_implausible) as references_implausible
     from matters
     group by geography_code, month_start
 
@@ -43,7 +52,16 @@ by_geography as (
         sum(storm_nuisance) as storm_nuisance,
         sum(sentinel_cases) as sentinel_cases,
         sum(coalesce(linked_sentinel_cases, 0)) as linked_sentinel_cases,
-        sum(combined_matters) as combined_matters
+        sum(combined_matters) as combined_matters,
+        sum(linked_by_reference) as linked_by_reference,
+        sum(linked_by_score) as linked_by_score,
+        sum(unlinked_sentinel_cases) as unlinked_sentinel_cases,
+        sum(unlinked_with_storm_number) as unlinked_with_storm_number,
+        sum(unlinked_with_person_only) as unlinked_with_person_only,
+        sum(unlinked_with_neither) as unlinked_with_neither,
+        sum(references_unreadable) as references_unreadable,
+        sum(references_matching_no_incident) as references_matching_no_incident,
+        sum(references_implausible) as references_implausible
     from {{ ref('int_geographies_rolled_up') }} as rolled_up
     inner join by_authority using (local_authority_code)
     group by rolled_up.geography_code, by_authority.month_start
@@ -63,6 +81,15 @@ select
     coalesce(g.sentinel_cases, 0)::bigint as sentinel_cases,
     coalesce(g.linked_sentinel_cases, 0)::bigint as linked_sentinel_cases,
     coalesce(g.combined_matters, 0)::bigint as combined_matters,
+    coalesce(g.linked_by_reference, 0)::bigint as linked_by_reference,
+    coalesce(g.linked_by_score, 0)::bigint as linked_by_score,
+    coalesce(g.unlinked_sentinel_cases, 0)::bigint as unlinked_sentinel_cases,
+    coalesce(g.unlinked_with_storm_number, 0)::bigint as unlinked_with_storm_number,
+    coalesce(g.unlinked_with_person_only, 0)::bigint as unlinked_with_person_only,
+    coalesce(g.unlinked_with_neither, 0)::bigint as unlinked_with_neither,
+    coalesce(g.references_unreadable, 0)::bigint as references_unreadable,
+    coalesce(g.references_matching_no_incident, 0)::bigint as references_matching_no_incident,
+    coalesce(g.references_implausible, 0)::bigint as references_implausible,
     population.population_mid_year,
     round(coalesce(g.storm_incidents, 0) * 1000.0 / population.population_mid_year, 4) as storm_rate_per_1000,
     round(coalesce(g.sentinel_cases, 0) * 1000.0 / population.population_mid_year, 4) as sentinel_rate_per_1000,

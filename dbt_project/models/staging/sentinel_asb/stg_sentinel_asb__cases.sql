@@ -1,5 +1,6 @@
-{#- One row per Sentinel case, its latest version (the API sends a case again each time it changes), with the Storm
-    number normalised however it was typed. -#}
+{#- One row per Sentinel case, its latest version (the API sends a case again each time it changes). The Storm number
+    the case officer typed was read at landing (cspwh/evidence.py) into the number and how it was typed; the typed
+    text never left landing. -#}
 {{ config(materialized='table', post_hook='analyze {{ this }}') }}
 {#- a table, analysed: the linker and the ASB marts read it, deduplicated and normalised once, and the linker's plan
     needs its statistics -#}
@@ -25,8 +26,8 @@ select
     closed_on,
     status,
     originating_agency,
-    storm_reference as storm_reference_as_typed,
-    {{ normalise_storm_reference('storm_reference') }} as storm_incident_number,
+    storm_reference_key as storm_incident_number,
+    storm_reference_form,
     case_type,
     pen_category,
     asb_type,
@@ -36,6 +37,10 @@ select
     district_code,
     victim_name as victim_pseudonym,
     victim_postcode as victim_postcode_district,
+    victim_name_surname as victim_surname_pseudonym,
+    victim_name_initial_surname as victim_initial_surname_pseudonym,
+    victim_name_surname_sound as victim_surname_sound_pseudonym,
+    victim_postcode_unit as victim_postcode_unit_pseudonym,
     perpetrator_name as perpetrator_pseudonym,
     _load_id,
     _source_file,

@@ -19,6 +19,7 @@ latest as (
 
 select
     incident_number,
+    incident_number_key as incident_key,
     opened_at,
     opened_at::date as incident_date,
     closed_at,
@@ -31,6 +32,10 @@ select
     caller_name as caller_pseudonym,
     caller_phone as caller_phone_pseudonym,
     caller_postcode as caller_postcode_district,
+    caller_name_surname as caller_surname_pseudonym,
+    caller_name_initial_surname as caller_initial_surname_pseudonym,
+    caller_name_surname_sound as caller_surname_sound_pseudonym,
+    caller_postcode_unit as caller_postcode_unit_pseudonym,
     _load_id,
     _source_file,
     _line_number
