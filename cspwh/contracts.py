@@ -132,10 +132,15 @@ class Entity:
         return cols
 
     def raw_ddl(self, schema: str = "raw") -> list[str]:
-        """Create the raw table, and add any column a newer contract has (a contract only ever adds columns)."""
+        """Create the raw table, and add any column a newer contract has (a contract only adds columns, except that a
+        column it now drops at landing, such as free text an earlier contract kept, is dropped with its values)."""
         table = f"{schema}.{self.raw_table}"
         body = ",\n".join(f'    "{name}" {decl}' for name, decl in self.raw_columns())
+        kept = {name for name, _ in self.raw_columns()}
         return [f"create table if not exists {table} (\n{body}\n)"] + [
+            # cascade: an old build's staging view of the column goes with it (the next build makes new ones)
+            f'alter table {table} drop column if exists "{c.name}" cascade' for c in self.columns
+            if not c.loaded and c.name not in kept] + [
             f'alter table {table} add column if not exists "{name}" {decl.replace(" not null", "")}'
             for name, decl in self.raw_columns()] + [
             f'alter table {table} alter column "{name}" set default {LINEAGE_DEFAULTS[name]}'

@@ -108,3 +108,20 @@ def test_a_row_postgres_refuses_part_way_quarantines_the_file_and_says_what_post
     assert outcome.outcome == "quarantined"
     assert "[load] the rows could not be stored" in outcome.reason and "0x00" in outcome.reason
     assert warehouse.query("select count(*) from raw.storm_asb__incidents")[0][0] == 0
+
+
+def test_free_text_an_earlier_contract_kept_in_raw_is_dropped_with_its_values(warehouse):
+    """Sentinel's typed Storm reference was loaded as text before the contract dropped it at landing: the next
+    bootstrap removes the column, and a view over it, instead of keeping free text in raw for ever."""
+    from cspwh import bootstrap
+
+    warehouse.execute("alter table raw.sentinel_asb__cases add column storm_reference text;"
+                      "create schema old_build_staging;"
+                      "create view old_build_staging.cases as select storm_reference from raw.sentinel_asb__cases")
+    bootstrap.ensure(warehouse.url)
+    columns = {c for (c,) in warehouse.query(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'raw' and table_name = 'sentinel_asb__cases'")}
+    assert "storm_reference" not in columns and {"storm_reference_key", "storm_reference_form"} <= columns
+    assert warehouse.query("select count(*) from information_schema.views "
+                           "where table_schema = 'old_build_staging'") == [(0,)]
