@@ -104,6 +104,9 @@ class Entity:
     expect_all_districts: str | None = None  # a column in which every partnership district must appear
     # a file restating a loaded period with fewer rows than (1 - this share) of them, or none, is held for a person
     restatement_max_shrink: float = 0.5
+    # records versioned by this column (an API's updated_at): a (key, version) already in raw is not loaded again,
+    # so a page asked for again (the Sentinel cursor held before it) doubles nothing
+    version_column: str | None = None
 
     @property
     def headers(self) -> list[str]:
@@ -209,6 +212,7 @@ def _load(path: Path) -> Contract:
             volume=Volume(**e["volume"]) if e.get("volume") else None, contract_path=path,
             expect_all_districts=e.get("expect_all_districts"),
             restatement_max_shrink=float((e.get("restatement") or {}).get("max_shrink", 0.5)),
+            version_column=e.get("version_column"),
         ))
     return Contract(feed=spec["feed"], title=spec["title"], owner_role=spec["owner_role"], cadence=spec["cadence"],
                     transport=spec.get("transport", {}), entities=tuple(entities), path=path,

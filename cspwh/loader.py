@@ -206,6 +206,8 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
     finally:
         stop.set()
         producer.join()
+    if entity.version_column and copied:
+        copied -= _drop_versions_already_loaded(conn, entity, landed.file_id)
     conn.execute(
         """update landing.file_manifest
               set outcome = 'loaded', rows = %s, layout_version = %s, outcome_at = now(), reason = null
@@ -213,3 +215,14 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
         (copied, staged.layout.version, landed.file_id),
     )
     return copied
+
+
+def _drop_versions_already_loaded(conn: psycopg.Connection, entity: Entity, load_id: int) -> int:
+    """Remove this load's records whose key and version an earlier load already holds; returns how many."""
+    same = sql.SQL(" and ").join(
+        sql.SQL("earlier.{0} = this.{0}").format(sql.Identifier(c)) for c in (*entity.key, entity.version_column))
+    return conn.execute(sql.SQL(
+        "delete from raw.{table} as this using raw.{table} as earlier "
+        "where this._load_id = %s and earlier._load_id < this._load_id and {same}").format(
+            table=sql.Identifier(entity.raw_table), same=same), (load_id,)).rowcount
+
