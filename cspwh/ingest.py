@@ -26,7 +26,7 @@ import duckdb
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cspwh import bootstrap, contracts, db, file_gate, landing, loader, settings
+from cspwh import audit, bootstrap, contracts, db, file_gate, landing, loader, settings
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +209,9 @@ def _failed(run_id: str, contract, landed, exc: Exception, path: Path | None) ->
                     f"(last: {error}); it is kept in landing and stays in the drop folder, and each run tries it again",
                     "the platform team fixes the cause (disk space, database, permissions); nothing of the file was "
                     "loaded, so nothing needs undoing")
-                conn.execute(
-                    """insert into audit.check_results
-                           (run_id, gate, feed, file_id, check_name, severity, success, alert_role, message, details)
-                       values (%s, 'file', %s, %s, 'undecided', 'blocking', false, %s, %s, %s)""",
-                    (run_id, contract.feed, landed.file_id, contract.owner_role, finding.as_text(),
-                     Jsonb(dataclasses.asdict(finding))))
+                audit.record_file_check(conn, run_id, contract.feed, landed.file_id, "undecided", False,
+                                        role=contract.owner_role, message=finding.as_text(),
+                                        details=dataclasses.asdict(finding))
     except Exception as also:  # the database is down too: the task's own failure tells the operator
         log.error("feed %s, file %s: the failure could not be recorded either (%s)", contract.feed, name,
                   safe_error(also))
@@ -303,12 +300,9 @@ def _refuse(conn, run_id, contract, path: Path, refused: landing.NotLandable) ->
               f"{finding.as_text()}")
     with conn.transaction():
         file_id, kept = landing.refuse(conn, contract.feed, path, refused, reason, [dataclasses.asdict(finding)])
-        conn.execute(
-            """insert into audit.check_results
-                   (run_id, gate, feed, file_id, check_name, severity, success, alert_role, message, details)
-               values (%s, 'file', %s, %s, 'regular_file', 'blocking', false, %s, %s, %s)""",
-            (run_id, contract.feed, file_id, contract.owner_role, finding.as_text(),
-             Jsonb(dataclasses.asdict(finding))))
+        audit.record_file_check(conn, run_id, contract.feed, file_id, "regular_file", False,
+                                role=contract.owner_role, message=finding.as_text(),
+                                details=dataclasses.asdict(finding))
     log.warning("refused %s/%s: %s", contract.feed, name, refused.kind)
     return FileOutcome(contract.feed, name, file_id, "quarantined", reason=reason, quarantined_path=kept)
 
@@ -318,17 +312,12 @@ def _record_checks(conn, run_id, contract, landed, result) -> None:
     by_check = {f.check: f for f in result.findings}
     outcomes = dict(result.checks_run)
     outcomes.update({name: False for name in by_check})
-    with conn.cursor() as cur:
-        for name, ok in outcomes.items():
-            finding = by_check.get(name)
-            cur.execute(
-                """insert into audit.check_results
-                       (run_id, gate, feed, file_id, check_name, severity, success, alert_role, message, details)
-                   values (%s, 'file', %s, %s, %s, %s, %s, %s, %s, %s)""",
-                (run_id, contract.feed, landed.file_id, name, finding.severity if finding else "blocking", ok,
-                 contract.owner_role,
-                 finding.as_text() if finding else None, Jsonb(dataclasses.asdict(finding)) if finding else None),
-            )
+    for name, ok in outcomes.items():
+        finding = by_check.get(name)
+        audit.record_file_check(conn, run_id, contract.feed, landed.file_id, name, ok,
+                                severity=finding.severity if finding else "blocking", role=contract.owner_role,
+                                message=finding.as_text() if finding else None,
+                                details=dataclasses.asdict(finding) if finding else None)
     if result.warnings:
         conn.execute("update landing.file_manifest set warnings = %s where file_id = %s",
                      (Jsonb([dataclasses.asdict(f) for f in result.warnings]), landed.file_id))

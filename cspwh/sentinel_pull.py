@@ -28,7 +28,7 @@ import urllib3
 from psycopg.types.json import Jsonb
 from urllib3.util.retry import Retry
 
-from cspwh import contracts, db, settings
+from cspwh import audit, contracts, db, settings
 
 log = logging.getLogger(__name__)
 FEED = "sentinel_asb"
@@ -285,13 +285,10 @@ def settle(run_id: str) -> Settled | None:
                        f"{since} ({held['file_name']}, {held['cases']} case(s), {covers}) was {held['outcome']}. "
                        "That page and every later change are asked for again on each pull until it loads, so "
                        "nothing is lost meanwhile; correct the case(s) named in the page's own finding at source")
-            conn.execute(
-                """insert into audit.check_results
-                       (run_id, gate, feed, file_id, check_name, severity, success, alert_role, message, details)
-                   values (%s, 'file', %s, %s, 'cursor_held', 'blocking', false, %s, %s, %s)""",
-                (run_id, FEED, held["file_id"], contracts.load(FEED).owner_role, message,
-                 Jsonb({k: held[k] for k in ("page", "file_name", "first", "last", "cases", "outcome")}
-                       | {"cursor": cursor, "since": since})))
+            audit.record_file_check(
+                conn, run_id, FEED, held["file_id"], "cursor_held", False, role=contracts.load(FEED).owner_role,
+                message=message, details={k: held[k] for k in ("page", "file_name", "first", "last", "cases",
+                                                                "outcome")} | {"cursor": cursor, "since": since})
             log.warning(message)
         else:  # the nights it was held are over
             conn.execute("update audit.alerts set resolved_at = now() where resolved_at is null and alert_key like %s",
