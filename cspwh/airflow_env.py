@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cspwh import db, settings
+from cspwh import db, night, settings
 
 
 def configure(airflow_db: str = "airflow") -> dict[str, str]:
@@ -23,6 +23,8 @@ def configure(airflow_db: str = "airflow") -> dict[str, str]:
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # the UI's times in the partnership's zone, as the feeds' schedules are (partnership.yml night)
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": night.config().timezone.key,
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
         "CSPWH_PROJECT_ROOT": str(settings.PROJECT_ROOT),
         "WAREHOUSE_URL": settings.warehouse_url(),
