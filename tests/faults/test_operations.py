@@ -455,6 +455,42 @@ def test_two_builds_at_once_are_serialised_and_neither_drops_the_others_schemas(
     assert rows > 0 and loaded.rows > rows  # total-crime is every type but ASB
 
 
+def fake_build(warehouse, stamp: str, marker: int) -> str:
+    """A built schema with one marts table, as dbt leaves it (the publish step is under test, not dbt)."""
+    build = f"build_{stamp}_beef"
+    with db.connect(warehouse.url, autocommit=True) as conn:
+        conn.execute(f"create schema {build}_marts")
+        conn.execute(f"create table {build}_marts.marker as select {marker} as night")
+    publish.record_build(build, "built")
+    return build
+
+
+def test_the_schedule_publishes_once_a_night_and_an_operator_can_ask_for_more(warehouse):
+    import datetime as dt
+
+    bootstrap.ensure(warehouse.url)
+    night, next_night = dt.date(2026, 12, 2), dt.date(2026, 12, 3)
+    assert nightly.no_build_needed(night, force=False, from_feeds=True) is None  # never published: build
+    nightly.publish_build(fake_build(warehouse, "20261202t013500", 1), "night-1", night, force=False)
+    # nothing loaded since: a feed's late event rebuilds nothing, even when forced
+    assert "nothing was loaded" in nightly.no_build_needed(night, force=True, from_feeds=True)
+    assert nightly.no_build_needed(night, force=True, from_feeds=False) is None  # an operator's own run builds
+    warehouse.stage("2021-06-leicestershire-street.csv.gz")
+    ingest.ingest_feed("police_uk", "night-1-late", warehouse.drop)
+    assert "already published" in nightly.no_build_needed(night, force=False, from_feeds=True)
+    late = fake_build(warehouse, "20261202t030000", 2)
+    with pytest.raises(publish.AlreadyPublishedTonight, match='"force": true'):
+        nightly.publish_build(late, "night-1-late", night, force=False)
+    assert warehouse.query("select night from marts.marker") == [(1,)]  # analysts saw one change tonight
+    nightly.publish_build(late, "operator", night, force=True)  # an operator asked
+    assert warehouse.query("select night from marts.marker") == [(2,)]
+    # the operator's publication does not use up the next night's
+    assert "already published" not in (nightly.no_build_needed(next_night, force=False, from_feeds=True) or "")
+    nightly.publish_build(fake_build(warehouse, "20261203t013500", 3), "night-2", next_night, force=False)
+    assert warehouse.query("select night, forced from audit.publications order by publication_id") == [
+        (night, False), (night, True), (next_night, False)]
+
+
 def test_a_build_waits_for_the_lock_then_gives_up_and_says_who_held_it(warehouse):
     holder = "build_20000101t000000_abcd"
     publish.record_build(holder, "building")
