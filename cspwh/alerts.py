@@ -37,6 +37,8 @@ class Failure:
     message: str
     role: str
     extra_roles: list[str]
+    file_id: int | None = None
+    details: dict | None = None
 
 
 @dataclasses.dataclass
@@ -76,7 +78,8 @@ def failures(run_id: str) -> list[Failure]:
     """This run's failed checks (file gate and consistency gate), each with the role it goes to."""
     with db.connect() as conn:
         rows = conn.execute(
-            """select r.gate, r.feed, m.file_name, r.check_name, r.severity, r.message, r.alert_role, r.details
+            """select r.gate, r.feed, m.file_name, r.check_name, r.severity, r.message, r.alert_role, r.details,
+                      r.file_id
                  from audit.check_results r left join landing.file_manifest m using (file_id)
                 where r.run_id = %s and not r.success
                 order by r.check_result_id""", (run_id,)).fetchall()
@@ -89,12 +92,13 @@ def failures(run_id: str) -> list[Failure]:
                                          where a.alert_key = 'task:' || f.dag_id || ':' || f.task_id || ':' || f.run_id))
                                  order by f.task_failure_id""", (run_id,)).fetchall()
     out = [_task_failure(*row) for row in tasks]
-    for gate, feed, file_name, check, severity, message, stated, details in rows:
-        key = f"file:{feed}:{file_name}:{check}" if gate == "file" else f"consistency:{check}"
+    for gate, feed, file_name, check, severity, message, stated, details, file_id in rows:
+        # a file by its manifest id: a corrected file sent under the same name is a new file with its own alerts
+        key = f"file:{feed}:{file_id or file_name}:{check}" if gate == "file" else f"consistency:{check}"
         if check == "cursor_held":  # told every night it stays held, not once
             key += f":{run_id}"
         out.append(Failure(key, gate, feed, file_name, check, severity, message or check,
-                           _role_for(check, feed, stated), _district_roles(details)))
+                           _role_for(check, feed, stated), _district_roles(details), file_id, details))
     return out
 
 
@@ -111,13 +115,31 @@ def _task_failure(dag_id: str, task_id: str, error: str | None, failed_at, run_i
                    routes().get("task_failures") or "platform_operations", [])
 
 
-def _compose(role: str, run_id: str, new: list[Failure], still_open: int) -> Digest:
-    blocking = sum(f.severity == "blocking" for f in new)
-    subject = (f"[cspwh] {len(new)} new data-quality problem(s) for {role}"
-               f"{f' ({blocking} blocking)' if blocking else ''}")
+NOTICE_KINDS = {"variant": "dates sent in another shape, converted to ISO on load",
+                "alias": "district names spelt another way, matched through geography_aliases.csv",
+                "encoding": "files in another encoding, decoded on load"}
+
+
+def _subject(role: str, new: list[Failure]) -> str:
+    """What matters first: runs failed, files held back, checks blocking publication, then warnings."""
+    def count(n: int, one: str, many: str) -> str | None:
+        return f"{n} {one if n == 1 else many}" if n else None
+
+    parts = [count(len({f.key for f in new if f.gate == "task"}), "run failed", "runs failed"),
+             count(len({f.file_id or f.file_name for f in new if f.gate == "file" and f.severity == "blocking"}),
+                   "file held back", "files held back"),
+             count(sum(f.gate == "consistency" and f.severity == "blocking" for f in new),
+                   "check blocks publishing", "checks block publishing"),
+             count(sum(f.severity == "warning" for f in new), "warning", "warnings")]
+    return f"[cspwh] {role}: " + ", ".join(p for p in parts if p)
+
+
+def _compose(role: str, run_id: str, new: list[Failure], still_open: int, notices: list[Failure] = (),
+             resolved: list[tuple[str, str]] = ()) -> Digest:
     lines = [f"Data-quality digest for the role {role}, run {run_id}.", ""]
-    sections = (("task", None, "Runs that failed"), ("file", "blocking", "Files held back"), ("file", "warning", "Files loaded with warnings"),
-                ("consistency", None, "Checks on the marts"))
+    sections = (("task", None, "Runs that failed"), ("file", "blocking", "Files held back"),
+                ("consistency", "blocking", "Checks that block publishing"),
+                ("file", "warning", "Files loaded with warnings"), ("consistency", "warning", "Warnings on the marts"))
     for gate, severity, title in sections:
         items = [f for f in new if f.gate == gate and severity in (None, f.severity)]
         if not items:
@@ -132,12 +154,33 @@ def _compose(role: str, run_id: str, new: list[Failure], still_open: int) -> Dig
                 lines.append(f"* [{f.severity}] {where}, check {f.check}:")
                 lines += [f"  {line}" for line in f.message.splitlines()]
         lines.append("")
+    if resolved:
+        lines += ["Resolved since the last digest", "-" * 30]
+        lines += [f"* {summary} ({why})" for summary, why in resolved] + [""]
+    if notices:
+        lines += ["Fixed on load (no action needed)", "-" * 32] + _notice_lines(notices) + [""]
     if still_open:
         lines.append(f"{still_open} problem(s) reported before are still open; they are not repeated here.")
     lines.append("Blocking problems kept the file out of raw, or the marts from being published; analysts still "
                  "see the last good data. Reply to the platform team if a finding is wrong.")
     address = (routes()["roles"].get(role) or {}).get("email")
-    return Digest(role, address, subject, "\n".join(lines) + "\n", new, still_open)
+    return Digest(role, address, _subject(role, new), "\n".join(lines) + "\n", new, still_open)
+
+
+def _notice_lines(notices: list[Failure]) -> list[str]:
+    """One line per feed and kind: how many files and values the pipeline fixed itself."""
+    groups: dict[tuple, list[Failure]] = collections.defaultdict(list)
+    for f in notices:
+        kind, _, column = f.check.partition(":")
+        groups[(f.feed, kind, column)].append(f)
+    lines = []
+    for (feed, kind, column), group in sorted(groups.items(), key=lambda g: tuple(str(x) for x in g[0])):
+        values = sum(int((f.details or {}).get("unexpected_count") or 0) for f in group)
+        files = len({f.file_id or f.file_name for f in group})
+        label = NOTICE_KINDS.get(kind, kind)
+        lines.append(f"* {feed}: {label}{f' ({column})' if column else ''}: {files} file(s)"
+                     f"{f', {values} value(s)' if values else ''}")
+    return lines
 
 
 SHOWN_PER_CHECK = 3
@@ -169,36 +212,52 @@ class NotDelivered(RuntimeError):
 
 
 def dispatch(run_id: str) -> list[Digest]:
-    """Queue this run's digests in the outbox (a role with nothing new gets nothing) and deliver everything pending,
-    this run's and any earlier run's. Returns this run's digests; raises NotDelivered, after recording each attempt,
-    when a server did not accept one."""
+    """Queue this run's digests in the outbox (a role with nothing new gets nothing; notices alone send nothing) and
+    deliver everything pending, this run's and any earlier run's. Returns this run's digests; raises NotDelivered,
+    after recording each attempt, when a server did not accept one."""
     found = failures(run_id)
+    notices = [f for f in found if f.severity == "notice"]
+    found = [f for f in found if f.severity != "notice"]
     with db.transaction() as conn:
+        _close_what_is_gone(conn)
         open_before = {(k, r) for k, r in conn.execute(
             "select alert_key, role from audit.alerts where resolved_at is null").fetchall()}
         per_role: dict[str, list[Failure]] = collections.defaultdict(list)
+        notices_of: dict[str, list[Failure]] = collections.defaultdict(list)
         for f in found:
             for role in [f.role, *f.extra_roles]:
                 per_role[role].append(f)
+        for f in notices:
+            notices_of[f.role].append(f)
         seen = {(f.key, role) for role, items in per_role.items() for f in items}
-        # a consistency check that passes again is resolved; a file stays as it was (a new file is a new key)
+        # a consistency check that passes again is resolved; a file's alerts close in _close_what_is_gone
         for key, role in open_before - seen:
             if key.startswith("consistency:") and _passed_in(conn, run_id, key.split(":", 1)[1]):
-                conn.execute("update audit.alerts set resolved_at = now() where alert_key = %s and role = %s",
-                             (key, role))
+                conn.execute("""update audit.alerts set resolved_at = now(), resolution = 'the check passes again'
+                                 where alert_key = %s and role = %s""", (key, role))
         digests = []
         for role, items in sorted(per_role.items()):
             new = [f for f in items if (f.key, role) not in open_before]
             still = len(items) - len(new)
             for f in items:
+                # a file's warning is told once and closes (the file is loaded: there is nothing to resolve)
+                told_once = f.gate == "file" and f.severity == "warning"
                 conn.execute(
-                    """insert into audit.alerts (alert_key, role, first_run_id, last_run_id, summary)
-                       values (%s, %s, %s, %s, %s)
+                    """insert into audit.alerts (alert_key, role, first_run_id, last_run_id, summary, file_id,
+                                                 resolved_at, resolution, resolution_told)
+                       values (%s, %s, %s, %s, %s, %s, case when %s then now() end,
+                               case when %s then 'told once' end, %s)
                        on conflict (alert_key, role) do update set last_run_id = excluded.last_run_id,
-                           last_seen_at = now(), resolved_at = null""",
-                    (f.key, role, run_id, run_id, f.message.splitlines()[0][:500]))
+                           last_seen_at = now(), resolved_at = excluded.resolved_at,
+                           resolution = excluded.resolution, resolution_told = excluded.resolution_told""",
+                    (f.key, role, run_id, run_id, f.message.splitlines()[0][:500], f.file_id, told_once, told_once,
+                     told_once))
             if new:
-                digest = _compose(role, run_id, new, still)
+                resolved = conn.execute(
+                    """update audit.alerts set resolution_told = true
+                        where role = %s and resolved_at is not null and not resolution_told
+                       returning summary, resolution""", (role,)).fetchall()
+                digest = _compose(role, run_id, new, still, notices_of.get(role, []), resolved)
                 digests.append(digest)
                 # in the same transaction as audit.alerts: a digest is either queued or its problems are still new
                 for channel in _channels(digest):
@@ -208,6 +267,36 @@ def dispatch(run_id: str) -> list[Digest]:
                                   digest.subject, digest.body))
     deliver_pending()
     return digests
+
+
+def _close_what_is_gone(conn) -> None:
+    """Close alerts whose cause is gone: a held or quarantined file that was accepted and loaded, or whose period a
+    later file loaded; an undecided file that was decided; a failed DAG whose later run succeeded."""
+    conn.execute(
+        """update audit.alerts a
+              set resolved_at = now(),
+                  resolution = case when m.outcome = 'loaded' then 'the file ' || m.file_name || ' was loaded'
+                                    when a.alert_key like '%:undecided' then 'the file ' || m.file_name
+                                         || ' was decided: ' || m.outcome
+                                    else 'superseded: ' || later.file_name || ', received '
+                                         || to_char(later.received_at, 'YYYY-MM-DD') || ', loaded for period '
+                                         || m.period end
+             from landing.file_manifest m
+             left join lateral (
+                 select n.file_name, n.received_at from landing.file_manifest n
+                  where n.feed = m.feed and n.entity is not distinct from m.entity and n.period = m.period
+                    and n.stream is not distinct from m.stream and n.outcome = 'loaded' and n.file_id > m.file_id
+                  order by n.file_id desc limit 1) later on true
+            where a.resolved_at is null and a.file_id = m.file_id
+              and (m.outcome = 'loaded' or later.file_name is not null
+                   or (a.alert_key like '%:undecided' and m.outcome <> 'landed'))""")
+    conn.execute(
+        """update audit.alerts a set resolved_at = now(), resolution = 'a later run succeeded'
+            where a.resolved_at is null and a.alert_key like 'task:%'
+              and (exists (select 1 from audit.feed_runs r where r.dag_id = split_part(a.alert_key, ':', 2)
+                            and r.outcome <> 'failed' and r.ended_at > a.first_alerted_at)
+                   or (split_part(a.alert_key, ':', 2) = 'nightly_warehouse' and exists (
+                       select 1 from audit.publications p where p.published_at > a.first_alerted_at)))""")
 
 
 def _channels(digest: Digest) -> list[str]:

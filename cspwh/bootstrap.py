@@ -84,13 +84,22 @@ create table if not exists audit.check_results (
     feed text,
     file_id bigint references landing.file_manifest (file_id),
     check_name text not null,
-    severity text not null check (severity in ('blocking', 'warning')),
+    severity text not null check (severity in ('blocking', 'warning', 'notice')),
     success boolean not null,
     alert_role text,
     message text,
     details jsonb,
     checked_at timestamptz not null default now()
 );
+do $$ begin
+    -- notices: what the pipeline fixed by itself (dates converted, aliases matched), counted, never a problem
+    if not exists (select 1 from pg_constraint where conname = 'check_results_severity_check'
+                   and pg_get_constraintdef(oid) like '%notice%') then
+        alter table audit.check_results drop constraint if exists check_results_severity_check;
+        alter table audit.check_results add constraint check_results_severity_check
+            check (severity in ('blocking', 'warning', 'notice'));
+    end if;
+end $$;
 
 create table if not exists audit.task_failures (
     task_failure_id bigserial primary key,
@@ -126,6 +135,11 @@ create table if not exists audit.alerts (
     summary text not null,
     primary key (alert_key, role)
 );
+alter table audit.alerts add column if not exists file_id bigint;
+alter table audit.alerts add column if not exists resolution text;
+alter table audit.alerts add column if not exists resolution_told boolean not null default false;
+comment on column audit.alerts.resolution is
+    'Why the alert closed (a corrected file loaded, a check passing again, a later run succeeding, told once).';
 
 create table if not exists audit.alert_outbox (
     outbox_id bigserial primary key,

@@ -67,7 +67,8 @@ class GateResult:
 
     @property
     def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
+        """Everything that did not hold the file back: warnings, and notices of what was fixed on load."""
+        return [f for f in self.findings if f.severity != "blocking"]
 
     def reason(self, landed: LandedFile) -> str:
         head = (f"Feed {landed.feed}, file {landed.file_name} (sha256 {landed.content_hash[:12]}): "
@@ -164,8 +165,9 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
         if col.type in ("date", "timestamp"):
             parse, shape_of = ("parse_date", "date_shape") if col.type == "date" else ("parse_ts", "ts_shape")
             checks.append(Check("bad", name, f"{v} is not null and {parse}({v}) is null"))
+            # converted on load: a notice (counted in the digest), not a problem a person must act on
             checks.append(Check("variant", name, f"{parse}({v}) is not null and {shape_of}({v}) <> 'iso'",
-                                "warning"))
+                                "notice"))
             if col.not_after_now:  # an impossible future stamp must never reach raw (nor move an API cursor)
                 latest = (dt.datetime.now(dt.timezone.utc) + FUTURE_TOLERANCE).replace(tzinfo=None)
                 checks.append(Check("future", name, f"{parse}({v}) is not null and "
@@ -176,7 +178,7 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
                                     f"{parse}({v})::date not between date '{low}' and date '{high}'"))
         if col.type == "district":
             checks.append(Check("unresolved", name, f"{v} is not null and district_code({v}) is null"))
-            checks.append(Check("alias", name, f"not district_is_canonical({v})", "warning"))
+            checks.append(Check("alias", name, f"not district_is_canonical({v})", "notice"))
     return checks
 
 
@@ -392,7 +394,12 @@ def history_findings(conn: psycopg.Connection, entity: Entity, landed: LandedFil
                 f"received {restated[2]:%Y-%m-%d} ({restated[3]} rows); the new file replaces it", "nothing, if the "
                 "correction is intended; figures already reported for that period may change", severity="warning"))
         latest = conn.execute(f"select max(period) {same_stream}", args).fetchone()[0]
-        if latest and landed.period < latest and not restated:
+        # a period resent after its file was held back is a correction, not a late file
+        resent = conn.execute("""select exists (select 1 from landing.file_manifest where feed = %s and entity = %s
+                                     and stream is not distinct from %s and period = %s and file_id <> %s
+                                     and outcome in ('quarantined', 'held'))""",
+                              (entity.feed, entity.name, landed.stream, landed.period, landed.file_id)).fetchone()[0]
+        if latest and landed.period < latest and not restated and not resent:
             findings.append(Finding(
                 "late", f"the file for {landed.period} arrived after files for later periods (latest loaded: "
                 f"{latest})", "send each period's file when it falls due", severity="warning"))
@@ -479,7 +486,7 @@ def open_file(conn: psycopg.Connection, entity: Entity | None, landed: LandedFil
             findings.append(Finding("encoding", f"the file is {table.encoding_used}"
                                     f"{' with a UTF-8 byte order mark' if table.had_bom else ''}, not "
                                     f"{entity.encoding}; it was decoded as {table.encoding_used}",
-                                    f"export the file as {entity.encoding}", severity="warning"))
+                                    f"export the file as {entity.encoding}", severity="notice"))
     layout, problem = match_layout(header, entity)
     if problem:
         return None, GateResult(findings + [problem], [("columns", False)])

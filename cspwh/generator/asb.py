@@ -118,11 +118,11 @@ def _write_storm_day(cfg, out: Output, entity, day: dt.date, incidents: list[dic
     bom = bool(rows) and cfg.rate("windows_1252_bom") and rng.random() < cfg.rate("windows_1252_bom")
     if bom:
         rows[0][12] = rows[0][12] + " \u2013 caller says it costs them \u00a320 a week"  # en dash and pound sign
-        out.fault("windows_1252_bom", "storm_asb", name, "encoding", "warning", [],
+        out.fault("windows_1252_bom", "storm_asb", name, "encoding", "notice", [],
                   "exported as Windows-1252 with a UTF-8 byte order mark")
     for (fault, column), hit in sorted((k, v) for k, v in lines.items() if v):
         check = "alias" if fault == "district_aliases" else "variant"
-        out.fault(fault, "storm_asb", name, f"{check}:{column}", "warning", hit, "")
+        out.fault(fault, "storm_asb", name, f"{check}:{column}", "notice", hit, "")
     data = csv_bytes(header, rows, bom_cp1252=bom)
     delivered = day + dt.timedelta(days=6 if late else 1)
     out.write("storm_asb", name, data, delivered)
@@ -277,7 +277,7 @@ class Sentinel:
             if case_type == "ASB":
                 counts[(authority, "sentinel_asb")] += 1
             if aliased:
-                self.out.fault("district_aliases", "sentinel_asb", "api:cases", "alias:district", "warning",
+                self.out.fault("district_aliases", "sentinel_asb", "api:cases", "alias:district", "notice",
                                [], case_id)
             self.fh.write(text.replace(PLACEHOLDER, case_id, 1) + "\n")
         for authority in sorted(self.storm_by_district):

@@ -108,7 +108,7 @@ def generate(cfg, out: Output) -> dict[str, int]:
             out.fault("unknown_codes", FEED, name, "allowed_values:Offence Type", "blocking", [index + 2],
                       f"Offence Type '{UNKNOWN_OFFENCE}'")
         for fault, hit in sorted(lines.items()):
-            out.fault(fault, FEED, name, "variant:Terminated On", "warning", hit, "")
+            out.fault(fault, FEED, name, "variant:Terminated On", "notice", hit, "")
         delivered = end + dt.timedelta(days=rng.randint(38, 48))
         out.write(FEED, name, csv_bytes(entity.headers, rows), delivered)
         counts["crc_rat_rows"] += len(rows)

@@ -188,7 +188,7 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
             "is_repeat_12m": "Y" if case["repeat_12m"] else "N", "correction": note})
     for (fault, header), hit in sorted(lines.items()):
         check = "alias" if fault == "district_aliases" else "variant"
-        out.fault(fault, FEED, name, f"{check}:{header}", "warning", hit, "")
+        out.fault(fault, FEED, name, f"{check}:{header}", "notice", hit, "")
     last_day = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     delivered = last_day + dt.timedelta(days=rng.randint(5, 10))
     out.write(FEED, name, csv_bytes(entity.headers, original), delivered)

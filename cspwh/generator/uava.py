@@ -85,7 +85,7 @@ def generate(cfg, out: Output) -> dict[str, int]:
                     aliased_lines.append(len(rows) + 1)  # the sheet's row: the header is row 1
         district_header = layout.headers[layout.names.index("district")]
         if aliased_lines:
-            out.fault("district_aliases", FEED, name, f"alias:{district_header}", "warning", aliased_lines, "")
+            out.fault("district_aliases", FEED, name, f"alias:{district_header}", "notice", aliased_lines, "")
         if left_out is not None:
             out.fault("district_missing", FEED, name, f"all_districts:{district_header}", "blocking", [],
                       f"{left_out['geography_name']} missing")

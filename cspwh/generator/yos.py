@@ -201,11 +201,11 @@ def _write(cfg, out: Output, entity, name: str, records: list[dict], cells, date
         rng.random() < cfg.rate("windows_1252_bom")
     if bom:
         bom_row(rows[rng.randrange(len(rows))])
-        out.fault("windows_1252_bom", FEED, name, "encoding", "warning", [],
+        out.fault("windows_1252_bom", FEED, name, "encoding", "notice", [],
                   "exported as Windows-1252 with a UTF-8 byte order mark")
     for (fault, header), hit in sorted(lines.items()):
         check = "alias" if fault == "district_aliases" else "variant"
-        out.fault(fault, FEED, name, f"{check}:{header}", "warning", hit, "")
+        out.fault(fault, FEED, name, f"{check}:{header}", "notice", hit, "")
     out.write(FEED, name, csv_bytes(entity.headers, rows, bom_cp1252=bom), delivered)
 
 

@@ -159,7 +159,7 @@ def test_a_bad_storm_file_is_quarantined_and_the_police_asb_lead_told(asb_night,
     earlier = len(mailbox.to("police-asb-lead@example.org"))
     assert state(dag_runs.run("storm_asb")) == "success"  # nothing new: the same problems are not sent again
     digests = mailbox.to("police-asb-lead@example.org")
-    assert len(digests) == earlier and "blocking" in str(digests[-1]["Subject"])
+    assert len(digests) == earlier and "1 file held back" in str(digests[-1]["Subject"])
     body = digests[-1].get_content()
     assert f"feed storm_asb, file {name}, check allowed_values:PEN Category" in body and "(lines 4)" in body
     assert "'Unclassified'" in body

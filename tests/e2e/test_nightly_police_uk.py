@@ -124,7 +124,7 @@ def test_malformed_files_are_quarantined_and_marts_stay_as_they_were(first_night
     [digest] = mailbox.to("police-performance@example.org")
     body = digest.get_content()
     subject = str(digest["Subject"])
-    assert subject == "[cspwh] 3 new data-quality problem(s) for police_performance_lead (3 blocking)"
+    assert subject == "[cspwh] police_performance_lead: 2 files held back"
     assert f"file {no_month}, check columns" in body and "missing 'Month'" in body
     assert f"file {bad_month}, check format:Month" in body and "(lines 2, 3, 4, 5, 6)" in body
     assert f"file {bad_month}, check file_period:Month" in body

@@ -77,24 +77,57 @@ def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
         alerts.webhook_payload("pager", "s", "b")
 
 
-def test_a_warning_many_files_share_is_one_entry_in_the_digest(warehouse, mailbox, tmp_path):
+def write_rows(path, rows):
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+def test_notices_are_counted_not_alerted_and_a_superseded_file_closes_its_alert(warehouse, mailbox, tmp_path):
     mailbox.messages.clear()
     generate(Config.without_faults(tmp_path / "feeds", start="2021-06", end="2021-06"))
-    days = sorted((tmp_path / "feeds" / "drop" / "storm_asb").glob("storm_asb_2021060[1-5].csv"))
+    days = sorted((tmp_path / "feeds" / "drop" / "storm_asb").glob("storm_asb_202106*.csv"))
     target = warehouse.drop / "storm_asb"
     target.mkdir(parents=True, exist_ok=True)
-    for source in days:  # each day's second incident opened as dd/mm/yyyy: a warning, the file still loads
+
+    def dmy(source):  # the day's second incident opened as dd/mm/yyyy: converted on load, a notice
         rows = list(csv.reader(source.open(newline="")))
         stamp = rows[2][1]
         rows[2][1] = f"{stamp[8:10]}/{stamp[5:7]}/{stamp[:4]} {stamp[11:16]}"
-        with (target / source.name).open("w", newline="") as fh:
-            csv.writer(fh).writerows(rows)
-    outcomes = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
-    assert [o.outcome for o in outcomes] == ["loaded"] * 5
+        write_rows(target / source.name, rows)
 
-    [digest] = alerts.dispatch("night-1")
+    for source in days[:5]:
+        dmy(source)
+    assert [o.outcome for o in ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)] == ["loaded"] * 5
+    assert alerts.dispatch("night-1") == [] and mailbox.messages == []  # nothing a person must do
+    assert warehouse.query("select count(*) from audit.alerts")[0][0] == 0
+
+    # night 2: a day with an unknown PEN category is held back, two more days have converted dates
+    bad = list(csv.reader(days[5].open(newline="")))
+    bad[3][3] = "Unknown"
+    write_rows(target / days[5].name, bad)
+    for source in days[6:8]:
+        dmy(source)
+    ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
+    [digest] = alerts.dispatch("night-2")
+    assert digest.subject == "[cspwh] police_asb_lead: 1 file held back"
     body = mailbox.to("police-asb-lead@example.org")[0].get_content()
-    assert digest.subject.endswith("5 new data-quality problem(s) for police_asb_lead")
-    assert body.count("check variant:Opened At") == 1 and "check variant:Opened At: 5 file(s)" in body
-    assert f"{days[0].name}: [variant:Opened At] column 'Opened At' has 1 value(s)" in body and "(lines 3)" in body
-    assert f"and 2 more: {days[3].name}, {days[4].name}" in body
+    assert f"feed storm_asb, file {days[5].name}, check allowed_values:PEN Category" in body
+    assert ("* storm_asb: dates sent in another shape, converted to ISO on load (Opened At): 2 file(s), "
+            "2 value(s)") in body
+    assert "variant:" not in body.split("Fixed on load")[0]  # never listed as a problem
+
+    # night 3: the force resends the day corrected, under the same name: the held-back file's alert closes
+    write_rows(target / days[5].name, list(csv.reader(days[5].open(newline=""))))
+    assert [o.outcome for o in ingest.ingest_feed("storm_asb", "night-3", warehouse.drop)] == ["loaded"]
+    assert alerts.dispatch("night-3") == []
+    [(resolution,)] = warehouse.query("select resolution from audit.alerts where resolved_at is not null")
+    assert resolution.startswith(f"superseded: {days[5].name}, received ")
+
+    # night 4: the next digest says what was resolved
+    late = list(csv.reader(days[8].open(newline="")))
+    late[2][3] = "Unknown"
+    write_rows(target / days[8].name, late)
+    ingest.ingest_feed("storm_asb", "night-4", warehouse.drop)
+    [digest] = alerts.dispatch("night-4")
+    assert "Resolved since the last digest" in digest.body and f"superseded: {days[5].name}" in digest.body
+    assert "still open" not in digest.body  # nothing else is open
