@@ -213,7 +213,7 @@ delete from asset_dag_run_queue q
          left join dag_run r on r.dag_id = e.source_dag_id and r.run_id = e.source_run_id
         where e.asset_id = q.asset_id
           and e.timestamp >= q.created_at - interval '1 minute'
-          and coalesce(r.triggered_by, '') <> 'test')
+          and upper(coalesce(r.triggered_by, '')) <> 'TEST')  -- stored as the enum's name
 """
 
 
