@@ -297,26 +297,33 @@ def up(port: int | None = None, executor: str = "local", host: str | None = None
 GRACE = {"dag-processor": 10}
 
 
-def down(stop_postgres: bool = True, timeout: float = 45, say=print) -> list[str]:
-    """Stop every component (SIGTERM, then SIGKILL to its process group after its grace), then the embedded
-    Postgres if `up` started it. Returns the components that were running."""
+def down(stop_postgres: bool = True, timeout: float = 30, say=print) -> list[str]:
+    """Stop every component: SIGTERM to all but the api-server at once (each stops its own children: executor
+    workers, task processes), the api-server last (tasks still finishing report through it); what is left of a
+    component's process group is killed after its grace. Then the embedded Postgres if `up` started it. Returns the
+    components that were running."""
     stopped = []
-    for component in reversed(components("celery")):
-        pid = pid_of(component)
-        if pid is None:
+    order = [c for c in reversed(components("celery")) if c != "api-server"]
+    for wave in (order, ["api-server"]):
+        pids = {c: pid_of(c) for c in wave}
+        for component, pid in pids.items():
+            if pid is None:
+                _pid_file(component).unlink(missing_ok=True)
+                continue
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        started = time.monotonic()
+        for component, pid in pids.items():
+            if pid is None:
+                continue
+            while pid_of(component) is not None and time.monotonic() < started + GRACE.get(component, timeout):
+                time.sleep(0.2)
+            _signal_group(pid, signal.SIGKILL)  # what is left of the group
             _pid_file(component).unlink(missing_ok=True)
-            continue
-        try:
-            os.kill(pid, signal.SIGTERM)  # the component stops its own children (executor workers, task processes)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + GRACE.get(component, timeout)
-        while pid_of(component) is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        _signal_group(pid, signal.SIGKILL)  # what is left of the group (task processes, workers)
-        _pid_file(component).unlink(missing_ok=True)
-        stopped.append(component)
-        say(f"stopped {component} (pid {pid})")
+            stopped.append(component)
+            say(f"stopped {component} (pid {pid})")
     deployment = Deployment.load()
     if deployment and deployment.started_postgres and stop_postgres and not os.environ.get("WAREHOUSE_URL"):
         from cspwh import embedded_pg
