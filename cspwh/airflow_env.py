@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cspwh import db, settings
+from cspwh import db, night, settings
 
 SHARED = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -56,6 +56,8 @@ def environment(airflow_db: str = "airflow", airflow_home: Path | None = None) -
         **SHARED,
         "AIRFLOW_HOME": str(airflow_home or settings.home() / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.DAGS_DIR),
+        # the UI's times in the partnership's zone, as the feeds' schedules are (partnership.yml night)
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": night.config().timezone.key,
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
         "CSPWH_PROJECT_ROOT": str(settings.PROJECT_ROOT),
         "WAREHOUSE_URL": settings.warehouse_url(),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from cspwh import contracts, db, private_files, settings
+from cspwh import contracts, db, night, private_files, settings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,15 @@ def failures(run_id: str) -> list[Failure]:
                  from audit.check_results r left join landing.file_manifest m using (file_id)
                 where r.run_id = %s and not r.success
                 order by r.check_result_id""", (run_id,)).fetchall()
-    out = []
+        # and any failure recorded after its own run's alert task had dispatched (the alert task itself failing,
+        # a failure callback that ran late): every failure is told once
+        tasks = conn.execute("""select f.dag_id, f.task_id, f.error, f.failed_at, f.run_id from audit.task_failures f
+                                 where f.run_id = %s
+                                    or (f.failed_at > now() - interval '14 days' and not exists (
+                                        select 1 from audit.alerts a
+                                         where a.alert_key = 'task:' || f.dag_id || ':' || f.task_id || ':' || f.run_id))
+                                 order by f.task_failure_id""", (run_id,)).fetchall()
+    out = [_task_failure(*row) for row in tasks]
     for gate, feed, file_name, check, severity, message, stated, details in rows:
         key = f"file:{feed}:{file_name}:{check}" if gate == "file" else f"consistency:{check}"
         if check == "cursor_held":  # told every night it stays held, not once
@@ -90,12 +98,25 @@ def failures(run_id: str) -> list[Failure]:
     return out
 
 
+def _task_failure(dag_id: str, task_id: str, error: str | None, failed_at, run_id: str) -> Failure:
+    # the exception's first line only: a database error's DETAIL can quote a row's values
+    lines = (error or "").strip().splitlines()
+    first = lines[0][:300] if lines else "no error recorded"
+    local = failed_at.astimezone(night.config().timezone)
+    message = (f"{dag_id}.{task_id} failed at {local:%Y-%m-%d %H:%M %Z} after its retries: {first}\n"
+               f"The run {run_id} is marked failed; its log in Airflow has the whole error. Fix the cause and clear "
+               "the task, or let the next scheduled run pick the work up.")
+    feed = dag_id if dag_id in contracts.all_feeds() else None
+    return Failure(f"task:{dag_id}:{task_id}:{run_id}", "task", feed, None, "task_failed", "blocking", message,
+                   routes().get("task_failures") or "platform_operations", [])
+
+
 def _compose(role: str, run_id: str, new: list[Failure], still_open: int) -> Digest:
     blocking = sum(f.severity == "blocking" for f in new)
     subject = (f"[cspwh] {len(new)} new data-quality problem(s) for {role}"
                f"{f' ({blocking} blocking)' if blocking else ''}")
     lines = [f"Data-quality digest for the role {role}, run {run_id}.", ""]
-    sections = (("file", "blocking", "Files held back"), ("file", "warning", "Files loaded with warnings"),
+    sections = (("task", None, "Runs that failed"), ("file", "blocking", "Files held back"), ("file", "warning", "Files loaded with warnings"),
                 ("consistency", None, "Checks on the marts"))
     for gate, severity, title in sections:
         items = [f for f in new if f.gate == gate and severity in (None, f.severity)]
@@ -106,7 +127,8 @@ def _compose(role: str, run_id: str, new: list[Failure], still_open: int) -> Dig
             lines += _grouped_warnings(items)
         else:
             for f in items:
-                where = f"feed {f.feed}, file {f.file_name}" if f.gate == "file" else "the built marts"
+                where = {"file": f"feed {f.feed}, file {f.file_name}", "task": "the run"}.get(f.gate,
+                                                                                             "the built marts")
                 lines.append(f"* [{f.severity}] {where}, check {f.check}:")
                 lines += [f"  {line}" for line in f.message.splitlines()]
         lines.append("")

@@ -101,6 +101,20 @@ create table if not exists audit.task_failures (
     failed_at timestamptz not null default now()
 );
 
+create table if not exists audit.feed_runs (
+    dag_id text not null,
+    run_id text not null,
+    night date not null,
+    scheduled boolean not null,
+    outcome text not null check (outcome in ('loaded', 'nothing_new', 'failed')),
+    files_loaded integer not null default 0,
+    ended_at timestamptz not null default now(),
+    primary key (dag_id, run_id)
+);
+comment on table audit.feed_runs is
+    'Each feed run as it ended: the night it belongs to, and whether it loaded anything; the night''s build waits '
+    'for the feeds due tonight by reading it.';
+
 create table if not exists audit.alerts (
     alert_key text not null,
     role text not null,
@@ -138,6 +152,11 @@ create table if not exists audit.publications (
     published_at timestamptz not null default now(),
     table_rows jsonb not null
 );
+
+alter table audit.publications add column if not exists night date;
+alter table audit.publications add column if not exists forced boolean not null default false;
+comment on column audit.publications.night is
+    'The partnership night (cspwh/night.py) a scheduled build published for: at most one unforced publication each.';
 
 create table if not exists audit.builds (
     build_schema text primary key,

@@ -1,11 +1,21 @@
 """dbt build into a fresh build schema (the 'write' of write-audit-publish)."""
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
+import logging
 import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from cspwh import indicators, reference, settings
+
+log = logging.getLogger(__name__)
 
 
 def dbt_vars() -> dict:
@@ -32,26 +42,59 @@ class NodesFailed(RuntimeError):
     """dbt ran and some models or tests failed: the same data will fail the same way, so retrying is pointless."""
 
 
-def run(command: str, build_schema: str, *extra: str):
-    """Run a dbt command against the build schema; returns dbt's result, raises with the failing nodes if dbt does
-    not succeed."""
-    from dbt.cli.main import dbtRunner
+@dataclasses.dataclass
+class NodeResult:
+    unique_id: str
+    status: str
+    execution_time: float
+    message: str | None
 
-    os.environ.update(_env(build_schema))
+
+@dataclasses.dataclass
+class Result:
+    result: list[NodeResult]
+
+
+def run(command: str, build_schema: str, *extra: str) -> Result:
+    """Run a dbt command against the build schema in its own process, its lines (each model's and test's status,
+    rows and timing) in this process's log; returns each node's result, raises with the failing nodes if dbt does not
+    succeed.
+
+    Its own process: dbt makes multiprocessing locks that only an orderly exit releases, and an Airflow task process
+    ends without one (the resource tracker then logged "leaked semaphore objects" as errors after every build)."""
     work = settings.home() / "dbt"
-    args = [command, "--project-dir", str(settings.DBT_DIR), "--profiles-dir", str(settings.DBT_DIR),
-            "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-            "--vars", json.dumps(dbt_vars()), *extra]
-    if not os.environ.get("CSPWH_VERBOSE"):
-        args.insert(1, "--quiet")  # errors still print; the full log is in <home>/dbt/logs
-    result = dbtRunner().invoke(args)
-    if result.exception is not None:
-        raise RuntimeError(f"dbt {command} could not run: {result.exception}")
-    if not result.success:
-        failed = [f"{r.node.unique_id}: {r.status} {r.message or ''}".strip()
-                  for r in (result.result or []) if str(r.status) in ("error", "fail")]
-        raise NodesFailed(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed))
-    return result
+    target = work / "target"
+    dbt = Path(sys.executable).with_name("dbt")
+    args = [str(dbt) if dbt.exists() else (shutil.which("dbt") or "dbt"), "--no-use-colors", command,
+            "--project-dir", str(settings.DBT_DIR), "--profiles-dir", str(settings.DBT_DIR),
+            "--target-path", str(target), "--log-path", str(work / "logs"), "--vars", json.dumps(dbt_vars()), *extra]
+    results = target / "run_results.json"
+    results.unlink(missing_ok=True)
+    began = time.monotonic()
+    with subprocess.Popen(args, env={**os.environ, **_env(build_schema)}, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+        tail = collections.deque(maxlen=40)
+        for line in process.stdout:
+            line = line.rstrip()
+            if line:
+                tail.append(line)
+                log.info("dbt: %s", line)
+    nodes = _node_results(results)
+    if process.returncode not in (0, 1) or (process.returncode == 1 and not nodes):
+        raise RuntimeError(f"dbt {command} could not run (exit {process.returncode} after "
+                           f"{time.monotonic() - began:.0f} s):\n" + "\n".join(tail))
+    failed = [f"{n.unique_id}: {n.status} {n.message or ''}".strip() for n in nodes
+              if n.status in ("error", "fail", "runtime error")]
+    if process.returncode == 1 or failed:
+        raise NodesFailed(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed or list(tail)))
+    return Result(nodes)
+
+
+def _node_results(path: Path) -> list[NodeResult]:
+    if not path.exists():
+        return []
+    return [NodeResult(r["unique_id"], str(r["status"]).lower(), float(r.get("execution_time") or 0.0), r.get("message"))
+            for r in json.loads(path.read_text()).get("results", [])]
 
 
 def build(build_schema: str) -> None:

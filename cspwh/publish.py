@@ -18,8 +18,19 @@ class Superseded(RuntimeError):
     """A newer build was published while this one waited: publishing it would take the marts back in time."""
 
 
-def publish(build_schema: str, run_id: str) -> dict[str, int]:
-    """Make <build>_marts the new `marts`; returns the published tables' row counts."""
+class AlreadyPublishedTonight(RuntimeError):
+    """The night already had its publication; another waits for the next night unless an operator forces it."""
+
+
+def published_for_night(conn, night: dt.date) -> str | None:
+    row = conn.execute("""select build_schema from audit.publications where night = %s and not forced
+                          order by publication_id limit 1""", (night,)).fetchone()
+    return row[0] if row else None
+
+
+def publish(build_schema: str, run_id: str, night: dt.date | None = None, force: bool = True) -> dict[str, int]:
+    """Make <build>_marts the new `marts`; returns the published tables' row counts. With `night` and no `force`,
+    a night that already had a publication gets no second one (analysts see the marts change once a night)."""
     built = f"{build_schema}_marts"
     retired = f"{build_schema}_retired"
     with db.transaction() as conn:
@@ -31,6 +42,11 @@ def publish(build_schema: str, run_id: str) -> dict[str, int]:
                               ).fetchone()
         if latest and latest[0] > build_schema:  # the names start with their UTC stamp
             raise Superseded(f"{build_schema} is not published: the newer build {latest[0]} already is")
+        if night is not None and not force and (earlier := published_for_night(conn, night)):
+            raise AlreadyPublishedTonight(
+                f"{build_schema} is not published: the night of {night} was already published ({earlier}); it "
+                "goes out with the next night's build, or now if an operator triggers nightly_warehouse with "
+                '{"force": true}')
         if not _schema_exists(conn, built):
             raise RuntimeError(f"nothing to publish: schema {built} does not exist")
         counts = {
@@ -45,8 +61,9 @@ def publish(build_schema: str, run_id: str) -> dict[str, int]:
         bootstrap.grant_marts(conn)
         if _schema_exists(conn, retired):
             conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(retired)))
-        conn.execute("insert into audit.publications (run_id, build_schema, table_rows) values (%s, %s, %s)",
-                     (run_id, build_schema, Jsonb(counts)))
+        conn.execute("""insert into audit.publications (run_id, build_schema, table_rows, night, forced)
+                        values (%s, %s, %s, %s, %s)""",
+                     (run_id, build_schema, Jsonb(counts), night, bool(force and night is not None)))
         conn.execute("""insert into audit.builds (build_schema, state, run_id) values (%s, 'published', %s)
                         on conflict (build_schema) do update set state = 'published', state_at = now()""",
                      (build_schema, run_id))
@@ -92,3 +109,15 @@ def last_published_build() -> str | None:
         row = conn.execute("select build_schema from audit.publications order by publication_id desc limit 1"
                            ).fetchone()
     return row[0] if row else None
+
+
+def new_data_since_last_publication() -> bool:
+    """Whether any file was loaded (or a held one accepted) after the published build started: a build without it
+    would publish the same marts again."""
+    with db.connect() as conn:
+        row = conn.execute("""select b.started_at from audit.publications p join audit.builds b using (build_schema)
+                               order by p.publication_id desc limit 1""").fetchone()
+        if row is None:
+            return True
+        return conn.execute("""select exists (select 1 from landing.file_manifest where outcome = 'loaded'
+                                                 and greatest(outcome_at, accepted_at) > %s)""", row).fetchone()[0]

@@ -85,7 +85,23 @@ def gate(build_schema: str, run_id: str) -> list[consistency_gate.CheckResult]:
     return results
 
 
-def publish_build(build_schema: str, run_id: str) -> dict[str, int]:
-    counts = publish.publish(build_schema, run_id)
+def no_build_needed(night: dt.date, force: bool, from_feeds: bool) -> str | None:
+    """Why a night's run should not build (None: build). A run the feeds set off builds only with data loaded since
+    the last publication, and, unless forced, only if its night has not been published yet."""
+    bootstrap.ensure()
+    if from_feeds and not publish.new_data_since_last_publication():
+        return "nothing was loaded since the last publication: the marts would not change"
+    if not force:
+        with db.connect() as conn:
+            earlier = publish.published_for_night(conn, night)
+        if earlier:
+            return (f"the night of {night} was already published ({earlier}); what arrived since goes out with the "
+                    'next night, or now if an operator triggers nightly_warehouse with {"force": true}')
+    return None
+
+
+def publish_build(build_schema: str, run_id: str, night: dt.date | None = None, force: bool = True
+                  ) -> dict[str, int]:
+    counts = publish.publish(build_schema, run_id, night, force)
     log.info("published %s into marts: %s", build_schema, counts)
     return counts

@@ -3,4 +3,4 @@ file gate -> raw, then alerts."""
 from common.feed_dag import feed_dag
 
 crc_rat_dag = feed_dag("crc_rat", "Land, gate and load the probation RAT terminated cohort",
-                       schedule="30 2 * * *", tags=["offending", "probation"])
+                       tags=["offending", "probation"])

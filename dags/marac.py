@@ -3,4 +3,4 @@ landing -> file gate -> raw, then alerts."""
 from common.feed_dag import feed_dag
 
 marac_dag = feed_dag("marac", "Land, gate and load the MARAC manager's monthly cases",
-                     schedule="10 2 * * *", tags=["domestic_abuse", "marac"])
+                     tags=["domestic_abuse", "marac"])

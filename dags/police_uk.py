@@ -2,4 +2,4 @@
 from common.feed_dag import feed_dag
 
 police_uk_dag = feed_dag("police_uk", "Land, gate and load the data.police.uk street-level files in the drop folder",
-                         schedule="0 1 * * *", tags=["crime", "asb"])
+                         tags=["crime", "asb"])

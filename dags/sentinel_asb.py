@@ -2,4 +2,4 @@
 from common.feed_dag import feed_dag
 
 sentinel_asb_dag = feed_dag("sentinel_asb", "Pull the Sentinel cases changed since the last pull, then land and load",
-                            schedule="45 1 * * *", tags=["asb", "councils"], pull=True)
+                            tags=["asb", "councils"], pull=True)

@@ -2,4 +2,4 @@
 from common.feed_dag import feed_dag
 
 storm_asb_dag = feed_dag("storm_asb", "Land, gate and load the force's nightly Storm ASB extract",
-                         schedule="30 1 * * *", tags=["asb", "police"])
+                         tags=["asb", "police"])

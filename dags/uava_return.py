@@ -3,4 +3,4 @@ landing -> file gate -> raw, then alerts."""
 from common.feed_dag import feed_dag
 
 uava_return_dag = feed_dag("uava_return", "Land, gate and load the domestic abuse service's quarterly return",
-                           schedule="0 2 * * *", tags=["domestic_abuse", "uava"])
+                           tags=["domestic_abuse", "uava"])

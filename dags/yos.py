@@ -3,4 +3,4 @@ records pseudonymised at landing): drop folder -> landing -> file gate -> raw, t
 from common.feed_dag import feed_dag
 
 yos_dag = feed_dag("yos", "Land, gate and load the YOS monthly exports",
-                   schedule="20 2 * * *", tags=["offending", "yos"])
+                   tags=["offending", "yos"])

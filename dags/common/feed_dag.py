@@ -1,4 +1,5 @@
-"""One shape for every feed's DAG: (pull from an API) -> land -> file gate -> raw, then alerts. Light imports only.
+"""One shape for every feed's DAG: (pull from an API) -> land -> file gate -> raw -> announce new rows, then alert
+and outcome. Light imports only.
 
 A DAG file that calls this must still say "airflow" and "dag" somewhere (its docstring does): Airflow's safe-mode
 parsing skips files without both words, and the DAG would silently not exist."""
@@ -6,12 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from common.defaults import DEFAULT_ARGS, START, raw_asset
+from common.run_end import alert_task, outcome, run_night
+from cspwh import night
 
 
-def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: bool = False):
+def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
+    config = night.config()
+    # the partnership's local time (partnership.yml night): 01:30 stays 01:30 across the clock changes
+    schedule = CronTriggerTimetable(config.cron(feed), timezone=config.timezone.key)
+
     @dag(dag_id=feed, description=description, schedule=schedule, start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["feed", feed, *tags])
     def build():
@@ -27,7 +35,7 @@ def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: 
             result = sentinel_pull.pull(os.environ["CSPWH_SENTINEL_API_URL"])
             return {"pages": len(result.pages), "cases": result.cases, "cursor": result.cursor}
 
-        @task(outlets=[raw_asset(feed)])
+        @task
         def land_gate_load(run_id: str | None = None) -> dict:
             """Each waiting file on its own: a bad file is quarantined with its reason, the others still load."""
             from cspwh import ingest
@@ -45,18 +53,38 @@ def feed_dag(feed: str, description: str, schedule: str, tags: list[str], pull: 
                 summary["cursor_held"] = bool(settled and settled.held_page)
             return summary
 
-        # no Airflow retry: an undelivered digest stays in the outbox and every later alert task of any DAG sends it;
-        # the failed task is what tells the operator delivery is failing
-        @task(trigger_rule="all_done", retries=0, execution_timeout=dt.timedelta(minutes=15))
-        def alert(run_id: str | None = None) -> int:
-            """One digest per partner lead for what this run found; nothing already reported is sent again."""
-            from cspwh import alerts
+        @task(outlets=[raw_asset(feed)])
+        def announce(summary: dict) -> dict:
+            """The raw Asset event that schedules the warehouse, only when a file was loaded: a night that brought
+            nothing (or only quarantined files) does not rebuild anything."""
+            from airflow.sdk.exceptions import AirflowSkipException
 
-            return len(alerts.dispatch(run_id or "manual"))
+            if not summary.get("loaded"):
+                raise AirflowSkipException("no file loaded: no raw Asset event")
+            context = get_current_context()
+            tonight, scheduled = run_night(context)
+            extra = {"night": tonight.isoformat(), "scheduled": scheduled, "files": summary["loaded"],
+                     "rows": summary["rows_loaded"]}
+            context["outlet_events"][raw_asset(feed)].extra = extra
+            return extra
+
+        def record_run(context, failed: list[str]) -> None:
+            from cspwh import audit
+
+            summary = context["ti"].xcom_pull(task_ids="land_gate_load") or {}
+            tonight, scheduled = run_night(context)
+            files = int(summary.get("loaded") or 0)
+            audit.record_feed_run(feed, context["run_id"], tonight, scheduled,
+                                  "failed" if failed else ("loaded" if files else "nothing_new"), files)
 
         loaded = land_gate_load()
+        work = [loaded, announce(loaded)]
         if pull:
-            pull_from_api() >> loaded
-        loaded >> alert()
+            fetched = pull_from_api()
+            fetched >> loaded
+            work.append(fetched)
+        ended = alert_task(on_end=record_run)
+        loaded >> ended
+        work >> outcome()
 
     return build()

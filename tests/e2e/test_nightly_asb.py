@@ -25,13 +25,36 @@ def asb_night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
     generated = tmp_path_factory.mktemp("feeds")
     generate(Config(out=generated, start="2021-04", end="2021-06", faults=FAULTS))
     storm = [f for _, night in deliveries.schedule(generated) for f in night if f[0] == "storm_asb"]
-    deliveries.deliver(generated, module_warehouse.drop, storm)
+    june = [f for f in storm if "202106" in f[1]]
+    assert june and len(june) < len(storm)
+    # Sentinel's June is in before Storm's: the night still publishes, June awaiting Storm
+    deliveries.deliver(generated, module_warehouse.drop, [f for f in storm if f not in june])
     with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api, pytest.MonkeyPatch.context() as mp:
         mp.setenv("CSPWH_SENTINEL_API_URL", api.base_url)
         assert [state(dag_runs.run(d)) for d in ("storm_asb", "sentinel_asb", "nightly_warehouse")] == \
             ["success"] * 3
+    module_warehouse.before_storm_june = module_warehouse.query(
+        """select to_char(month_start, 'YYYY-MM'), storm_month_status, sentinel_month_status, combined_is_complete,
+                  sum(storm_incidents), sum(sentinel_cases)
+             from marts.fct_asb_monthly where geography_level = 'district'
+            group by 1, 2, 3, 4 order by 1""")
+    module_warehouse.blocking_before_storm_june = module_warehouse.query(
+        "select check_name from audit.check_results where gate = 'consistency' and not success "
+        "and severity = 'blocking'")
+    deliveries.deliver(generated, module_warehouse.drop, june)
+    assert [state(dag_runs.run(d)) for d in ("storm_asb", "nightly_warehouse")] == ["success"] * 2
     module_warehouse.generated = generated
     return module_warehouse
+
+
+def test_a_month_sentinel_has_and_storm_not_yet_is_awaiting_storm_and_publishes(asb_night):
+    months = {row[0]: row[1:] for row in asb_night.before_storm_june}  # a few Sentinel cases spill into July
+    assert months["2021-04"][:3] == months["2021-05"][:3] == ("loaded", "loaded", True)
+    assert months["2021-06"][:4] == ("awaiting", "loaded", False, 0) and months["2021-06"][4] > 100
+    assert asb_night.blocking_before_storm_june == []
+    statuses = asb_night.query("""select distinct storm_month_status, combined_is_complete from marts.fct_asb_monthly
+                                   where month_start between '2021-04-01' and '2021-06-01'""")
+    assert statuses == [("loaded", True)]  # once Storm's June arrived
 
 
 def truth(generated, name):

@@ -130,7 +130,76 @@ def test_with_smtp_down_the_feeds_night_fails_and_the_next_night_delivers(wareho
     smtp.start()
     run = dag_runs.run("storm_asb")  # an empty drop folder, and the pending digest
     assert str(run.state).rsplit(".", 1)[-1].lower() == "success"
-    assert [m["To"] for m in smtp.messages] == ["police-asb-lead@example.org"]
+    # the lead's digest, then the platform's: last night's alert task failed (recorded after it had dispatched)
+    assert [m["To"] for m in smtp.messages] == ["police-asb-lead@example.org", "data-platform@example.org"]
+    assert "storm_asb.alert failed" in smtp.messages[1].get_content()
+    run = dag_runs.run("storm_asb")
+    assert len(smtp.messages) == 2  # each failure is told once
+
+
+def task_states(run) -> dict[str, str]:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in session.query(TaskInstance).filter(
+            TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)}
+
+
+def raw_events(feed: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [e.extra for e in session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.name == f"raw.{feed}").order_by(AssetEvent.id)]
+
+
+def test_a_feed_whose_pull_fails_is_a_failed_run_and_the_platform_is_told(warehouse, mailbox, airflow_ready,
+                                                                          monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on: the partner's API is down
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("CSPWH_SENTINEL_API_URL", dead)
+    monkeypatch.setattr(sentinel_pull, "RETRIES", 1)
+    dag = dag_runs.load_dag("sentinel_asb")
+    for task in dag.tasks:  # Airflow's own retries wait minutes; the failure after them is what is under test
+        task.retries = 0
+    before = len(raw_events("sentinel_asb"))
+    run = dag.test()
+    assert str(run.state).rsplit(".", 1)[-1].lower() == "failed"  # not green because the alert task succeeded
+    states = task_states(run)
+    assert states["pull_from_api"] == "failed" and states["land_gate_load"] == "upstream_failed"
+    assert states["alert"] == "success" and states["outcome"] == "failed"
+    assert len(raw_events("sentinel_asb")) == before  # nothing loaded, nothing announced
+    assert warehouse.query("select task_id from audit.task_failures where dag_id = 'sentinel_asb'") == [
+        ("pull_from_api",)]
+    assert warehouse.query("select outcome, files_loaded from audit.feed_runs where dag_id = 'sentinel_asb'") == [
+        ("failed", 0)]
+    [mail] = mailbox.to("data-platform@example.org")
+    body = mail.get_content()
+    assert "sentinel_asb.pull_from_api failed" in body and run.run_id in body
+    assert dead not in body  # the first line of the error only; no URL, row or value from the partner
+
+
+def test_a_feed_run_that_loads_nothing_sends_no_raw_event(warehouse, generated, airflow_ready):
+    before = len(raw_events("storm_asb"))
+    run = dag_runs.run("storm_asb")  # an empty drop folder
+    assert str(run.state).rsplit(".", 1)[-1].lower() == "success"
+    assert task_states(run)["announce"] == "skipped" and task_states(run)["outcome"] == "skipped"
+    assert len(raw_events("storm_asb")) == before
+    plant_bad_storm_file(warehouse, generated)  # quarantined: still nothing loaded, nothing to rebuild
+    dag_runs.run("storm_asb")
+    assert len(raw_events("storm_asb")) == before
+    source = generated / "drop" / "storm_asb" / "storm_asb_20210616.csv"
+    (warehouse.drop / "storm_asb" / source.name).write_bytes(source.read_bytes())
+    run = dag_runs.run("storm_asb")
+    assert task_states(run)["announce"] == "success"
+    [*_, event] = raw_events("storm_asb")
+    assert event["files"] == 1 and event["rows"] == len(source.read_text().splitlines()) - 1
+    assert event["scheduled"] is False and event["night"]
+    assert warehouse.query("select outcome, files_loaded from audit.feed_runs where dag_id = 'storm_asb' "
+                           "order by ended_at") == [("nothing_new", 0), ("nothing_new", 0), ("loaded", 1)]
 
 
 @pytest.fixture
@@ -384,6 +453,42 @@ def test_two_builds_at_once_are_serialised_and_neither_drops_the_others_schemas(
     rows = warehouse.query("select sum(incident_count) from marts.fct_street_crime_monthly "
                            "where geography_code = 'E23000021' and crime_category = 'total-crime'")[0][0]
     assert rows > 0 and loaded.rows > rows  # total-crime is every type but ASB
+
+
+def fake_build(warehouse, stamp: str, marker: int) -> str:
+    """A built schema with one marts table, as dbt leaves it (the publish step is under test, not dbt)."""
+    build = f"build_{stamp}_beef"
+    with db.connect(warehouse.url, autocommit=True) as conn:
+        conn.execute(f"create schema {build}_marts")
+        conn.execute(f"create table {build}_marts.marker as select {marker} as night")
+    publish.record_build(build, "built")
+    return build
+
+
+def test_the_schedule_publishes_once_a_night_and_an_operator_can_ask_for_more(warehouse):
+    import datetime as dt
+
+    bootstrap.ensure(warehouse.url)
+    night, next_night = dt.date(2026, 12, 2), dt.date(2026, 12, 3)
+    assert nightly.no_build_needed(night, force=False, from_feeds=True) is None  # never published: build
+    nightly.publish_build(fake_build(warehouse, "20261202t013500", 1), "night-1", night, force=False)
+    # nothing loaded since: a feed's late event rebuilds nothing, even when forced
+    assert "nothing was loaded" in nightly.no_build_needed(night, force=True, from_feeds=True)
+    assert nightly.no_build_needed(night, force=True, from_feeds=False) is None  # an operator's own run builds
+    warehouse.stage("2021-06-leicestershire-street.csv.gz")
+    ingest.ingest_feed("police_uk", "night-1-late", warehouse.drop)
+    assert "already published" in nightly.no_build_needed(night, force=False, from_feeds=True)
+    late = fake_build(warehouse, "20261202t030000", 2)
+    with pytest.raises(publish.AlreadyPublishedTonight, match='"force": true'):
+        nightly.publish_build(late, "night-1-late", night, force=False)
+    assert warehouse.query("select night from marts.marker") == [(1,)]  # analysts saw one change tonight
+    nightly.publish_build(late, "operator", night, force=True)  # an operator asked
+    assert warehouse.query("select night from marts.marker") == [(2,)]
+    # the operator's publication does not use up the next night's
+    assert "already published" not in (nightly.no_build_needed(next_night, force=False, from_feeds=True) or "")
+    nightly.publish_build(fake_build(warehouse, "20261203t013500", 3), "night-2", next_night, force=False)
+    assert warehouse.query("select night, forced from audit.publications order by publication_id") == [
+        (night, False), (night, True), (next_night, False)]
 
 
 def test_a_build_waits_for_the_lock_then_gives_up_and_says_who_held_it(warehouse):

@@ -14,6 +14,18 @@ months as (
 
 ),
 
+source_months as (
+
+    -- each source's own span of months: a month after a source's last is awaiting that source, not a zero
+    select
+        min(month_start) filter (where storm_incident_number is not null) as storm_first_month,
+        max(month_start) filter (where storm_incident_number is not null) as storm_last_month,
+        min(month_start) filter (where sentinel_cases > 0) as sentinel_first_month,
+        max(month_start) filter (where sentinel_cases > 0) as sentinel_last_month
+    from matters
+
+),
+
 by_authority as (
 
     select
@@ -93,9 +105,17 @@ select
     population.population_mid_year,
     round(coalesce(g.storm_incidents, 0) * 1000.0 / population.population_mid_year, 4) as storm_rate_per_1000,
     round(coalesce(g.sentinel_cases, 0) * 1000.0 / population.population_mid_year, 4) as sentinel_rate_per_1000,
-    round(coalesce(g.combined_matters, 0) * 1000.0 / population.population_mid_year, 4) as combined_rate_per_1000
+    round(coalesce(g.combined_matters, 0) * 1000.0 / population.population_mid_year, 4) as combined_rate_per_1000,
+    {{ source_month_status('months.month_start', 'source_months.storm_first_month', 'source_months.storm_last_month') }}
+        as storm_month_status,
+    {{ source_month_status('months.month_start', 'source_months.sentinel_first_month',
+                           'source_months.sentinel_last_month') }} as sentinel_month_status,
+    months.month_start between source_months.storm_first_month and source_months.storm_last_month
+        and months.month_start between source_months.sentinel_first_month and source_months.sentinel_last_month
+        as combined_is_complete
 from {{ ref('dim_district') }} as geographies
 cross join months
+cross join source_months
 left join by_geography as g
     on g.geography_code = geographies.geography_code and g.month_start = months.month_start
 inner join {{ ref('int_population_by_geography_year') }} as population
