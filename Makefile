@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 
-.PHONY: demo test stop env summary dbt-sources
+.PHONY: demo test stop env summary dbt-sources airflow airflow-down airflow-status
 
 # the environment, from the lock; uv itself comes from PyPI when missing
 env: $(VENV)/.synced
@@ -17,6 +17,16 @@ demo: env
 
 stop: env
 	$(VENV)/bin/cspwh stop
+
+# the real Airflow components in the background (README: Running the real scheduler); AIRFLOW_ARGS=--executor celery
+airflow: env
+	$(VENV)/bin/cspwh airflow up $(AIRFLOW_ARGS)
+
+airflow-down: env
+	$(VENV)/bin/cspwh airflow down
+
+airflow-status: env
+	$(VENV)/bin/cspwh airflow status
 
 summary: env
 	$(VENV)/bin/cspwh summary

@@ -10,6 +10,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the embedded Postgres (unless WAREHOUSE_URL is set) and create the schemas")
     sub.add_parser("stop", help="stop the embedded Postgres")
+    af = sub.add_parser("airflow", help="the real Airflow scheduler, DAG processor, api-server and triggerer (up, "
+                                        "down, status) on the embedded Postgres or WAREHOUSE_URL's server")
+    af.add_argument("action", choices=["up", "down", "status"])
+    af.add_argument("--executor", choices=["local", "celery"], default="local",
+                    help="celery needs CSPWH_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) and starts a worker")
+    af.add_argument("--port", type=int, help="UI and API port (default CSPWH_AIRFLOW_PORT or 8080); the scheduler's "
+                                             "health check and the log servers use the next three")
+    af.add_argument("--host", help="address the UI listens on (default CSPWH_AIRFLOW_HOST or 127.0.0.1)")
     sub.add_parser("demo", help="run the nightly job for real on the embedded default and print a summary")
     sub.add_parser("summary", help="what is loaded and published now")
     sub.add_parser("url", help="print the analyst's connection URL")
@@ -86,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
 
+    if args.command == "airflow":
+        return _airflow(args)
     if args.command == "stop":
-        from cspwh import embedded_pg
+        from cspwh import airflow_service, embedded_pg
+
+        airflow_service.down(stop_postgres=False)  # Airflow's components would lose their metadata database
 
         print("embedded Postgres stopped" if embedded_pg.stop() else "embedded Postgres was not running")
         return 0
@@ -119,6 +131,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     return 2
+
+
+def _airflow(args) -> int:
+    from cspwh import airflow_service
+
+    if args.action == "up":
+        try:
+            airflow_service.up(port=args.port, executor=args.executor, host=args.host)
+        except RuntimeError as exc:
+            print(f"cspwh airflow up: {exc}", file=sys.stderr)
+            print("components already started keep running: `cspwh airflow down` stops them", file=sys.stderr)
+            return 1
+        print(airflow_service.status())
+        print("Stop with `cspwh airflow down` (or `make airflow-down`).")
+    elif args.action == "down":
+        if not airflow_service.down():
+            print("no Airflow component was running")
+    else:
+        print(airflow_service.status())
+    return 0
 
 
 def _accept(feed: str, file: str) -> int:

@@ -284,3 +284,36 @@ def test_every_variable_is_documented_or_defaulted():
     missing = {name for name, has_default in used.items() if not has_default and name not in documented}
     assert not missing, f"add to .env.example: {sorted(missing)}"
     assert not documented - used.keys(), f".env.example documents unused {sorted(documented - used.keys())}"
+
+
+def test_compose_and_the_local_deployment_share_one_set_of_airflow_settings():
+    """cspwh/airflow_env.py is the one home of Airflow's settings: what every deployment sets alike (SHARED) has the
+    same value in compose, and compose sets nothing else but the per-deployment values (hosts, ports, secrets)."""
+    from cspwh import airflow_env
+
+    env = common_env()
+    for key, value in airflow_env.SHARED.items():
+        assert env.get(key) == value, f"{key}: compose {env.get(key)!r}, cspwh/airflow_env.py {value!r}"
+    airflow_keys = {k for k in env if k.startswith("AIRFLOW")}
+    unknown = airflow_keys - airflow_env.SHARED.keys() - set(airflow_env.PER_DEPLOYMENT) - {"AIRFLOW_CONN_SMTP_DEFAULT"}
+    assert not unknown, f"compose sets {sorted(unknown)}: add them to SHARED or PER_DEPLOYMENT in cspwh/airflow_env.py"
+    assert set(airflow_env.PER_DEPLOYMENT) <= airflow_keys, set(airflow_env.PER_DEPLOYMENT) - airflow_keys
+
+
+def test_the_local_deployment_sets_every_per_deployment_setting(tmp_path, monkeypatch):
+    """`cspwh airflow up --executor celery` gives every per-deployment setting a value of its own."""
+    from cspwh import airflow_env, airflow_service
+
+    monkeypatch.setenv("CSPWH_HOME", str(tmp_path))
+    monkeypatch.setenv("CSPWH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CSPWH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg2://u:p@127.0.0.1:1/airflow")
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://u:p@127.0.0.1:1/warehouse")
+    env = airflow_service.environment(airflow_service.Deployment(port=18080, executor="celery"))
+    assert {k for k in airflow_env.PER_DEPLOYMENT if not env.get(k)} == set()
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://u:p@127.0.0.1:1/airflow"
+    assert {k: env[k] for k in airflow_env.SHARED} == airflow_env.SHARED
+    assert (tmp_path / "airflow" / "secrets").stat().st_mode & 0o077 == 0
+    assert json.loads(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text())["admin"]
