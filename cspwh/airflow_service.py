@@ -196,10 +196,14 @@ def _answers(url: str, timeout: float = 2) -> bool:
         return False
 
 
-def _wait_until(check, what: str, component: str, timeout: float) -> None:
+def _wait_until(check, what: str, component: str, timeout: float, process: subprocess.Popen | None = None
+                ) -> None:
+    """Wait for `check`; fail at once if the component exited (its own Popen when this process started it: a
+    process renaming itself while it starts must not look like one that exited)."""
     deadline = time.monotonic() + timeout
     while not check():
-        if pid_of(component) is None:
+        exited = process.poll() is not None if process is not None else pid_of(component) is None
+        if exited:
             raise RuntimeError(f"{component} exited before {what}; its log ({log_file(component)}) ends:\n"
                                f"{_tail(component)}")
         if time.monotonic() > deadline:
@@ -272,7 +276,7 @@ def up(port: int | None = None, executor: str = "local", host: str | None = None
         say(f"started {component} (pid {process.pid})")
         if component == "api-server":
             _wait_until(lambda: _answers(f"http://127.0.0.1:{deployment.port}/api/v2/monitor/health"),
-                        "the api-server's health endpoint answered", component, timeout)
+                        "the api-server's health endpoint answered", component, timeout, process)
             say(f"api-server healthy after {time.monotonic() - started:.0f} s")
     _wait_until(lambda: _answers(f"http://127.0.0.1:{deployment.port + 1}/health"),
                 "the scheduler's health check answered", "scheduler", timeout)

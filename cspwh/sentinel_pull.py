@@ -90,7 +90,11 @@ class PullSession(requests.Session):
         self.retries, self.backoff = retries, backoff
 
 
-def session(retries: int = RETRIES, backoff: float = 0.5) -> PullSession:
+def session(retries: int | None = None, backoff: float = 0.5) -> PullSession:
+    """CSPWH_SENTINEL_RETRIES sets the tries after the first (default RETRIES); Airflow's own retries of the task
+    come on top."""
+    if retries is None:
+        retries = int(os.environ.get("CSPWH_SENTINEL_RETRIES") or RETRIES)
     return PullSession(retries, backoff)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 
 from airflow.sdk import Asset
 
@@ -36,7 +37,8 @@ def on_failure(context) -> None:
 DEFAULT_ARGS = {
     "owner": "data-platform",
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=5),
+    # CSPWH_TASK_RETRY_DELAY_SECONDS: the first retry's delay (doubling after), 300 s unless an operator sets it
+    "retry_delay": dt.timedelta(seconds=float(os.environ.get("CSPWH_TASK_RETRY_DELAY_SECONDS") or 300)),
     "retry_exponential_backoff": True,
     # no task may run unbounded (a stuck server, a lock never released): a night's longest step, a large backlog
     # of files or a full dbt build, stays well inside this; tasks with a tighter bound set their own
