@@ -157,6 +157,7 @@ def raw_events(feed: str) -> list[dict]:
 
 def test_a_feed_whose_pull_fails_is_a_failed_run_and_the_platform_is_told(warehouse, mailbox, airflow_ready,
                                                                           monkeypatch):
+    mailbox.messages.clear()  # the session's mailbox: only this test's mail
     with socket.socket() as probe:  # a port nothing listens on: the partner's API is down
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
