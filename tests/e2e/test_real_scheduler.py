@@ -9,6 +9,7 @@ a 2-core machine). Every process started is stopped at the end, whatever failed.
 from __future__ import annotations
 
 import csv
+import json
 import socket
 import time
 
@@ -130,6 +131,12 @@ def test_the_night_runs_from_the_crons_and_succeeds(deployment):
     # one build and one publication a night: a feed's later event finds the night published and builds nothing
     built = [deployment["client"].task_states("nightly_warehouse", r["dag_run_id"]) for r in nightly]
     assert [s["publish"] for s in built].count("success") == 1, built
+    # the build's log shows dbt's lines, model by model, and no spurious errors at the end
+    [run] = [r for r, s in zip(nightly, built) if s["build"] == "success"]
+    log = json.dumps(deployment["client"].get(
+        f"/api/v2/dags/nightly_warehouse/dagRuns/{run['dag_run_id']}/taskInstances/build/logs/1"))
+    assert "OK created sql table model" in log and "fct_asb_monthly" in log, log[-3000:]
+    assert "leaked semaphore" not in log and '"level": "error"' not in log.lower(), log[-3000:]
 
 
 def test_raw_holds_exactly_the_files(deployment):
