@@ -26,6 +26,7 @@
 {%- set threshold = var('asb_link_threshold', 0.5) -%}
 {%- set iterations = var('asb_link_em_iterations', 15) -%}
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
+{%- set block_cap = var('asb_link_block_cap', 12) -%}
 {#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
 {%- set m_start = {
     'reference': {'agrees': 0.55, 'agrees_implausible': 0.01, 'other_number': 0.04, 'none': 0.40},
@@ -123,18 +124,28 @@ sentinel_days as (
 
 ),
 
+small_blocks as materialized (
+
+    select
+        s.case_id,
+        coalesce(sum(d.incidents) filter (where s.block_shift = 0), 0) <= {{ block_cap }} as district_day,
+        coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week
+    from sentinel_days as s
+    left join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as d
+        on d.district_code = s.district_code and d.incident_date = s.block_date and s.block_shift = 0
+    left join (select district_code, msoa_name, incident_date, count(*) as incidents from storm group by 1, 2, 3) as m
+        on m.district_code = s.district_code and m.msoa_name = s.msoa_name and m.incident_date = s.block_date
+    group by s.case_id
+
+),
+
 candidate_ids as (
 
     -- the same surname or initial and surname implies the same Soundex code, so that block holds both
     select sentinel.case_id, storm.incident_number
     from sentinel
     inner join storm on storm.incident_key = sentinel.storm_incident_number
-    union
-    select s.case_id, storm.incident_number
-    from sentinel_days as s
-    inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
-    where s.block_shift = 0
-    {%- for key in ['msoa_name', 'surname_sound', 'postcode_unit', 'address'] %}
+    {%- for key in ['lsoa_code', 'surname_sound', 'address'] %}
     union
     select s.case_id, storm.incident_number
     from sentinel_days as s
@@ -142,8 +153,25 @@ candidate_ids as (
         on storm.{{ key }} = s.{{ key }} and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
     {%- endfor %}
+    {#- the wide blocks only where they are small: a case's district-day or MSOA-week holding more incidents than
+        that cannot name one of them on place and time alone, and its pairs would grow with the square of density #}
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join small_blocks using (case_id)
+    inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
+    where small_blocks.district_day and s.block_shift = 0
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join small_blocks using (case_id)
+    inner join storm
+        on storm.msoa_name = s.msoa_name and storm.district_code = s.district_code
+        and storm.incident_date = s.block_date
+    where small_blocks.msoa_week
 
 ),
+
 
 {#- u: the share of each level among all pairs of a Sentinel case and a Storm incident of the same district (the
     population blocking draws from), counted exactly from value frequencies, never by forming the pairs -#}
