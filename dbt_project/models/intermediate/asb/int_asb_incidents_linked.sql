@@ -24,7 +24,7 @@
     A Storm number that agrees but disagrees on both time and place (a transposed digit often names another real
     incident) is a level of its own: EM learns how little it is worth, so it is scored, never trusted. -#}
 {%- set threshold = var('asb_link_threshold', 0.5) -%}
-{%- set iterations = var('asb_link_em_iterations', 15) -%}
+{%- set iterations = var('asb_link_em_iterations', 10) -%}
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
 {%- set block_cap = var('asb_link_block_cap', 12) -%}
 {#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
@@ -465,15 +465,6 @@ scored_patterns as materialized (
 
 ),
 
-scored_pairs as materialized (
-
-    select compared.*, scored_patterns.match_weight
-    from compared
-    inner join scored_patterns
-        using (reference, days_apart, lsoa, person, postcode, address, category)
-
-),
-
 {#- One to one: a case duplicates at most one incident, so a pair's probability is weighed against the case's other
     candidates and against the chance that the case duplicates none (Fellegi-Sunter scores pairs one at a time):
         p(i,j) = (share / n_i) LR(i,j) / ((1 - share) + (share / n_i) * sum over k of LR(i,k))
@@ -483,10 +474,11 @@ scored_pairs as materialized (
 pair_ratios as materialized (
 
     select
-        scored_pairs.*,
-        scored_pairs.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
-        1 / (1 + exp(-scored_pairs.match_weight)) as pairwise_probability
-    from scored_pairs
+        compared.*,
+        scored_patterns.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
+        1 / (1 + exp(-scored_patterns.match_weight)) as pairwise_probability
+    from compared
+    inner join scored_patterns using (reference, days_apart, lsoa, person, postcode, address, category)
     cross join lambda_{{ iterations }} as l
 
 ),
