@@ -131,12 +131,15 @@ small_blocks as materialized (
     select
         s.case_id,
         coalesce(sum(d.incidents) filter (where s.block_shift = 0), 0) <= {{ block_cap }} as district_day,
-        coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week
+        coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week,
+        coalesce(sum(l.incidents), 0) <= {{ block_cap }} as lsoa_week
     from sentinel_days as s
     left join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as d
         on d.district_code = s.district_code and d.incident_date = s.block_date and s.block_shift = 0
     left join (select district_code, msoa_name, incident_date, count(*) as incidents from storm group by 1, 2, 3) as m
         on m.district_code = s.district_code and m.msoa_name = s.msoa_name and m.incident_date = s.block_date
+    left join (select lsoa_code, incident_date, count(*) as incidents from storm group by 1, 2) as l
+        on l.lsoa_code = s.lsoa_code and l.incident_date = s.block_date
     group by s.case_id
 
 ),
@@ -147,7 +150,7 @@ candidate_ids as (
     select sentinel.case_id, storm.incident_number
     from sentinel
     inner join storm on storm.incident_key = sentinel.storm_incident_number
-    {%- for key in ['lsoa_code', 'surname_sound', 'address'] %}
+    {%- for key in ['surname_sound', 'address'] %}
     union
     select s.case_id, storm.incident_number
     from sentinel_days as s
@@ -155,6 +158,15 @@ candidate_ids as (
         on storm.{{ key }} = s.{{ key }} and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
     {%- endfor %}
+    -- the same LSOA: within a day always, two or three days apart where the LSOA's week is small
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join small_blocks using (case_id)
+    inner join storm
+        on storm.lsoa_code = s.lsoa_code and storm.district_code = s.district_code
+        and storm.incident_date = s.block_date
+    where s.block_shift <= 1 or small_blocks.lsoa_week
     {#- the wide blocks only where they are small: a case's district-day or MSOA-week holding more incidents than
         that cannot name one of them on place and time alone, and its pairs would grow with the square of density #}
     union
