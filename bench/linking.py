@@ -16,7 +16,7 @@ gate quarantines is held back); dbt builds the two staging tables.
   every process of the Postgres server, sampled every 50 ms.
 - Splink: the same staging rows (exported from the staging tables, untimed) loaded into DuckDB in its own process; timed from
   building the linker: estimating lambda from the Storm-reference rule, u by random sampling, m by EM on the
-  Storm-reference block, predicting over the same blocking rules as ours, then keeping each side's best link (one to
+  Storm-reference block, predicting over blocking rules at least as wide as ours (uncapped), then keeping each side's best link (one to
   one, as ours). Comparisons as ours: Storm reference, person pseudonyms, date (same / 1 day / 2-3 days / else), LSOA
   (same / same MSOA / else), postcode, address (house number and street pseudonym), PEN category and ASB type. Memory: that process's peak RSS.
 
