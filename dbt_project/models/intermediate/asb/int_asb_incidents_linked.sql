@@ -4,11 +4,12 @@
     Splink does), then a one-to-one assignment:
 
     1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person: the Storm
-       number (read at landing, any date); within the district and three days, the same LSOA, Soundex of the
-       surname (which the same surname, or initial and surname, implies) or house number and street (keyed
-       pseudonyms made at landing); and the same district and date, or the same MSOA within three days, only for
-       a case whose block holds at most var('asb_link_block_cap') incidents (a bigger one cannot name one of them
-       on place and time alone, and its pairs would grow with the square of the density).
+       number (read at landing, any date); within the district and three days, Soundex of the surname (which the
+       same surname, or initial and surname, implies) or house number and street (keyed pseudonyms made at
+       landing); the same LSOA within a day; and the same LSOA two or three days apart, the same district and
+       date, or the same MSOA within three days, each only for a case whose block holds at most
+       var('asb_link_block_cap') incidents (a bigger one cannot name one of them on place and time alone, and its
+       pairs would grow with the square of the density).
     2. Each pair's comparison vector: Storm number (agrees and plausible: within three days or the same LSOA /
        agrees but disagrees on both time and place / another number / none), days apart (0 / 1 / 2-3 / more),
        place (same LSOA / same MSOA / another / unknown), person (initial and surname / surname / Soundex /
