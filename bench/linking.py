@@ -16,9 +16,9 @@ gate quarantines is held back); dbt builds the two staging tables.
   every process of the Postgres server, sampled every 50 ms.
 - Splink: the same staging rows (exported from the staging tables, untimed) loaded into DuckDB in its own process; timed from
   building the linker: estimating lambda from the Storm-reference rule, u by random sampling, m by EM on the
-  Storm-reference block, predicting over the same blocking rules as ours, then keeping each side's best link (one to
-  one, as ours). Comparisons as ours: Storm reference, person pseudonym, date (same / within 3 days / else), LSOA, PEN
-  category, ASB type, each exact. Memory: that process's peak RSS.
+  Storm-reference block, predicting over blocking rules at least as wide as ours (uncapped), then keeping each side's best link (one to
+  one, as ours). Comparisons as ours: Storm reference, person pseudonyms, date (same / 1 day / 2-3 days / else), LSOA
+  (same / same MSOA / else), postcode, address (house number and street pseudonym), PEN category and ASB type. Memory: that process's peak RSS.
 
 Each linker runs --repeat times per size, alternating; the fastest run is kept (the machine is shared).
 
@@ -54,14 +54,16 @@ MSOA = """left join (select lsoa11cd as lsoa_code, left(lsoa11nm, length(lsoa11n
 STORM_SQL = """select incident_number as uid, incident_key as storm_ref, district_code,
                       caller_surname_pseudonym as surname, caller_initial_surname_pseudonym as initial_surname,
                       caller_surname_sound_pseudonym as surname_sound, caller_postcode_unit_pseudonym as postcode_unit,
-                      caller_postcode_district as postcode_district, 'Police' as origin,
+                      caller_postcode_district as postcode_district, caller_address_pseudonym as address,
+                      'Police' as origin,
                       incident_date as event_date, lsoa_code, msoa, pen_category, asb_type
                  from {s}_staging.stg_storm_asb__incidents """ + MSOA
 SENTINEL_SQL = """select case_id as uid, storm_incident_number as storm_ref, district_code,
                          victim_surname_pseudonym as surname, victim_initial_surname_pseudonym as initial_surname,
                          victim_surname_sound_pseudonym as surname_sound,
                          victim_postcode_unit_pseudonym as postcode_unit,
-                         victim_postcode_district as postcode_district, originating_agency as origin,
+                         victim_postcode_district as postcode_district, victim_address_pseudonym as address,
+                         originating_agency as origin,
                          incident_on as event_date, lsoa_code, msoa, pen_category, asb_type
                     from {s}_staging.stg_sentinel_asb__cases """ + MSOA + " where case_type = 'ASB'"
 
@@ -94,7 +96,7 @@ def splink_child(storm_csv: str, sentinel_csv: str, links_csv: str, threshold: s
     con = duckdb.connect()
     types = {"uid": "VARCHAR", "storm_ref": "VARCHAR", "district_code": "VARCHAR", "surname": "VARCHAR",
              "initial_surname": "VARCHAR", "surname_sound": "VARCHAR", "postcode_unit": "VARCHAR",
-             "postcode_district": "VARCHAR", "origin": "VARCHAR", "event_date": "DATE", "lsoa_code": "VARCHAR",
+             "postcode_district": "VARCHAR", "address": "VARCHAR", "origin": "VARCHAR", "event_date": "DATE", "lsoa_code": "VARCHAR",
              "msoa": "VARCHAR", "pen_category": "VARCHAR", "asb_type": "VARCHAR"}
     for name, path in (("storm", storm_csv), ("sentinel", sentinel_csv)):
         con.execute(f"create table {name} as select * from read_csv(?, header = true, columns = {types!r})", [path])
@@ -122,11 +124,12 @@ def splink_child(storm_csv: str, sentinel_csv: str, links_csv: str, threshold: s
         within.format(1),
         within.format(3) + " and l.msoa = r.msoa",
         *[within.format(3) + f" and l.{key} = r.{key}"
-          for key in ("surname", "initial_surname", "surname_sound", "postcode_unit")],
+          for key in ("surname", "initial_surname", "surname_sound", "postcode_unit", "address")],
     ]
     settings = SettingsCreator(
         link_type="link_only", unique_id_column_name="uid",
-        comparisons=[cl.ExactMatch("storm_ref"), date, place, person, postcode, category, cl.ExactMatch("origin")],
+        comparisons=[cl.ExactMatch("storm_ref"), date, place, person, postcode, cl.ExactMatch("address"), category,
+                     cl.ExactMatch("origin")],
         blocking_rules_to_generate_predictions=blocking, retain_matching_columns=False)
     linker = Linker(["storm", "sentinel"], settings, DuckDBAPI(con), set_up_basic_logging=False,
                     input_table_aliases=["storm", "sentinel"])

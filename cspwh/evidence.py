@@ -8,6 +8,9 @@ A contract column declares it:
 - `evidence: [surname, initial_surname, surname_sound]` on a name, `[unit]` on a postcode: keyed HMAC pseudonyms
   of parts of the value that survive the ways people vary it (a nickname or an initial keeps the surname; a
   misspelt surname usually keeps its Soundex code; a postcode keeps its unit). `<name>_<kind>` each.
+- `evidence: [address]` on a free-text address: a pseudonym of its house number and the first word of its street
+  ('Flat 2, 181 ROSS VALLEYS' and '181 Ross Vlys.' are both '181 ross'), which survives case, punctuation, a flat
+  or a building before it and the street's suffix abbreviated or left out.
 
 The functions return DuckDB SQL over `src` and the session's `pseudonym` macro (staged_file.py).
 """
@@ -19,6 +22,7 @@ import re
 
 NAME_KINDS = ("surname", "initial_surname", "surname_sound")
 POSTCODE_KINDS = ("unit",)
+ADDRESS_KINDS = ("address",)
 REFERENCE_FORMS = ("as_issued", "retyped", "day_first", "unreadable")
 TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "rev", "sir")
 # what call handlers and case officers type for a person they have no name for: no evidence, not a shared name
@@ -152,6 +156,22 @@ def postcode_stages(value: str, out: str, kinds: tuple[str, ...]) -> Stages:
                              "'unit:'))")]]
 
 
+def address_stages(value: str, out: str, kinds: tuple[str, ...]) -> Stages:
+    """`<out>_address`: the pseudonym of the last house number followed by a word (the street's first word), in
+    lower case; null when the address has none ('Flat 2, 181 Ross Valleys' is '181 ross'; a number ending in a
+    letter keeps it: '12a ross'). The flat is left out on purpose: it is the part most often dropped."""
+    if set(kinds) - set(ADDRESS_KINDS):
+        raise ValueError(f"unknown address evidence {kinds!r}")
+    p = f"_ev_{out}"
+    return [
+        [(f"{p}_words", f"trim(regexp_replace(lower({value}), '[^a-z0-9]+', ' ', 'g'))")],
+        [(f"{p}_house", f"regexp_extract({p}_words, '^(?:.* )?([0-9]+(?: ?[a-z])?) ([a-z]{{2,}})', "
+                        f"['number', 'street'])")],
+        [(f"{out}_address", f"pseudonym(case when {p}_house.street <> '' then 'address:' || "
+                            f"replace({p}_house.number, ' ', '') || ' ' || {p}_house.street end)")],
+    ]
+
+
 def derived_columns(col) -> list[tuple[str, str, str]]:
     """(name, Postgres type, description) of the columns a contract column's evidence adds to raw."""
     out = []
@@ -176,7 +196,10 @@ def column_stages(col) -> Stages:
     names = tuple(k for k in col.evidence if k in NAME_KINDS)
     if names:
         parts.append(name_stages(v, col.name, names))
-    postcodes = tuple(k for k in col.evidence if k not in NAME_KINDS)
+    addresses = tuple(k for k in col.evidence if k in ADDRESS_KINDS)
+    if addresses:
+        parts.append(address_stages(v, col.name, addresses))
+    postcodes = tuple(k for k in col.evidence if k not in NAME_KINDS + ADDRESS_KINDS)
     if postcodes:
         parts.append(postcode_stages(v, col.name, postcodes))
     return parts

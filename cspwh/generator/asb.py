@@ -211,12 +211,16 @@ class Sentinel:
         lsoa = incident["lsoa"] if roll < p.lsoa_same else self._neighbour(incident["lsoa"]) \
             if roll < p.lsoa_same + p.lsoa_neighbour else None
         person = incident["person"] or incident["caller"]
+        address = incident["address"]
         if rng.random() < p.victim_unnamed:
             victim = None
         elif rng.random() < p.victim_other_person:
             victim = self.people.name()
+            address = None  # a witness called: the victim lives elsewhere
         else:
             victim = linkage.name_variant(rng, person) if rng.random() < p.name_variant else person
+        if address and rng.random() < p.address_variant:
+            address = linkage.address_variant(rng, address)
         roll = rng.random()
         postcode = incident["postcode"] if roll < p.postcode_same and incident["postcode"] else \
             self.people.postcode(rng.choice(POSTCODE_DISTRICTS[incident["authority"]])) if roll < 0.9 else None
@@ -225,7 +229,7 @@ class Sentinel:
             "pen_category": pen, "asb_type": asb_type, "incident_on": incident_on.isoformat(),
             "lsoa_code": lsoa, "victim_name": victim,
             "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
-            "victim_address": incident["address"] or self.people.address(), "victim_postcode": postcode,
+            "victim_address": address or self.people.address(), "victim_postcode": postcode,
             "_authority": incident["authority"], "_storm": incident["number"], "_typed": typed,
         })
         self._keep(case)

@@ -39,6 +39,7 @@ class Profile:
     type_changed: float
     postcode_same: float  # the victim's postcode is the caller's (else another in the district, or none)
     location_variant: float  # Storm's location text is not police.uk's 'On or near ...'
+    address_variant: float  # the victim's address as Sentinel has it is typed differently (or without the number)
 
 
 PROFILES = {
@@ -47,13 +48,13 @@ PROFILES = {
         dense_numbers=0.1, caller_anonymous=0.10, victim_unnamed=0.08, victim_other_person=0.05, name_variant=0.10,
         offsets=((0, 0.70), (1, 0.12), (-1, 0.06), (2, 0.05), (-2, 0.02), (3, 0.03), (-3, 0.02)),
         lsoa_same=0.85, lsoa_neighbour=0.05, pen_changed=0.15, type_changed=0.10, postcode_same=0.80,
-        location_variant=0.1),
+        location_variant=0.1, address_variant=0.10),
     "hard": Profile(
         "hard", reference_kept=0.55, reference_transposed=0.08, busy_day=0.35, very_busy_day=0.15,
         dense_numbers=0.6, caller_anonymous=0.30, victim_unnamed=0.25, victim_other_person=0.15, name_variant=0.35,
         offsets=((0, 0.40), (1, 0.18), (-1, 0.12), (2, 0.10), (-2, 0.06), (3, 0.08), (-3, 0.06)),
         lsoa_same=0.65, lsoa_neighbour=0.20, pen_changed=0.30, type_changed=0.30, postcode_same=0.55,
-        location_variant=0.5),
+        location_variant=0.5, address_variant=0.40),
 }
 
 
@@ -109,3 +110,28 @@ def name_variant(rng: random.Random, name: str) -> str:
 def location_variant(rng: random.Random, street: str) -> str:
     bare = street.removeprefix("On or near ").strip()
     return rng.choice([bare, bare.upper(), f"Near {bare}", f"{bare} (outside shops)", f"Junction of {bare}"])
+
+
+SUFFIXES = {"Road": "Rd", "Street": "St", "Avenue": "Ave", "Close": "Cl", "Drive": "Dr", "Lane": "Ln",
+            "Crescent": "Cres", "Court": "Ct", "Gardens": "Gdns", "Place": "Pl", "Square": "Sq", "Terrace": "Ter",
+            "Grove": "Gr", "Park": "Pk", "Valleys": "Vlys", "Mount": "Mt", "Hills": "Hls", "Heights": "Hts"}
+
+
+def address_variant(rng: random.Random, address: str) -> str:
+    """The same address as another person types it: a flat before it, the suffix abbreviated or left out, capitals,
+    a comma after the number, or (one time in six) no house number at all."""
+    number, _, street = address.partition(" ")
+    words = street.split(" ")
+    roll = rng.random()
+    if roll < 0.2:
+        return f"Flat {rng.randint(1, 12)}, {address}"
+    if roll < 0.4:
+        last = words[-1]
+        return f"{number} {' '.join(words[:-1] + [SUFFIXES.get(last, last[:3])])}"
+    if roll < 0.55:
+        return f"{number} {' '.join(words[:-1])}" if len(words) > 1 else address.upper()
+    if roll < 0.7:
+        return address.upper()
+    if roll < 0.83:
+        return f"{number}, {street}"
+    return street

@@ -87,7 +87,9 @@ def test_the_mart_says_how_each_sentinel_case_was_counted(asb_night):
     sentinel, linked, by_reference, by_score, unlinked, with_number, person_only, neither, no_incident = rows[0]
     assert sentinel == linked + unlinked and linked == by_reference + by_score
     assert unlinked == with_number + person_only + neither
-    assert by_reference > by_score > 0 and neither > 0
+    # a case with neither a Storm number nor the victim's name mostly links by its address now, so in three
+    # realistic months none may be left unlinked: counted, not required
+    assert by_reference > by_score > 0 and neither >= 0
     typed = [r for r in truth(asb_night.generated, "storm_sentinel_links") if r["storm_reference_as_typed"]]
     assert len(typed) > 500 and no_incident >= 0
 

@@ -93,13 +93,30 @@ def test_name_evidence_survives_nicknames_initials_order_and_misspellings():
     assert names(["Anonymous", "Withheld", "Not given", "", None, "X"], "surname") == [None] * 6
 
 
+def addresses(texts: list[str | None]) -> list:
+    stages = evidence.address_stages("src.v", "v", ("address",))
+    *inner, (final,) = stages
+    name, sql = final
+    stages = [*inner, [(name, sql.removeprefix("pseudonym(").removesuffix(")"))]]
+    return [r[0] for r in evaluate(texts, stages)]
+
+
+def test_address_evidence_is_the_house_number_and_street_whatever_the_typing():
+    variants = ["181 Ross Valleys", "Flat 2, 181 ROSS VALLEYS", "181 Ross Vlys.", "181, Ross Valleys", "181 Ross"]
+    assert addresses(variants) == ["address:181 ross"] * 5
+    assert addresses(["12a Smith Road", "12 A Smith Rd", "Flat 3 The Maltings, 4 High Street"]) == [
+        "address:12a smith", "address:12a smith", "address:4 high"]
+    assert addresses(["Ross Valleys", "", None]) == [None] * 3  # no house number: no evidence
+
+
 def test_evidence_columns_are_pseudonyms_in_raw_and_the_typed_text_is_not_loaded():
     storm = contracts.load("storm_asb").entity("incidents")
     sentinel = contracts.load("sentinel_asb").entity("cases")
     raw = dict(sentinel.raw_columns())
     assert "storm_reference" not in raw and {"storm_reference_key", "storm_reference_form"} <= raw.keys()
     assert {"victim_name_surname", "victim_name_initial_surname", "victim_name_surname_sound",
-            "victim_postcode_unit"} <= raw.keys()
+            "victim_postcode_unit", "victim_address_address"} <= raw.keys()
+    assert "victim_address" not in raw
     assert {"incident_number_key", "caller_name_surname", "caller_postcode_unit"} <= dict(storm.raw_columns()).keys()
     con = staged_file._session()
     con.execute("create table src as select 'Robert Smith' as caller_name, 'LE11 3ZZ' as caller_postcode")

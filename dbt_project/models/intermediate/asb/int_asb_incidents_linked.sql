@@ -4,14 +4,18 @@
     Splink does), then a one-to-one assignment:
 
     1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person: the Storm
-       number (read at landing, any date); the same district and date; and, within the district and three days,
-       the same MSOA (the LSOA or a neighbour), Soundex of the surname (which the same surname, or initial and
-       surname, implies) or full postcode (keyed pseudonyms made at landing).
+       number (read at landing, any date); within the district and three days, Soundex of the surname (which the
+       same surname, or initial and surname, implies) or house number and street (keyed pseudonyms made at
+       landing); the same LSOA within a day; and the same LSOA two or three days apart, the same district and
+       date, or the same MSOA within three days, each only for a case whose block holds at most
+       var('asb_link_block_cap') incidents (a bigger one cannot name one of them on place and time alone, and its
+       pairs would grow with the square of the density).
     2. Each pair's comparison vector: Storm number (agrees and plausible: within three days or the same LSOA /
        agrees but disagrees on both time and place / another number / none), days apart (0 / 1 / 2-3 / more),
        place (same LSOA / same MSOA / another / unknown), person (initial and surname / surname / Soundex /
-       another / unknown), postcode (unit / district / another / unknown), PEN category and ASB type (both / one /
-       neither).
+       another / unknown), postcode (unit / district / another / unknown), address (same house number and street /
+       another / unknown), PEN category and ASB type (both / one / neither). 'unknown' (missing on either side)
+       weighs nothing, as Splink's null level.
     3. EM over the distinct vectors and their counts (a few hundred rows, however many pairs): m and u of every
        level and the match share, var('asb_link_em_iterations') rounds, unrolled; u starts from exact
        value-frequency counts over every same-district pair.
@@ -23,8 +27,9 @@
     A Storm number that agrees but disagrees on both time and place (a transposed digit often names another real
     incident) is a level of its own: EM learns how little it is worth, so it is scored, never trusted. -#}
 {%- set threshold = var('asb_link_threshold', 0.5) -%}
-{%- set iterations = var('asb_link_em_iterations', 15) -%}
+{%- set iterations = var('asb_link_em_iterations', 10) -%}
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
+{%- set block_cap = var('asb_link_block_cap', 12) -%}
 {#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
 {%- set m_start = {
     'reference': {'agrees': 0.55, 'agrees_implausible': 0.01, 'other_number': 0.04, 'none': 0.40},
@@ -32,6 +37,7 @@
     'lsoa': {'same': 0.7, 'same_msoa': 0.1, 'different': 0.1, 'unknown': 0.10},
     'person': {'initial_surname': 0.5, 'surname': 0.1, 'surname_sound': 0.05, 'different': 0.05, 'unknown': 0.3},
     'postcode': {'unit': 0.6, 'district': 0.2, 'different': 0.1, 'unknown': 0.1},
+    'address': {'same': 0.5, 'different': 0.2, 'unknown': 0.3},
     'category': {'both': 0.7, 'one': 0.25, 'neither': 0.05},
 } -%}
 {%- set vector -%}
@@ -65,6 +71,11 @@ case
             else 'different'
         end as postcode,
         case
+            when sentinel.address is null or storm.address is null then 'unknown'
+            when sentinel.address = storm.address then 'same'
+            else 'different'
+        end as address,
+        case
             when coalesce(sentinel.pen_category = storm.pen_category, false)
                 and coalesce(sentinel.asb_type = storm.asb_type, false) then 'both'
             when coalesce(sentinel.pen_category = storm.pen_category, false)
@@ -89,7 +100,7 @@ storm as materialized (
         incident_number, incident_key, incident_date, district_code, lsoa_code, pen_category, asb_type,
         caller_surname_pseudonym as surname, caller_initial_surname_pseudonym as initial_surname,
         caller_surname_sound_pseudonym as surname_sound, caller_postcode_unit_pseudonym as postcode_unit,
-        caller_postcode_district as postcode_district, msoa.msoa_name
+        caller_postcode_district as postcode_district, caller_address_pseudonym as address, msoa.msoa_name
     from {{ ref('stg_storm_asb__incidents') }}
     left join msoa using (lsoa_code)
 
@@ -101,7 +112,7 @@ sentinel as materialized (
         case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code, pen_category,
         asb_type, victim_surname_pseudonym as surname, victim_initial_surname_pseudonym as initial_surname,
         victim_surname_sound_pseudonym as surname_sound, victim_postcode_unit_pseudonym as postcode_unit,
-        victim_postcode_district as postcode_district, msoa.msoa_name
+        victim_postcode_district as postcode_district, victim_address_pseudonym as address, msoa.msoa_name
     from {{ ref('stg_sentinel_asb__cases') }}
     left join msoa using (lsoa_code)
     where case_type = 'ASB'
@@ -116,18 +127,31 @@ sentinel_days as (
 
 ),
 
+small_blocks as materialized (
+
+    select
+        s.case_id,
+        coalesce(sum(d.incidents) filter (where s.block_shift = 0), 0) <= {{ block_cap }} as district_day,
+        coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week,
+        coalesce(sum(l.incidents), 0) <= {{ block_cap }} as lsoa_week
+    from sentinel_days as s
+    left join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as d
+        on d.district_code = s.district_code and d.incident_date = s.block_date and s.block_shift = 0
+    left join (select district_code, msoa_name, incident_date, count(*) as incidents from storm group by 1, 2, 3) as m
+        on m.district_code = s.district_code and m.msoa_name = s.msoa_name and m.incident_date = s.block_date
+    left join (select lsoa_code, incident_date, count(*) as incidents from storm group by 1, 2) as l
+        on l.lsoa_code = s.lsoa_code and l.incident_date = s.block_date
+    group by s.case_id
+
+),
+
 candidate_ids as (
 
     -- the same surname or initial and surname implies the same Soundex code, so that block holds both
     select sentinel.case_id, storm.incident_number
     from sentinel
     inner join storm on storm.incident_key = sentinel.storm_incident_number
-    union
-    select s.case_id, storm.incident_number
-    from sentinel_days as s
-    inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
-    where s.block_shift = 0
-    {%- for key in ['msoa_name', 'surname_sound', 'postcode_unit'] %}
+    {%- for key in ['surname_sound', 'address'] %}
     union
     select s.case_id, storm.incident_number
     from sentinel_days as s
@@ -135,8 +159,34 @@ candidate_ids as (
         on storm.{{ key }} = s.{{ key }} and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
     {%- endfor %}
+    -- the same LSOA: within a day always, two or three days apart where the LSOA's week is small
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join small_blocks using (case_id)
+    inner join storm
+        on storm.lsoa_code = s.lsoa_code and storm.district_code = s.district_code
+        and storm.incident_date = s.block_date
+    where s.block_shift <= 1 or small_blocks.lsoa_week
+    {#- the wide blocks only where they are small: a case's district-day or MSOA-week holding more incidents than
+        that cannot name one of them on place and time alone, and its pairs would grow with the square of density #}
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join small_blocks using (case_id)
+    inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
+    where small_blocks.district_day and s.block_shift = 0
+    union
+    select s.case_id, storm.incident_number
+    from sentinel_days as s
+    inner join small_blocks using (case_id)
+    inner join storm
+        on storm.msoa_name = s.msoa_name and storm.district_code = s.district_code
+        and storm.incident_date = s.block_date
+    where small_blocks.msoa_week
 
 ),
+
 
 {#- u: the share of each level among all pairs of a Sentinel case and a Storm incident of the same district (the
     population blocking draws from), counted exactly from value frequencies, never by forming the pairs -#}
@@ -145,17 +195,19 @@ district_sizes as (
     select
         district_code,
         s.cases, s.with_lsoa as s_lsoa, s.with_person as s_person, s.with_postcode as s_postcode,
-        s.with_reference as s_reference,
-        t.incidents, t.with_lsoa as t_lsoa, t.with_person as t_person, t.with_postcode as t_postcode
+        s.with_reference as s_reference, s.with_address as s_address,
+        t.incidents, t.with_lsoa as t_lsoa, t.with_person as t_person, t.with_postcode as t_postcode,
+        t.with_address as t_address
     from (
         select district_code, count(*)::float8 as cases, count(lsoa_code)::float8 as with_lsoa,
             count(surname)::float8 as with_person, count(postcode_unit)::float8 as with_postcode,
-            count(storm_incident_number)::float8 as with_reference
+            count(storm_incident_number)::float8 as with_reference, count(address)::float8 as with_address
         from sentinel group by district_code
     ) as s
     inner join (
         select district_code, count(*)::float8 as incidents, count(lsoa_code)::float8 as with_lsoa,
-            count(surname)::float8 as with_person, count(postcode_unit)::float8 as with_postcode
+            count(surname)::float8 as with_person, count(postcode_unit)::float8 as with_postcode,
+            count(address)::float8 as with_address
         from storm group by district_code
     ) as t using (district_code)
 
@@ -164,7 +216,7 @@ district_sizes as (
 {%- set keyed = {'lsoa': 'lsoa_code', 'msoa': 'msoa_name', 'initial_surname': 'initial_surname', 'surname': 'surname',
                  'surname_sound': 'surname_sound', 'postcode_unit': 'postcode_unit',
                  'postcode_district': 'postcode_district', 'pen': 'pen_category', 'type': 'asb_type',
-                 'pen_type': "pen_category || '|' || asb_type", 'reference': 'incident_key'} %}
+                 'pen_type': "pen_category || '|' || asb_type", 'reference': 'incident_key', 'address': 'address'} %}
 
 same_value_pairs as (
 
@@ -210,7 +262,8 @@ population as (
         sum(s_lsoa * t_lsoa) as lsoa_known,
         sum(s_person * t_person) as person_known,
         sum(s_postcode * t_postcode) as postcode_known,
-        sum(s_reference * incidents) as reference_known
+        sum(s_reference * incidents) as reference_known,
+        sum(s_address * t_address) as address_known
     from district_sizes
 
 ),
@@ -245,6 +298,9 @@ u_fixed (comparison, level, u) as (
         ('postcode', 'district', same_value.postcode_district - same_value.postcode_unit),
         ('postcode', 'different', population.postcode_known - same_value.postcode_district),
         ('postcode', 'unknown', population.pairs - population.postcode_known),
+        ('address', 'same', same_value.address),
+        ('address', 'different', population.address_known - same_value.address),
+        ('address', 'unknown', population.pairs - population.address_known),
         ('category', 'both', same_value.pen_type),
         ('category', 'one', same_value.pen + same_value.type - 2 * same_value.pen_type),
         ('category', 'neither', population.pairs - same_value.pen - same_value.type + same_value.pen_type)
@@ -290,29 +346,34 @@ em_others as materialized (
 patterns as materialized (
 
     select
-        row_number() over () as pattern_id, reference, days_apart, lsoa, person, postcode, category,
+        row_number() over () as pattern_id, reference, days_apart, lsoa, person, postcode, address, category,
         sum(pairs)::float8 as pairs
     from (
-        select reference, days_apart, lsoa, person, postcode, category, count(*)::float8 as pairs
+        select reference, days_apart, lsoa, person, postcode, address, category, count(*)::float8 as pairs
         from compared
-        group by reference, days_apart, lsoa, person, postcode, category
+        group by reference, days_apart, lsoa, person, postcode, address, category
         union all
-        select reference, days_apart, lsoa, person, postcode, category,
+        select reference, days_apart, lsoa, person, postcode, address, category,
             count(*) / (select fraction from em_sampling) as pairs
         from em_others
-        group by reference, days_apart, lsoa, person, postcode, category
+        group by reference, days_apart, lsoa, person, postcode, address, category
     ) as counted
-    group by reference, days_apart, lsoa, person, postcode, category
+    group by reference, days_apart, lsoa, person, postcode, address, category
 
 ),
 
+{#- A value missing on either side ('unknown') is no evidence either way (Splink's null level): it has no m or u
+    and weighs nothing; m and u of the other levels are shares of the pairs where both sides are known. Left in,
+    the missing values, which come together (an anonymous caller gives no name, postcode or address), made a
+    cluster EM took for the matches. -#}
 pattern_levels as materialized (
 
     select pattern_id, pairs, comparison, level
     from patterns
     cross join lateral (values
         ('reference', reference), ('days_apart', days_apart), ('lsoa', lsoa), ('person', person),
-        ('postcode', postcode), ('category', category)) as v (comparison, level)
+        ('postcode', postcode), ('address', address), ('category', category)) as v (comparison, level)
+    where level <> 'unknown'
 
 ),
 
@@ -328,9 +389,13 @@ m_start (comparison, level, m) as (
 
 params_0 as (
 
-    select m_start.comparison, m_start.level, m_start.m, u_fixed.u
+    select
+        m_start.comparison, m_start.level,
+        m_start.m / sum(m_start.m) over (partition by m_start.comparison) as m,
+        u_fixed.u / sum(u_fixed.u) over (partition by m_start.comparison) as u
     from m_start
     inner join u_fixed using (comparison, level)
+    where level <> 'unknown'
 
 ),
 
@@ -402,25 +467,16 @@ weights as (
 scored_patterns as materialized (
 
     select
-        v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.category,
+        v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.address, v.category,
         -- a level the sample never showed adds no evidence
         ln(l.lambda / (1 - l.lambda)) + sum(coalesce(weights.weight, 0)) as match_weight
-    from (select distinct reference, days_apart, lsoa, person, postcode, category from compared) as v
+    from (select distinct reference, days_apart, lsoa, person, postcode, address, category from compared) as v
     cross join lateral (values
         ('reference', v.reference), ('days_apart', v.days_apart), ('lsoa', v.lsoa), ('person', v.person),
-        ('postcode', v.postcode), ('category', v.category)) as levels (comparison, level)
+        ('postcode', v.postcode), ('address', v.address), ('category', v.category)) as levels (comparison, level)
     left join weights using (comparison, level)
     cross join lambda_{{ iterations }} as l
-    group by v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.category, l.lambda
-
-),
-
-scored_pairs as materialized (
-
-    select compared.*, scored_patterns.match_weight
-    from compared
-    inner join scored_patterns
-        using (reference, days_apart, lsoa, person, postcode, category)
+    group by v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.address, v.category, l.lambda
 
 ),
 
@@ -433,10 +489,11 @@ scored_pairs as materialized (
 pair_ratios as materialized (
 
     select
-        scored_pairs.*,
-        scored_pairs.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
-        1 / (1 + exp(-scored_pairs.match_weight)) as pairwise_probability
-    from scored_pairs
+        compared.*,
+        scored_patterns.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
+        1 / (1 + exp(-scored_patterns.match_weight)) as pairwise_probability
+    from compared
+    inner join scored_patterns using (reference, days_apart, lsoa, person, postcode, address, category)
     cross join lambda_{{ iterations }} as l
 
 ),
@@ -535,7 +592,7 @@ ranked_{{ r }} as (
 assigned_{{ r }} as (
 
     {% if r > 0 %}select * from assigned_{{ r - 1 }} union all{% endif %}
-    select case_id, incident_number, reference, days_apart, lsoa, person, postcode, category, match_probability
+    select case_id, incident_number, reference, days_apart, lsoa, person, postcode, address, category, match_probability
     from ranked_{{ r }}
     where rank_for_case = 1 and rank_for_incident = 1
 
@@ -568,6 +625,7 @@ final as (
             end,
             case postcode when 'unit' then 'same postcode (pseudonym)' when 'district' then 'same postcode district'
             end,
+            case address when 'same' then 'same house number and street (pseudonym)' end,
             case category when 'both' then 'same PEN category and ASB type'
                 when 'one' then 'same PEN category or ASB type' end
         ) as link_reason

@@ -41,6 +41,7 @@ select
     victim_name_initial_surname as victim_initial_surname_pseudonym,
     victim_name_surname_sound as victim_surname_sound_pseudonym,
     victim_postcode_unit as victim_postcode_unit_pseudonym,
+    victim_address_address as victim_address_pseudonym,
     perpetrator_name as perpetrator_pseudonym,
     _load_id,
     _source_file,

@@ -36,6 +36,7 @@ select
     caller_name_initial_surname as caller_initial_surname_pseudonym,
     caller_name_surname_sound as caller_surname_sound_pseudonym,
     caller_postcode_unit as caller_postcode_unit_pseudonym,
+    caller_address_address as caller_address_pseudonym,
     _load_id,
     _source_file,
     _line_number
