@@ -27,6 +27,18 @@ def record_feed_run(feed: str, run_id: str, night, scheduled: bool, outcome: str
                      (feed, run_id, night, scheduled, outcome, files_loaded))
 
 
+def files_loaded_since(feed: str, since) -> tuple[int, int]:
+    """Files of the feed loaded (or accepted) since a moment, and their rows: what a run put into raw, whatever
+    became of its other files."""
+    bootstrap.ensure()
+    with db.connect() as conn:
+        files, rows = conn.execute(
+            """select count(*), coalesce(sum(rows), 0) from landing.file_manifest
+                where feed = %s and outcome = 'loaded' and greatest(outcome_at, accepted_at) >= %s""",
+            (feed, since)).fetchone()
+    return int(files), int(rows)
+
+
 def feeds_ended(night) -> tuple[set[str], object]:
     """The feeds whose scheduled run for that night has ended, and when the last feed run of any kind ended."""
     bootstrap.ensure()

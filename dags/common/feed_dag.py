@@ -53,32 +53,37 @@ def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
                 summary["cursor_held"] = bool(settled and settled.held_page)
             return summary
 
-        @task(outlets=[raw_asset(feed)])
-        def announce(summary: dict) -> dict:
-            """The raw Asset event that schedules the warehouse, only when a file was loaded: a night that brought
-            nothing (or only quarantined files) does not rebuild anything."""
+        # all_done: files loaded before one that could not be decided (land_gate_load then fails) are in raw and
+        # must still set off the warehouse
+        @task(outlets=[raw_asset(feed)], trigger_rule="all_done")
+        def announce() -> dict:
+            """The raw Asset event that schedules the warehouse, only when this run loaded a file: a night that
+            brought nothing (or only quarantined files) does not rebuild anything."""
             from airflow.sdk.exceptions import AirflowSkipException
 
-            if not summary.get("loaded"):
-                raise AirflowSkipException("no file loaded: no raw Asset event")
+            from cspwh import audit
+
             context = get_current_context()
+            files, rows = audit.files_loaded_since(feed, context["dag_run"].start_date)
+            if not files:
+                raise AirflowSkipException("no file loaded: no raw Asset event")
             tonight, scheduled = run_night(context)
-            extra = {"night": tonight.isoformat(), "scheduled": scheduled, "files": summary["loaded"],
-                     "rows": summary["rows_loaded"]}
+            extra = {"night": tonight.isoformat(), "scheduled": scheduled, "files": files, "rows": rows}
             context["outlet_events"][raw_asset(feed)].extra = extra
             return extra
 
         def record_run(context, failed: list[str]) -> None:
             from cspwh import audit
 
-            summary = context["ti"].xcom_pull(task_ids="land_gate_load") or {}
+            files, _ = audit.files_loaded_since(feed, context["dag_run"].start_date)
             tonight, scheduled = run_night(context)
-            files = int(summary.get("loaded") or 0)
             audit.record_feed_run(feed, context["run_id"], tonight, scheduled,
                                   "failed" if failed else ("loaded" if files else "nothing_new"), files)
 
         loaded = land_gate_load()
-        work = [loaded, announce(loaded)]
+        announced = announce()
+        loaded >> announced
+        work = [loaded, announced]
         if pull:
             fetched = pull_from_api()
             fetched >> loaded

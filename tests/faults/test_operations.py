@@ -456,6 +456,28 @@ def test_two_builds_at_once_are_serialised_and_neither_drops_the_others_schemas(
     assert rows > 0 and loaded.rows > rows  # total-crime is every type but ASB
 
 
+def test_files_loaded_before_one_that_could_not_be_decided_still_set_off_the_warehouse(
+        warehouse, generated, airflow_ready, monkeypatch, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the quarantine area is unusable: the bad file cannot be decided this run
+    monkeypatch.setenv("CSPWH_QUARANTINE_DIR", str(blocked / "quarantine"))
+    plant_bad_storm_file(warehouse, generated)
+    good = generated / "drop" / "storm_asb" / "storm_asb_20210616.csv"
+    (warehouse.drop / "storm_asb" / good.name).write_bytes(good.read_bytes())
+    dag = dag_runs.load_dag("storm_asb")
+    for task in dag.tasks:
+        task.retries = 0
+    before = len(raw_events("storm_asb"))
+    run = dag.test()
+    assert str(run.state).rsplit(".", 1)[-1].lower() == "failed"
+    states = task_states(run)
+    assert states["land_gate_load"] == "failed" and states["announce"] == "success"
+    [*_, event] = raw_events("storm_asb")
+    assert len(raw_events("storm_asb")) == before + 1 and event["files"] == 1
+    assert warehouse.query("select outcome, files_loaded from audit.feed_runs where dag_id = 'storm_asb'") == [
+        ("failed", 1)]
+
+
 def fake_build(warehouse, stamp: str, marker: int) -> str:
     """A built schema with one marts table, as dbt leaves it (the publish step is under test, not dbt)."""
     build = f"build_{stamp}_beef"
