@@ -67,13 +67,13 @@ def quiet() -> dt.timedelta:
 
 
 def still_waiting(night: dt.date, now: dt.datetime, active: dict[str, int], finished: set[str],
-                  scheduled: bool, last_feed_end: dt.datetime | None, config: Night | None = None) -> list[str]:
+                  scheduled: bool, last_feed_end: dt.datetime | None, schedule: Night | None = None) -> list[str]:
     """Why the night's build should not start yet (empty: build now).
 
     active: feed -> runs queued or running now. finished: feeds whose run for tonight's start time has ended.
     scheduled: the build was set off by the feeds' own schedule (not by runs an operator triggered).
     Past the night's cut-off nothing is waited for."""
-    night_config = config or globals()["config"]()
+    night_config = schedule or config()
     if now >= night_config.cut_off_of(night):
         return []
     reasons = [f"{feed} is running ({n} run(s))" for feed, n in sorted(active.items()) if n]
@@ -82,6 +82,6 @@ def still_waiting(night: dt.date, now: dt.datetime, active: dict[str, int], fini
             if feed not in finished and not active.get(feed) and now < start + grace():
                 reasons.append(f"{feed} is due at {start:%H:%M %Z}")
     elif last_feed_end is not None and now < last_feed_end + quiet():
-        reasons.append(f"the last feed run ended at {last_feed_end:%H:%M:%S}; waiting {quiet().seconds} s for "
+        reasons.append(f"the last feed run ended at {last_feed_end:%H:%M:%S}; waiting {quiet().total_seconds():.0f} s for "
                        "another an operator may trigger")
     return reasons
