@@ -204,7 +204,7 @@ def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
     assert "passed  asb.combined_is_storm_plus_sentinel_minus_linked" in text
 
 
-def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys):
+def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys, tmp_path):
     reported = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
     with gzip.open(VENDORED / "2022-06-leicestershire-street.csv.gz", "rt", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -229,3 +229,11 @@ def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, publish
     assert cli.main(["explain", "total_crime_rate", "--geo", "Leicestershire", "--period", QUARTER]) == 0
     text = capsys.readouterr().out
     assert f"showed {reported['value']} (RESTATED: now {restated['value']})" in text
+    # the next edition shows the board both: the figure as published beside the value now
+    decimals = indicators.get("total_crime_rate")["decimals"]
+    then, now = (f"{float(v):,.{decimals}f}" for v in (reported["value"], restated["value"]))
+    assert then != now
+    assert cli.main(["report", "--quarter", QUARTER, "--out", str(tmp_path), "--draft"]) == 0
+    html = (tmp_path / f"dashboard_{QUARTER}.html").read_text()
+    assert re.search(rf">{re.escape(now)}<span class=\"label\">R12 to {QUARTER}</span><span class=\"published\">"
+                     rf"as published {re.escape(then)} \({QUARTER}, report \d+\)</span>", html)
