@@ -84,7 +84,8 @@ def read(path: Path) -> list[Figure]:
     """The ledger file's figures, validated; LedgerError lists every problem as file:line: column: what, what to do."""
     path = Path(path)
     if not path.is_file():
-        raise LedgerError(f"{path}: no such file; give the path of a ledger CSV (e.g. ledger/board_published_figures.csv)")
+        raise LedgerError(f"{path}: no such file; give the path of a ledger CSV "
+                          "(e.g. ledger/board_published_figures.csv)")
     problems: list[str] = []
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -221,7 +222,8 @@ def import_file(path: Path) -> dict:
                        period_type = excluded.period_type, period_label = excluded.period_label,
                        value = excluded.value, decimals = excluded.decimals, unit = excluded.unit,
                        period_start = excluded.period_start, period_end = excluded.period_end, rag = excluded.rag,
-                       rank_as_printed = excluded.rank_as_printed, comparison_as_printed = excluded.comparison_as_printed,
+                       rank_as_printed = excluded.rank_as_printed,
+                       comparison_as_printed = excluded.comparison_as_printed,
                        indicator_as_printed = excluded.indicator_as_printed,
                        geography_as_printed = excluded.geography_as_printed,
                        period_as_printed = excluded.period_as_printed,

@@ -171,6 +171,18 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
     # county and 7 districts per indicator, and the county's two comparators for the five police.uk indicators
     # (ASB has one quarter of data: no comparators)
     assert len(reported) == shown * 8 + 5 * 2 and all(a == b for a, b in reported)
+    # each with the decimals it was printed at, and the headline with the RAG printed beside it
+    printed = night.query("""select f.indicator_id, f.geography_code, f.period_label, f.decimals, f.unit, f.rag,
+                                    k.rag
+                               from audit.reported_figures f join audit.reports r using (report_id)
+                               join marts.fct_kpi k using (indicator_id, geography_code, period_type, period_label)
+                              where r.quarter = %s""", (QUARTER,))
+    for indicator_id, geography, label, decimals, unit, rag, kpi_rag in printed:
+        ind = indicators.get(indicator_id)
+        assert (decimals, unit) == (ind["decimals"], ind["unit"])
+        headline = geography == COUNTY and label == f"R12 to {QUARTER}"
+        assert rag == (kpi_rag if headline else None), (indicator_id, geography, label)
+    assert any(rag for *_, rag, _ in printed)
 
 
 def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):

@@ -230,7 +230,8 @@ def test_rules_the_board_stated_reproduce_every_rag_it_printed_and_the_default_w
         ind = catalogue[r["indicator_id"]]
         comparator = Decimal(re.sub(r"[^\d.]", "", r["comparator_as_printed"]))
         assert indicators.rate(ind["rag"], Decimal(r["value"]), comparator, ind["up_is_good"]) == r["rag"], r
-    marac_2018 = next(r for r in stated if r["indicator_id"] == "marac_repeat_pct" and r["report_quarter"] == "2018-19Q1")
+    marac_2018 = next(r for r in stated
+                      if r["indicator_id"] == "marac_repeat_pct" and r["report_quarter"] == "2018-19Q1")
     default = {"rule": "tolerance", "tolerance_pct": 5.0}
     assert indicators.rate(default, Decimal(marac_2018["value"]), Decimal(30), False) == "R"
     # the direction rule chosen for IOM gives the G printed in both papers (41% to 42.8%)

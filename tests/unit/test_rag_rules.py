@@ -27,7 +27,8 @@ def test_direction_rule_counts_any_change(value, comparator, up_is_good, expecte
 @pytest.mark.parametrize("value, comparator, up_is_good, expected", [
     (105.01, 100, True, "G"), (105, 100, True, "A"), (94.99, 100, True, "R"), (95, 100, False, "A"), (94.99, 100, False, "G"),
     (104, 100, False, "A"), (106, 100, False, "R"), (1, 0, True, None)])
-def test_tolerance_rule_is_the_change_beyond_the_band_in_the_good_direction(value, comparator, up_is_good, expected):
+def test_tolerance_rule_is_the_change_beyond_the_tolerance_in_the_good_direction(value, comparator, up_is_good,
+                                                                                expected):
     assert indicators.rate(TOLERANCE, value, comparator, up_is_good) == expected
 
 
