@@ -14,8 +14,9 @@
       present in the mart cover its local authorities exactly once (the county = its districts; Leicestershire and
       Rutland = the county + Rutland; the force area = the county + Leicester + Rutland);
     - breakdown: a total (`totals`) equals the cells of each breakdown type that partitions it (`partitions`);
-    - period: a financial year, rolling 12 months or year to date equals the quarters it spans when all are present,
-      and two period types over the same months (year to date to March, the financial year) are the same figure.
+    - period: a financial year, rolling 12 months or year to date equals the quarters it spans when all are present;
+      two overlapping periods differ by the quarters only one spans (a rolling year and the one a quarter before);
+      two period types over the same months (year to date to March, the financial year) are the same figure.
 
     Each round, every equation with exactly one withheld cell withholds one more: a local authority before a wider
     geography before the county, and the geography the board's dashboard shows for the indicator (its catalogue
@@ -28,9 +29,7 @@
 , cs_rows as (
 
     select
-        case {{ code_column }}
-            {%- for code, family in families.items() %} when '{{ code }}' then '{{ family }}'{% endfor %}
-            else {{ code_column }} end as family,
+        {{ suppression_family(code_column, families) }} as family,
         geography_code, period_type, period_label, period_start, period_end, {{ bd }},
         ({{ is_primary }}) as is_primary,
         ({{ size }}) as size
@@ -116,6 +115,29 @@ cs_geography_parts as (
 
 ),
 
+cs_overlapping_periods as (
+
+    -- two overlapping periods (rolling years a quarter apart) differ by the quarters only one of them spans:
+    -- R12 to Q + the quarter a year before = R12 to the quarter before + Q
+    select
+        a.family, a.geography_code, a.breakdown_type, a.breakdown_value, a.cell_id as a_id, b.cell_id as b_id,
+        a.period_start as a_start, a.period_end as a_end, b.period_start as b_start, b.period_end as b_end,
+        a.months - overlap.months as a_only_months, b.months - overlap.months as b_only_months
+    from cs_keyed as a
+    inner join cs_keyed as b
+        on b.family = a.family and b.geography_code = a.geography_code
+        and b.breakdown_type = a.breakdown_type and b.breakdown_value = a.breakdown_value
+        and b.cell_id > a.cell_id and a.period_type <> 'quarter' and b.period_type <> 'quarter'
+        and a.period_start <= b.period_end and b.period_start <= a.period_end
+        and (a.period_start, a.period_end) <> (b.period_start, b.period_end)
+    cross join lateral (
+        select ((extract(year from age(least(a.period_end, b.period_end) + 1, greatest(a.period_start, b.period_start))) * 12)
+                + extract(month from age(least(a.period_end, b.period_end) + 1, greatest(a.period_start, b.period_start))))::int
+            as months
+    ) as overlap
+
+),
+
 cs_members as (
 
     select 'geography ' || total.cell_id as equation_id, total.cell_id, true as is_total
@@ -173,6 +195,28 @@ cs_members as (
         and other.period_start = one.period_start and other.period_end = one.period_end
         and other.period_type > one.period_type
     cross join lateral (values (one.cell_id, true), (other.cell_id, false)) as member(cell_id, is_total)
+
+    union all
+    select pair_parts.equation_id, member.cell_id, member.is_total
+    from (
+        select 'overlap ' || pairs.a_id || ' ' || pairs.b_id as equation_id, pairs.a_id, pairs.b_id, q.cell_id,
+               sum(q.months) filter (where q.period_start >= pairs.a_start and q.period_end <= pairs.a_end)
+                   over (partition by pairs.a_id, pairs.b_id) = pairs.a_only_months
+               and sum(q.months) filter (where q.period_start >= pairs.b_start and q.period_end <= pairs.b_end)
+                   over (partition by pairs.a_id, pairs.b_id) = pairs.b_only_months as is_tiled
+        from cs_overlapping_periods as pairs
+        inner join cs_keyed as q
+            on q.family = pairs.family and q.geography_code = pairs.geography_code
+            and q.breakdown_type = pairs.breakdown_type and q.breakdown_value = pairs.breakdown_value
+            and q.period_type = 'quarter' and q.months = 3
+            and ((q.period_start >= pairs.a_start and q.period_end <= pairs.a_end
+                  and (q.period_end < pairs.b_start or q.period_start > pairs.b_end))
+              or (q.period_start >= pairs.b_start and q.period_end <= pairs.b_end
+                  and (q.period_end < pairs.a_start or q.period_start > pairs.a_end)))
+    ) as pair_parts
+    cross join lateral (values (pair_parts.cell_id, false), (pair_parts.a_id, true), (pair_parts.b_id, true))
+        as member(cell_id, is_total)
+    where pair_parts.is_tiled
 
 ),
 
@@ -243,4 +287,16 @@ cs_final as (
         {%- do out.append((families.get(code, code), codes.get(indicator.geography, var('county_code')))) -%}
     {%- endfor -%}
     {{ return(out | unique | list) }}
+{%- endmacro %}
+
+
+{#- The disclosure unit an indicator's cells belong to (its own code unless `families` maps it to another's). -#}
+{% macro suppression_family(code_column, families) -%}
+    {%- if families -%}
+    case {{ code_column }}
+        {%- for code, family in families.items() %} when '{{ code }}' then '{{ family }}'{% endfor %}
+        else {{ code_column }} end
+    {%- else -%}
+    {{ code_column }}
+    {%- endif -%}
 {%- endmacro %}

@@ -66,9 +66,7 @@
     inner join {{ ref('dim_date') }} as period_end_month
         on period_end_month.month_start = date_trunc('month', kpis.period_end)::date
     inner join cs_final as withheld
-        on withheld.family = case kpis.kpi_code
-            {%- for code, family in families.items() %} when '{{ code }}' then '{{ family }}'{% endfor %}
-            else kpis.kpi_code end
+        on withheld.family = {{ suppression_family('kpis.kpi_code', families) }}
         and withheld.geography_code = kpis.geography_code
         and withheld.period_type = kpis.period_type
         and withheld.period_label = kpis.period_label

@@ -97,6 +97,21 @@ def published_cells(warehouse, mart: str) -> list[dict]:
     return cells
 
 
+def dashboard_cells(warehouse) -> list[dict]:
+    """fct_kpi: each indicator's numerator by geography and period (quarter, rolling 12 months, financial year)."""
+    rows = warehouse.query(
+        """select indicator_id, geography_code, period_type, period_label, period_start, period_end, numerator,
+                  is_suppressed, is_secondary_suppression, previous_value, previous_period_label
+             from marts.fct_kpi""")
+    withheld = {(r[0], r[1], r[3]) for r in rows if r[7]}
+    for code, geo, _, _, _, _, _, _, _, previous, previous_label in rows:
+        # a comparator never shows what its own row withholds
+        assert previous is None or (code, geo, previous_label) not in withheld, (code, geo, previous_label)
+    return [dict(quantity=code, geo=geo, months=tuple(months(start, end)), slice=None, known=num is not None,
+                 primary=suppressed and not secondary, secondary=secondary, name=f"{code} {geo} {label}")
+            for code, geo, _, label, start, end, num, suppressed, secondary, _, _ in rows]
+
+
 def recoverable(cells: list[dict], known) -> list[str]:
     """The primary-withheld cells whose value follows from the cells `known` says are published."""
     las = local_authorities()
@@ -147,6 +162,12 @@ def test_primary_suppression_alone_would_give_them_away(night, mart):
     cells = published_cells(night, mart)
     assert any(c["secondary"] for c in cells)
     assert recoverable(cells, known=lambda c: c["known"] or c["secondary"])
+
+
+def test_the_dashboard_mart_gives_no_withheld_number_away(night):
+    cells = dashboard_cells(night)
+    assert any(c["primary"] and not c["known"] for c in cells)
+    assert recoverable(cells, known=lambda c: c["known"]) == []
 
 
 def test_secondary_suppression_says_why(night):
