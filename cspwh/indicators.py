@@ -105,5 +105,5 @@ def dbt_var() -> list[dict]:
     """What the dbt models need of the catalogue (every status: dim_indicator lists the pending ones too)."""
     keys = ("id", "name", "ref", "outcome", "unit", "unit_label", "decimals", "up_is_good", "status", "geography",
             "source", "peer", "series_breaks", "indicative", "suppress_below", "rag", "note", "order",
-            "outcome_order")
+            "outcome_order", "lineage")
     return [{k: ind.get(k) for k in keys} for ind in catalogue()]
