@@ -304,3 +304,39 @@ def test_docs_builds_the_site_and_serves_it(night, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# --- the board's rows: hate incidents from Sentinel, context notes -------------------------------------------------
+
+def test_hate_incidents_are_sentinels_hate_cases(night, published_report):
+    districts = {r["geography_code"] for r in csv.DictReader(
+        (settings.SOURCES_DIR / "reference" / "geographies.csv").open()) if r["parent_code"] == COUNTY}
+    # counted from raw (the cases as pulled, their latest version), not from any model
+    [(start, end, numerator, value, population)] = night.query(
+        """select period_start, period_end, numerator, value, denominator from marts.fct_kpi
+            where indicator_id = 'hate_incident_rate' and geography_code = %s and period_label = %s""",
+        (COUNTY, f"R12 to {QUARTER}"))
+    [(cases,)] = night.query(
+        """select count(*) from (
+               select distinct on (case_id) case_type, district_code, incident_on from raw.sentinel_asb__cases
+                order by case_id, updated_at desc, _load_id desc) latest
+            where case_type = 'Hate incident' and district_code = any(%s) and incident_on between %s and %s""",
+        (sorted(districts), start, end))
+    assert cases > 0 and numerator == cases
+    assert float(value) == pytest.approx(cases * 1000 / float(population), abs=0.00006)
+    html = (published_report / f"dashboard_{QUARTER}.html").read_text()
+    assert f">{float(value):,.2f}<" in html
+    assert "Reported hate incidents (per 1,000 population) (" not in html  # not listed as awaiting
+
+
+def test_a_comparison_with_lockdown_months_carries_the_context_note(night, published_report):
+    import html as html_lib
+
+    page = (published_report / f"dashboard_{QUARTER}.html").read_text()
+    [note] = [n for n in indicators.dashboard_config()["context_notes"] if "lockdown" in n["note"].lower()]
+    notes = re.findall(r"<li>(.*?)</li>", page.split('<div class="notes">')[1], re.S)
+    number = [html_lib.unescape(n).strip() for n in notes].index(note["note"].strip()) + 1
+    # R12 to 2022-23Q1 is compared with July 2020 to June 2021, inside the configured months: total crime has it
+    row = page[page.index(html_lib.escape(indicators.get("total_crime_rate")["name"])):]
+    marks = re.match(r"[^<]*((?:<sup>[^<]*</sup>)*)", row).group(1)
+    assert str(number) in re.findall(r"\d+", marks)

@@ -45,6 +45,7 @@ def night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
     deliveries.deliver(generated, module_warehouse.drop, files)
     module_warehouse.stage(*[f"2022-0{m}-leicestershire-street.csv.gz" for m in range(1, 7)])
     assert [state(dag_runs.run(d)) for d in ["police_uk", *FEEDS, "nightly_warehouse"]] == ["success"] * 6
+    module_warehouse.generated = generated
     return module_warehouse
 
 
@@ -186,3 +187,29 @@ def test_secondary_suppression_says_why(night):
         """select count(*) from marts.fct_domestic_abuse_kpi
             where geography_level = 'county' and is_suppressed""")
     assert published == [(0,)]
+
+
+def test_the_dashboard_shows_first_time_entrants_to_date_for_the_yos_footprint(night, tmp_path):
+    """The board reports the YOS's yearly cumulative count for Leicestershire and Rutland, with the rate beside it;
+    publishing it beside the county's count would give away Rutland's small number, so the county's is withheld."""
+    from cspwh import cli, reference
+
+    footprint = reference.partnership()["kpi"]["yos_footprint"]
+    authorities = local_authorities()[footprint]
+    with (night.generated / "ground_truth" / "yos_fte.csv").open() as fh:
+        entrants = [r for r in csv.DictReader(fh) if 10 <= int(r["age_at_entry"]) <= 17
+                    and r["district_code"] in authorities
+                    and "2022-04-01" <= r["entry_date"] <= "2022-06-30"]
+    with (settings.SOURCES_DIR / "reference" / "ons_population_age10to17_mid2020.csv").open() as fh:
+        youth = {r["code"]: int(r["age_10_17"]) for r in csv.DictReader(fh)}
+    population = sum(youth[code] for code in authorities)  # the footprint's 10-17s: its authorities' own
+    rate = len(entrants) * 100000 / population
+    assert cli.main(["report", "--quarter", "2022-23Q1", "--out", str(tmp_path), "--draft"]) == 0
+    page = (tmp_path / "dashboard_2022-23Q1.html").read_text()
+    assert f">{len(entrants):,}<span class=\"label\">YTD to 2022-23Q1 · {rate:,.1f} per 100,000" in page
+    [(shown, rutland_small, county_withheld)] = night.query(
+        """select bool_and(not is_suppressed) filter (where geography_level = 'combined'),
+                  bool_or(is_suppressed and not is_secondary_suppression) filter (where geography_level = 'unitary'),
+                  bool_or(is_suppressed) filter (where geography_level = 'county')
+             from marts.fct_kpi where indicator_id = 'yos_fte_rate' and period_type = 'year_to_date'""")
+    assert shown is True and (county_withheld or not rutland_small)
