@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--period", required=True,
                      help="a quarter (2021-22Q2: the dashboard's rolling 12 months to it), 'R12 to 2021-22Q2' "
                           "or a financial year (2021-22)")
-    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year"])
+    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year", "year_to_date"])
     docs = sub.add_parser("docs", help="build dbt's documentation site for the published warehouse and serve it")
     docs.add_argument("--build-only", action="store_true", help="write the site (index.html, catalog.json) and stop")
     docs.add_argument("--out", help="site folder (default <CSPWH_HOME>/docs)")

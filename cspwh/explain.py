@@ -19,12 +19,15 @@ def resolve_geography(text: str) -> str:
 
 
 def resolve_period(period: str, period_type: str | None) -> tuple[str, str]:
-    """A quarter label means the dashboard's figure (the rolling 12 months to it) unless a period type is given."""
+    """A quarter label means the rolling 12 months to it unless a period type is given."""
     if QUARTER.match(period):
         kind = period_type or "rolling_12_months"
-        return kind, period if kind == "quarter" else (f"R12 to {period}" if kind == "rolling_12_months" else period)
+        prefix = {"rolling_12_months": "R12 to ", "year_to_date": "YTD to "}.get(kind)
+        return kind, f"{prefix}{period}" if prefix else period
     if period.startswith("R12 to "):
         return "rolling_12_months", period
+    if period.startswith("YTD to "):
+        return "year_to_date", period
     return period_type or "financial_year", period
 
 
@@ -51,7 +54,8 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
         return (f"{ind['id']}: {ind['name']} is {ind['status']} in sources/reference/indicators.yml "
                 "(no figures are computed until its mart lands and it is switched to active).")
     code = resolve_geography(geo)
-    kind, label = resolve_period(period, period_type)
+    # a quarter means the figure the dashboard shows for it (the rolling 12 months, or the year to date)
+    kind, label = resolve_period(period, period_type or (ind.get("dashboard_period") if QUARTER.match(period) else None))
     source = ind["source"]
     with db.connect() as conn:
         build, run_id, published_at = _publication(conn)
@@ -67,9 +71,12 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
                  f"  geography  {k['geography_name']} ({code}, {k['geography_level']})",
                  f"  period     {label} ({k['period_start']} to {k['period_end']}), "
                  f"data for {k['months_covered']} of {k['period_months']} months"]
-        if k["is_suppressed"]:
+        if k["is_suppressed"] and k.get("is_secondary_suppression"):
+            lines.append("  value      withheld to protect another small number (published beside the others, it "
+                         "would give a withheld figure away by subtraction)")
+        elif k["is_suppressed"]:
             lines.append("  value      suppressed (numerator below the small-number threshold "
-                         f"{ind['suppress_below']})")
+                         f"{ind['suppress_below']}, or withheld by its source)")
         else:
             how = f"numerator {_n(k['numerator'])}"
             if k["denominator"] is not None:

@@ -213,3 +213,23 @@ def test_the_dashboard_shows_first_time_entrants_to_date_for_the_yos_footprint(n
                   bool_or(is_suppressed) filter (where geography_level = 'county')
              from marts.fct_kpi where indicator_id = 'yos_fte_rate' and period_type = 'year_to_date'""")
     assert shown is True and (county_withheld or not rutland_small)
+
+
+def test_the_analyst_explains_the_footprints_first_time_entrants(night, capsys, monkeypatch):
+    from cspwh import cli, demo
+
+    monkeypatch.setenv("WAREHOUSE_URL", demo.analyst_url())
+    assert cli.main(["explain", "yos_fte_rate", "--geo", "Leicestershire and Rutland", "--period", "2022-23Q1"]) == 0
+    text = capsys.readouterr().out
+    [(numerator,)] = night.query("""select numerator from marts.fct_kpi where indicator_id = 'yos_fte_rate'
+                                     and geography_code = 'LEICS_RUTLAND' and period_label = 'YTD to 2022-23Q1'""")
+    assert f"numerator {int(numerator):,}" in text and "YTD to 2022-23Q1" in text
+    files = night.query("""select file_id, file_name from landing.file_manifest where feed = 'yos' and outcome = 'loaded'
+                            and file_name like 'yos_fte_2022-0%%' and file_name >= 'yos_fte_2022-04'""")
+    assert files and all(f"load {file_id}  {name}" in text for file_id, name in files)
+    withheld = night.query("""select geography_code, period_label from marts.fct_kpi where is_secondary_suppression
+                               and indicator_id = 'yos_fte_rate' limit 1""")
+    if withheld:  # a figure withheld to protect another says so
+        assert cli.main(["explain", "yos_fte_rate", "--geo", withheld[0][0], "--period", withheld[0][1],
+                         "--period-type", "year_to_date" if withheld[0][1].startswith("YTD") else "quarter"]) == 0
+        assert "withheld to protect another small number" in capsys.readouterr().out
