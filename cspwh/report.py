@@ -19,6 +19,8 @@ FLAG_NOTES = {
     "indicative": "Indicative rather than definitive (the source is not the national system of record).",
     "series_break": "A classification change falls between the periods compared: not compared across the break.",
     "suppressed": "Suppressed: the number is too small to publish.",
+    "protecting": "Withheld to protect another small number: with the figures beside it, it would give that number "
+                  "away by subtraction.",
     "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
                         "direction of travel or RAG.",
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
@@ -104,6 +106,8 @@ def collect(quarter: str) -> dict:
                           (current["period_label"], current["previous_period_label"], current["previous_fy_label"])}
         if current:
             row.flags = list(current["flags"] or [])
+            if current.get("is_secondary_suppression"):
+                row.flags = ["protecting" if f == "suppressed" else f for f in row.flags]
             if current["previous_is_complete"] is False or current["previous_fy_is_complete"] is False:
                 row.flags.append("prior_incomplete")
             if ind.get("peer") and not (force and force["peer_rank"]):

@@ -24,7 +24,7 @@
     then a fixed order so rebuilds are identical. Rounds repeat (unrolled, `rounds`) until nothing changes; a mart that
     still needs another round fails the build rather than publish a recoverable number. -#}
 {% macro complementary_suppression_ctes(relation, code_column, families, is_primary, size, totals=[], partitions=[],
-                                          breakdowns=true, rounds=12) -%}
+                                          breakdowns=true, rounds=12, withheld_already=none) -%}
 {%- set bd = "breakdown_type, breakdown_value" if breakdowns else "'all'::text as breakdown_type, 'all'::text as breakdown_value" -%}
 , cs_rows as (
 
@@ -32,6 +32,8 @@
         {{ suppression_family(code_column, families) }} as family,
         geography_code, period_type, period_label, period_start, period_end, {{ bd }},
         ({{ is_primary }}) as is_primary,
+        -- withheld before this step for another reason (a source mart's own secondary suppression)
+        ({{ is_primary }}) or ({{ withheld_already or 'false' }}) as is_withheld_already,
         ({{ size }}) as size
     from {{ relation }}
 
@@ -55,7 +57,8 @@ cs_keyed as (
     from (
         select family, geography_code, period_type, period_label, min(period_start) as period_start,
                max(period_end) as period_end, breakdown_type, breakdown_value,
-               coalesce(bool_or(is_primary), false) as is_primary, min(size) as size
+               coalesce(bool_or(is_primary), false) as is_primary,
+               coalesce(bool_or(is_withheld_already), false) as is_withheld_already, min(size) as size
         from cs_rows
         group by family, geography_code, period_type, period_label, breakdown_type, breakdown_value
     ) as cells
@@ -228,7 +231,7 @@ cs_equations as (
 
 cs_round_0 as (
 
-    select cell_id, is_primary as is_withheld from cs_keyed
+    select cell_id, is_withheld_already as is_withheld from cs_keyed
 
 ),
 {%- for r in range(1, rounds + 2) %}

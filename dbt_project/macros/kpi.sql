@@ -49,7 +49,9 @@
         {% if by_period -%} coalesce(bool_or(src.series_break), false) {%- else -%} false {%- endif %}
             as source_series_break,
         {% if by_period -%} coalesce(bool_or(src.is_suppressed), false) {%- else -%} false {%- endif %}
-            as source_suppressed
+            as source_suppressed,
+        {% if by_period -%} coalesce(bool_and(src.is_secondary_suppression) filter (where src.is_suppressed), false)
+        {%- else -%} false {%- endif %} as source_secondary_suppression
     from (
         select *,
             {% if by_period -%}

@@ -28,8 +28,11 @@ primary_suppression as (
 
     select
         kpi_values.*,
-        coalesce(kpi_values.numerator < indicators.suppress_below, true) or kpi_values.source_suppressed
-            as is_primary_suppressed
+        -- small, or withheld by its source for being small (a source's secondary suppression is not this figure's
+        -- own smallness: it stays withheld, flagged secondary)
+        case when kpi_values.source_suppressed and kpi_values.source_secondary_suppression then false
+             else coalesce(kpi_values.numerator < indicators.suppress_below, true) or kpi_values.source_suppressed
+        end as is_primary_suppressed
     from kpi_values
     inner join indicators using (indicator_id)
 
@@ -37,7 +40,7 @@ primary_suppression as (
 {#- a figure that would let a withheld one be recovered (the county less the other districts; the rolling year
     less its other quarters) is withheld too: macros/complementary_suppression.sql -#}
 {{ complementary_suppression_ctes('primary_suppression', 'indicator_id', {}, 'is_primary_suppressed', 'numerator',
-                                  breakdowns=false) }},
+                                  breakdowns=false, withheld_already='source_suppressed') }},
 
 published_values as (
 
