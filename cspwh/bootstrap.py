@@ -141,6 +141,14 @@ alter table audit.alerts add column if not exists resolution_told boolean not nu
 comment on column audit.alerts.resolution is
     'Why the alert closed (a corrected file loaded, a check passing again, a later run succeeding, told once).';
 
+create table if not exists audit.notices_told (
+    check_result_id bigint primary key references audit.check_results (check_result_id),
+    role text not null,
+    told_at timestamptz not null default now()
+);
+comment on table audit.notices_told is
+    'Notices (what the pipeline fixed by itself) already counted in a digest; the rest wait for the next one.';
+
 create table if not exists audit.alert_outbox (
     outbox_id bigserial primary key,
     run_id text not null,

@@ -88,6 +88,9 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
             at = "at the period's last month" if source["denominator_aggregation"] == "last" else "summed"
             lines.append(f"  denominator {source['denominator']} {at}")
         lines.append(f"  flags      {', '.join(k['flags']) if k['flags'] else 'none'}")
+        if k.get("files_note"):
+            short = "short: " if k.get("is_files_complete") is False else ""
+            lines.append(f"  files      {short}{k['files_note']}")
         lines.append(f"  comparator {k['comparator_label'] or '-'}: {k['comparator_value'] if k['comparator_value'] is not None else '-'}"
                      f"; previous financial year {k['previous_fy_label'] or '-'}: "
                      f"{k['previous_fy_value'] if k['previous_fy_value'] is not None else '-'}")

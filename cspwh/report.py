@@ -24,7 +24,19 @@ FLAG_NOTES = {
     "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
                         "direction of travel or RAG.",
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
+    "files_incomplete": "Short: a file this figure needs was not loaded (quarantined, held back or never sent)",
 }
+FILES_NOTE_CHARS = 400
+
+
+def files_footnote(row: Row, lead: str) -> str:
+    """The row's own reason, from the mart's files_note (file names and periods, never records); a long one is cut,
+    `cspwh explain` prints it whole."""
+    text = (row.current or {}).get("files_note") or ""
+    if len(text) > FILES_NOTE_CHARS:
+        text = text[:FILES_NOTE_CHARS].rsplit(";", 1)[0] + "; ... (cspwh explain prints all)"
+    return f"{row.indicator['name'].split(' (')[0]}: {lead}. {text}".strip()
+
 RAG_WORDS = {"G": "Green", "A": "Amber", "R": "Red"}
 NOT_RATED = {"current period incomplete": "part period", "no comparator": "no comparator",
              "comparator incomplete": "part prior year", "series break": "series break", "suppressed": "suppressed",
@@ -277,10 +289,15 @@ def render_html(data: dict) -> str:
         for r in rows:
             marks = []
             for flag in r.flags:
-                note = FLAG_NOTES[flag]
+                note = FLAG_NOTES.get(flag) or FLAG_NOTES["files_incomplete"]
+                if flag == "files_incomplete":
+                    note = files_footnote(r, note)
                 if note not in footnotes:
                     footnotes.append(note)
                 marks.append(footnotes.index(note) + 1)
+            if "files_incomplete" not in r.flags and (r.current or {}).get("files_note"):
+                footnotes.append(files_footnote(r, "Files changed or held back for this period"))
+                marks.append(len(footnotes))
             for note in context_notes(r.current, data["config"].get("context_notes") or []):
                 if note not in footnotes:
                     footnotes.append(note)
@@ -312,6 +329,7 @@ def render_html(data: dict) -> str:
                 "previous_part": k.get("previous_is_complete") is False,
                 "previous_fy_part": k.get("previous_fy_is_complete") is False,
                 "incomplete": bool(k) and not k.get("is_complete"),
+                "files_short": k.get("is_files_complete") is False,
                 "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
                 "arrow": symbol, "arrow_class": css, "arrow_words": words,
                 "rag": k.get("rag"), "not_rated": NOT_RATED.get(k.get("not_rated_reason"), k.get("not_rated_reason")),

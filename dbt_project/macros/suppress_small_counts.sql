@@ -60,6 +60,8 @@
              when suppressed.is_suppressed
              then 'withheld to protect another small number (it could be recovered from the figures beside it)'
              end as suppression_reason,
+        files.is_files_complete,
+        files.files_note,
         suppressed.is_suppressed and not kpis.is_primary_suppressed as is_secondary_suppression
     from primary_suppression as kpis
     inner join {{ ref('dim_district') }} as geographies using (geography_code)
@@ -73,4 +75,5 @@
         and withheld.breakdown_type is not distinct from kpis.breakdown_type
         and withheld.breakdown_value is not distinct from kpis.breakdown_value
     cross join lateral (select kpis.is_primary_suppressed or withheld.is_withheld as is_suppressed) as suppressed
+    {{ files_assessed('array[kpis.source_feed]', 'kpis.period_start', 'kpis.period_end') }}
 {%- endmacro %}

@@ -185,6 +185,18 @@ ranked as (
 
 ),
 
+indicator_feeds as (
+
+    -- the feeds behind each indicator, read from dbt's graph along its lineage (macros/upstream_feeds.sql)
+    select null::text as indicator_id, null::text[] as feeds where false
+    {% for indicator in indicators %}
+    {%- set relations = (indicator.lineage or []) | map(attribute='relation') | list or [indicator.source.model] %}
+    union all select {{ sql_string(indicator.id) }},
+        {{ feeds_array(relations) }}
+    {% endfor %}
+
+),
+
 peer_values as (
 
     select * from {{ ref('int_kpi_peer_values') }}
@@ -265,8 +277,11 @@ select
         case when ranked.is_estimated then 'estimated' end,
         case when ranked.is_indicative then 'indicative' end,
         case when ranked.has_series_break then 'series_break' end,
-        case when ranked.is_suppressed then 'suppressed' end
+        case when ranked.is_suppressed then 'suppressed' end,
+        case when not files.is_files_complete then 'files_incomplete' end
     ], null) as flags,
+    files.is_files_complete,
+    files.files_note,
     ranked.is_secondary_suppression
 from ranked
 left join ranked as parent
@@ -279,3 +294,6 @@ left join peer_ranks
     and peer_ranks.period_type = ranked.period_type
     and peer_ranks.period_label = ranked.period_label
     and peer_ranks.force_slug = '{{ var("police_uk_force") }}'
+left join indicator_feeds
+    on indicator_feeds.indicator_id = ranked.indicator_id
+{{ files_assessed('indicator_feeds.feeds', 'ranked.period_start', 'ranked.period_end') }}
