@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--period", required=True,
                      help="a quarter (2021-22Q2: the dashboard's rolling 12 months to it), 'R12 to 2021-22Q2' "
                           "or a financial year (2021-22)")
-    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year"])
+    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year", "year_to_date"])
+    docs = sub.add_parser("docs", help="build dbt's documentation site for the published warehouse and serve it")
+    docs.add_argument("--build-only", action="store_true", help="write the site (index.html, catalog.json) and stop")
+    docs.add_argument("--out", help="site folder (default <CSPWH_HOME>/docs)")
+    docs.add_argument("--port", type=int, default=8580, help="port to serve on (0: a free one; default 8580)")
+    docs.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     args = parser.parse_args(argv)
 
     if args.command == "report":
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
 
+    if args.command == "docs":
+        return _docs(args)
     if args.command == "generate":
         return _generate(args)
     if args.command == "accept":
@@ -246,3 +253,28 @@ def _generate(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _docs(args) -> int:
+    from pathlib import Path
+
+    from cspwh import docs
+
+    try:
+        folder = docs.generate(Path(args.out) if args.out else None)
+    except docs.DocsFailed as exc:
+        print(f"cspwh docs: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {folder / 'index.html'} and {folder / 'catalog.json'}")
+    if args.build_only:
+        return 0
+    httpd = docs.server(folder, args.port, args.host)
+    host, port = httpd.server_address[:2]
+    print(f"dbt docs on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0

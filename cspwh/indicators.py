@@ -69,6 +69,8 @@ def catalogue() -> list[dict]:
         ind.setdefault("lineage", [])
         ind.setdefault("checks", [])
         ind.setdefault("note", "")
+        ind.setdefault("dashboard_period", "rolling_12_months")
+        ind.setdefault("display", "value")
         ind["unit_label"] = UNITS[ind["unit"]]
         if ind["status"] == "active":
             source = ind.get("source") or {}
@@ -141,5 +143,5 @@ def dbt_var() -> list[dict]:
     """What the dbt models need of the catalogue (every status: dim_indicator lists the pending ones too)."""
     keys = ("id", "name", "ref", "outcome", "unit", "unit_label", "decimals", "up_is_good", "status", "geography",
             "source", "peer", "series_breaks", "indicative", "suppress_below", "rag", "note", "order",
-            "outcome_order")
+            "outcome_order", "lineage", "dashboard_period", "display")
     return [{k: ind.get(k) for k in keys} for ind in catalogue()]

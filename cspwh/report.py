@@ -19,6 +19,8 @@ FLAG_NOTES = {
     "indicative": "Indicative rather than definitive (the source is not the national system of record).",
     "series_break": "A classification change falls between the periods compared: not compared across the break.",
     "suppressed": "Suppressed: the number is too small to publish.",
+    "protecting": "Withheld to protect another small number: with the figures beside it, it would give that number "
+                  "away by subtraction.",
     "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
                         "direction of travel or RAG.",
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
@@ -48,6 +50,7 @@ class Row:
     districts: list[dict]
     force_area: dict | None
     flags: list[str] = dataclasses.field(default_factory=list)
+    counts: dict = dataclasses.field(default_factory=dict)  # period label -> count, for count_with_rate rows
 
 
 def parse_quarter(label: str) -> tuple[int, int]:
@@ -81,29 +84,42 @@ def collect(quarter: str) -> dict:
     """Everything the dashboard shows for a quarter, read from the published marts."""
     parse_quarter(quarter)
     partnership = reference.partnership()
-    geography_codes = {"county": partnership["county_code"], "force_area": partnership["force_area_code"]}
+    geography_codes = {"county": partnership["county_code"], "force_area": partnership["force_area_code"],
+                       "yos_footprint": (partnership.get("kpi") or {}).get("yos_footprint")}
     catalogue = indicators.catalogue()
     build, run_id, published_at = publication()
     with db.connect() as conn:
         kpis = _fetch(conn, """
             select k.*, d.geography_name, d.short_code, d.is_partnership_district, d.sort_order
               from marts.fct_kpi k join marts.dim_district d using (geography_code)
-             where k.period_type = 'rolling_12_months' and k.reporting_quarter = %s""", (quarter,))
+             where k.period_type in ('rolling_12_months', 'year_to_date') and k.reporting_quarter = %s""",
+            (quarter,))
+        # a row shown as a count with its rate beside it prints its comparators' counts too
+        counted = [i["id"] for i in catalogue if i["status"] == "active" and i.get("display") == "count_with_rate"]
+        numerators = {(r[0], r[1], r[2]): r[3] for r in conn.execute(
+            "select indicator_id, geography_code, period_label, numerator from marts.fct_kpi "
+            "where indicator_id = any(%s)", (counted,)).fetchall()}
         latest = conn.execute("select max(reporting_quarter) from marts.fct_kpi where period_type = 'quarter'"
                               ).fetchone()[0]
         names = dict(conn.execute("select geography_code, geography_name from marts.dim_district").fetchall())
-    by_key = {(k["indicator_id"], k["geography_code"]): k for k in kpis}
+    by_key = {(k["indicator_id"], k["geography_code"], k["period_type"]): k for k in kpis}
     rows = []
     for ind in catalogue:
         if ind["status"] != "active":
             continue
-        current = by_key.get((ind["id"], geography_codes[ind["geography"]]))
-        districts = sorted((k for k in kpis if k["indicator_id"] == ind["id"] and k["is_partnership_district"]),
-                           key=lambda k: k["sort_order"])
-        force = by_key.get((ind["id"], geography_codes["force_area"]))
+        shown = ind.get("dashboard_period", "rolling_12_months")
+        current = by_key.get((ind["id"], geography_codes[ind["geography"]], shown))
+        districts = sorted((k for k in kpis if k["indicator_id"] == ind["id"] and k["is_partnership_district"]
+                            and k["period_type"] == shown), key=lambda k: k["sort_order"])
+        force = by_key.get((ind["id"], geography_codes["force_area"], shown))
         row = Row(ind, current, districts, force)
+        if current and ind.get("display") == "count_with_rate":
+            row.counts = {label: numerators.get((ind["id"], current["geography_code"], label)) for label in
+                          (current["period_label"], current["previous_period_label"], current["previous_fy_label"])}
         if current:
             row.flags = list(current["flags"] or [])
+            if current.get("is_secondary_suppression"):
+                row.flags = ["protecting" if f == "suppressed" else f for f in row.flags]
             if current["previous_is_complete"] is False or current["previous_fy_is_complete"] is False:
                 row.flags.append("prior_incomplete")
             if ind.get("peer") and not (force and force["peer_rank"]):
@@ -153,16 +169,22 @@ def arrow(k: dict | None, unit: str | None = None) -> tuple[str, str, str]:
     return symbol, css, words
 
 
+CHART_WIDTH_PX = 160  # drawn at its own size (1 px = 1/96 in) in the District Comparison column, never scaled down
+CHART_VALUE_FONT_PX, CHART_LABEL_FONT_PX = 8.5, 10.5  # 6.4 pt and 7.9 pt printed
+
+
 def district_chart(row: Row) -> str:
-    """A small inline SVG bar chart over the partnership's districts, with the county value as a dashed line."""
+    """A small inline SVG bar chart over the partnership's districts, with the headline value as a dashed line.
+    A count's headline is the total of the districts, so it has no line and the bars use the whole height: drawn to
+    the total, every district's bar would be squashed at the bottom."""
     values = [d["value"] for d in row.districts]
     if not row.districts or all(v is None for v in values):
         return '<span class="muted">no district data</span>'
-    width, height, top, bottom = 168, 52, 9, 11
-    county = row.current["value"] if row.current else None
+    width, height, top, bottom = CHART_WIDTH_PX, 70, 12, 15
+    county = row.current["value"] if row.current and row.indicator["unit"] != "count" else None
     peak = max([float(v) for v in values if v is not None] + ([float(county)] if county is not None else [])) or 1
     slot = width / len(row.districts)
-    bar = slot * 0.62
+    bar = slot * 0.7
     parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}">']
     scale = (height - top - bottom) / peak
@@ -176,17 +198,47 @@ def district_chart(row: Row) -> str:
             worst = d["district_rank"] == d["districts_ranked"]
             fill = "#2e7d4f" if best else ("#b23b3b" if worst else "#5b7fa6")
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{fill}"/>')
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 1.5:.1f}" font-size="5.6" text-anchor="middle" '
-                         f'fill="#333">{html.escape(fmt(d["value"], row.indicator))}</text>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 2:.1f}" font-size="6.5" text-anchor="middle" '
-                     f'fill="#222">{label}</text>')
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 2:.1f}" font-size="{CHART_VALUE_FONT_PX}" '
+                         f'text-anchor="middle" fill="#222">{html.escape(fmt(d["value"], row.indicator))}</text>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 3:.1f}" font-size="{CHART_LABEL_FONT_PX}" '
+                     f'text-anchor="middle" fill="#111">{label}</text>')
     if county is not None:
         y = height - bottom - float(county) * scale
-        parts.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#222" stroke-width="0.7" '
-                     'stroke-dasharray="2,1.5"/>')
+        parts.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#222" stroke-width="0.8" '
+                     'stroke-dasharray="3,2"/>')
     parts.append(f'<line x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888" '
                  'stroke-width="0.5"/></svg>')
     return "".join(parts)
+
+
+def _month(text: str) -> dt.date:
+    return dt.date.fromisoformat(f"{text}-01")
+
+
+def _financial_year_span(label: str | None) -> tuple[dt.date, dt.date] | None:
+    m = re.match(r"^(\d{4})-\d{2}$", label or "")
+    return (dt.date(int(m.group(1)), 4, 1), dt.date(int(m.group(1)) + 1, 3, 31)) if m else None
+
+
+def context_notes(k: dict | None, notes: list[dict]) -> list[str]:
+    """The configured context notes (dashboard.context_notes) whose months the row's current period or a comparator
+    it prints touches: a 2021-22 rate compared with a lockdown year gets the lockdown note."""
+    if not k:
+        return []
+    spans = [(k["period_start"], k["period_end"])]
+    if k.get("previous_value") is not None:
+        # the same period a year earlier (periods start on a month's first and end on a quarter's last day)
+        spans.append((k["period_start"].replace(year=k["period_start"].year - 1),
+                      k["period_end"].replace(year=k["period_end"].year - 1)))
+    fy = _financial_year_span(k.get("previous_fy_label")) if k.get("previous_fy_value") is not None else None
+    if fy:
+        spans.append(fy)
+    found = []
+    for note in notes:
+        start, end = _month(str(note["from"])), _month(str(note["to"]))
+        if any(s <= end and start <= e for s, e in spans):
+            found.append(note["note"].strip())
+    return found
 
 
 def county_comparison(row: Row, names: dict) -> str:
@@ -290,6 +342,10 @@ def render_html(data: dict) -> str:
             if "files_incomplete" not in r.flags and (r.current or {}).get("files_note"):
                 footnotes.append(files_footnote(r, "Files changed or held back for this period"))
                 marks.append(len(footnotes))
+            for note in context_notes(r.current, data["config"].get("context_notes") or []):
+                if note not in footnotes:
+                    footnotes.append(note)
+                marks.append(footnotes.index(note) + 1)
             if r.indicator["note"]:
                 note = f"{r.indicator['name'].split(' (')[0]}: {r.indicator['note']}"
                 footnotes.append(note)
@@ -301,6 +357,15 @@ def render_html(data: dict) -> str:
                 f = r.force_area or {}
                 peer = f"{f['peer_rank']}/{f['peers_ranked']}" if f.get("peer_rank") else "n/a"
             period_type = k.get("period_type")
+            shown = {"previous": (fmt(k.get("previous_value"), r.indicator), k.get("previous_period_label")),
+                     "current": (fmt(k.get("value"), r.indicator), k.get("period_label")),
+                     "previous_fy": (fmt(k.get("previous_fy_value"), r.indicator), k.get("previous_fy_label"))}
+            if r.indicator.get("display") == "count_with_rate":
+                # the headline is the count; the rate it makes sits beside it
+                for key, (rate, label) in shown.items():
+                    count = r.counts.get(label)
+                    shown[key] = (f"{int(count):,}" if count is not None else "–",
+                                  f"{label} · {rate} {r.indicator['unit_label']}" if label else None)
             rendered.append({
                 "published_previous": as_published(data, r, period_type, k.get("previous_period_label"),
                                                    k.get("previous_value")),
@@ -308,9 +373,9 @@ def render_html(data: dict) -> str:
                 "published_previous_fy": as_published(data, r, "financial_year", k.get("previous_fy_label"),
                                                       k.get("previous_fy_value")),
                 "name": r.indicator["name"], "marks": marks,
-                "previous": fmt(k.get("previous_value"), r.indicator), "previous_label": k.get("previous_period_label"),
-                "current": fmt(k.get("value"), r.indicator), "current_label": k.get("period_label"),
-                "previous_fy": fmt(k.get("previous_fy_value"), r.indicator), "previous_fy_label": k.get("previous_fy_label"),
+                "previous": shown["previous"][0], "previous_label": shown["previous"][1],
+                "current": shown["current"][0], "current_label": shown["current"][1],
+                "previous_fy": shown["previous_fy"][0], "previous_fy_label": shown["previous_fy"][1],
                 "previous_part": k.get("previous_is_complete") is False,
                 "previous_fy_part": k.get("previous_fy_is_complete") is False,
                 "incomplete": bool(k) and not k.get("is_complete"),

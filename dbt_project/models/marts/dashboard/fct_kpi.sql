@@ -24,6 +24,43 @@ geographies as (
 
 ),
 
+primary_suppression as (
+
+    select
+        kpi_values.*,
+        -- small, or withheld by its source for being small (a source's secondary suppression is not this figure's
+        -- own smallness: it stays withheld, flagged secondary)
+        case when kpi_values.source_suppressed and kpi_values.source_secondary_suppression then false
+             else coalesce(kpi_values.numerator < indicators.suppress_below, true) or kpi_values.source_suppressed
+        end as is_primary_suppressed
+    from kpi_values
+    inner join indicators using (indicator_id)
+
+)
+{#- a figure that would let a withheld one be recovered (the county less the other districts; the rolling year
+    less its other quarters) is withheld too: macros/complementary_suppression.sql -#}
+{{ complementary_suppression_ctes('primary_suppression', 'indicator_id', {}, 'is_primary_suppressed', 'numerator',
+                                  breakdowns=false, withheld_already='source_suppressed') }},
+
+published_values as (
+
+    -- what a comparator may show: a withheld period's value would give it away as "the same period a year earlier"
+    select
+        primary_suppression.indicator_id, primary_suppression.geography_code, primary_suppression.period_type,
+        primary_suppression.period_label, primary_suppression.period_start, primary_suppression.period_end,
+        primary_suppression.is_complete,
+        case when cs_final.is_withheld then null else primary_suppression.value end as value,
+        primary_suppression.is_primary_suppressed,
+        cs_final.is_withheld
+    from primary_suppression
+    inner join cs_final
+        on cs_final.family = primary_suppression.indicator_id
+        and cs_final.geography_code = primary_suppression.geography_code
+        and cs_final.period_type = primary_suppression.period_type
+        and cs_final.period_label = primary_suppression.period_label
+
+),
+
 series_break_categories as (
 
     select null::text as indicator_id, null::text as category where false
@@ -54,14 +91,14 @@ compared as (
         previous_fy.value as previous_fy_value,
         previous_fy.is_complete as previous_fy_is_complete
     from kpi_values as cur
-    left join kpi_values as previous
+    left join published_values as previous
         on previous.indicator_id = cur.indicator_id
         and previous.geography_code = cur.geography_code
         and previous.period_type = cur.period_type
         and previous.period_end = (cur.period_end + interval '1 day' - interval '12 months')::date - 1
     left join lateral (
         select fy.period_label, fy.period_start, fy.value, fy.is_complete
-        from kpi_values as fy
+        from published_values as fy
         where fy.indicator_id = cur.indicator_id
           and fy.geography_code = cur.geography_code
           and fy.period_type = 'financial_year'
@@ -83,7 +120,8 @@ rated as (
         indicators.rag_band_low,
         indicators.rag_band_high,
         indicators.is_indicative,
-        coalesce(compared.numerator < indicators.suppress_below, true) or compared.source_suppressed as is_suppressed,
+        withheld.is_withheld as is_suppressed,
+        withheld.is_withheld and not withheld.is_primary_suppressed as is_secondary_suppression,
         compared.source_series_break or exists (
             select 1 from series_breaks
             where series_breaks.indicator_id = compared.indicator_id
@@ -101,6 +139,11 @@ rated as (
              else compared.previous_is_complete end as comparator_is_complete
     from compared
     inner join indicators using (indicator_id)
+    inner join published_values as withheld
+        on withheld.indicator_id = compared.indicator_id
+        and withheld.geography_code = compared.geography_code
+        and withheld.period_type = compared.period_type
+        and withheld.period_label = compared.period_label
 
 ),
 
@@ -251,7 +294,8 @@ select
     ], null) as flags,
     files.is_files_complete,
     files.files_note,
-    ranked.rag_rule
+    ranked.rag_rule,
+    ranked.is_secondary_suppression
 from ranked
 left join ranked as parent
     on parent.indicator_id = ranked.indicator_id
