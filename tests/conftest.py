@@ -66,7 +66,21 @@ def airflow_ready(server_url):
         mp.setenv("WAREHOUSE_URL", create_database(server_url, "cspwh_test_airflow_home"))
         airflow_env.configure(airflow_db="cspwh_test_airflow" + (f"_w{_WORKER}" if _WORKER else ""))
         airflow_env.migrate()
+        _point_loaded_airflow_at(airflow_env)
     yield
+
+
+def _point_loaded_airflow_at(airflow_env) -> None:
+    """A test run earlier in this worker may have started Airflow's ORM on its default (SQLite): point it at the
+    metadata database just configured."""
+    import sys
+
+    if "airflow.settings" in sys.modules:
+        settings = sys.modules["airflow.settings"]
+        if settings.SQL_ALCHEMY_CONN != os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+            settings.dispose_orm(do_log=False)
+            settings.configure_vars()
+            settings.configure_orm()
 
 
 class Mailbox:

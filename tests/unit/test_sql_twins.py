@@ -119,16 +119,25 @@ def test_generalising_keeps_only_the_coarse_value(duck):
     assert sql_of("age_band", thirty.isoformat()) == age_band(thirty, dt.date.today()) == "25-34"
 
 
-def test_the_key_can_come_from_an_airflow_connection(monkeypatch):
-    import airflow.sdk  # noqa: F401  (the key is asked of Airflow only in a process that runs it)
+def test_the_key_can_come_from_an_airflow_connection(tmp_path):
+    """In a process of its own: importing Airflow here would fix this test process's Airflow settings (its metadata
+    database) before the tests that configure them run."""
+    import os
+    import subprocess
+    import sys
 
-    monkeypatch.delenv("CSPWH_HMAC_KEY", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_CSPWH_HMAC_KEY", '{"conn_type": "generic", "password": "from-airflow"}')
-    pseudonymise._key.cache_clear()
-    try:
-        assert pseudonymise._key() == b"from-airflow"
-        monkeypatch.setenv("CSPWH_HMAC_KEY", "from-env")  # the environment wins
-        pseudonymise._key.cache_clear()
-        assert pseudonymise._key() == b"from-env"
-    finally:
-        pseudonymise._key.cache_clear()
+    script = """
+import os
+import airflow.sdk  # the key is asked of Airflow only in a process that runs it
+from cspwh import pseudonymise
+assert pseudonymise._key() == b"from-airflow", pseudonymise._key()
+os.environ["CSPWH_HMAC_KEY"] = "from-env"  # the environment wins
+pseudonymise._key.cache_clear()
+assert pseudonymise._key() == b"from-env"
+print("OK")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CSPWH_HMAC_KEY"))}
+    env.update(AIRFLOW_HOME=str(tmp_path), CSPWH_HOME=str(tmp_path),
+               AIRFLOW_CONN_CSPWH_HMAC_KEY='{"conn_type": "generic", "password": "from-airflow"}')
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
