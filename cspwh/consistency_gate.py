@@ -99,6 +99,15 @@ def run(build_schema: str, run_id: str) -> list[CheckResult]:
     from cspwh import gx_context
 
     checks = load_checks()
+    with gx_context.project_lock():
+        results = _run(checks, build_schema, run_id)
+    _record(results, run_id)
+    return results
+
+
+def _run(checks: list[dict], build_schema: str, run_id: str) -> list[CheckResult]:
+    from cspwh import gx_context
+
     marts = f"{build_schema}_marts"
     ctx = gx_context.context()
     os.environ[gx_context.URL_VARIABLE] = _sqlalchemy_url(settings.warehouse_url())
@@ -124,9 +133,7 @@ def run(build_schema: str, run_id: str) -> list[CheckResult]:
                 by_check[f"{result.family}.{result.name}"] = result
     finally:
         _dispose(source)  # a long-lived worker must not keep one engine (and its connections) per night
-    results = [by_check[f"{c['family']}.{c['name']}"] for c in checks]
-    _record(results, run_id)
-    return results
+    return [by_check[f"{c['family']}.{c['name']}"] for c in checks]
 
 
 def _run_suite(ctx, source, family: str, table: str, checks: list[dict], marts: str,

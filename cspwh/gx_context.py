@@ -7,6 +7,7 @@ GX costs seconds to import: import this module's functions only inside tasks.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import io
 import logging
@@ -19,6 +20,7 @@ from cspwh import settings
 SITE = "reports"
 # The datasource's connection string is this variable's name, so great_expectations.yml never holds a password.
 URL_VARIABLE = "CSPWH_GX_WAREHOUSE_URL"
+INDEX_RESULTS = 300  # validation results listed on the Data Docs index (about ten suites for a month of nights)
 
 
 def project_dir() -> Path:
@@ -50,7 +52,10 @@ def _context(home: str, docs: str):
             ctx.variables.save()
         site = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+                # the index loads every result it lists (about 3 ms each): it lists the latest ~ month of nights,
+                # while every result and its page stay on disk (alerts link to them)
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                       "validation_results_limit": INDEX_RESULTS}}
         sites = dict(ctx.variables.data_docs_sites or {})
         if sites != {SITE: site}:
             # GX's default site sits in gx/uncommitted, where nobody reading the reports would look
@@ -58,6 +63,17 @@ def _context(home: str, docs: str):
                 ctx.delete_data_docs_site(name)
             ctx.add_data_docs_site(SITE, site)
     return ctx
+
+
+@contextlib.contextmanager
+def project_lock():
+    """One gate at a time writes the project: two builds' gates would otherwise swap each other's assets (each names
+    its own build schema) between writing a checkpoint and running it."""
+    path = project_dir() / "gate.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+        yield
 
 
 @contextlib.contextmanager
