@@ -153,10 +153,11 @@ def _run_suite(ctx, source, family: str, table: str, checks: list[dict], marts: 
         # a query asset names the build's schema itself (GX deprecates a table asset's schema_name)
         asset = source.add_query_asset(table, query=f'select * from "{marts}"."{table}"')
         batch_definition = asset.add_batch_definition_whole_table("whole")
-        suite = gx.ExpectationSuite(name=name, meta={"family": family, "table": table, "build": marts})
-        for check in checks:
-            suite.add_expectation(_expectation(check, marts))
-        suite = ctx.suites.add_or_update(suite)
+        # built whole and saved once: adding expectations one by one to a suite the project already holds saves it
+        # again on every one
+        suite = ctx.suites.add_or_update(gx.ExpectationSuite(
+            name=name, expectations=[_expectation(check, marts) for check in checks],
+            meta={"family": family, "table": table, "build": marts}))
         validation = ctx.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
         keys = checks[0]["keys"]

@@ -20,7 +20,7 @@ from cspwh import settings
 SITE = "reports"
 # The datasource's connection string is this variable's name, so great_expectations.yml never holds a password.
 URL_VARIABLE = "CSPWH_GX_WAREHOUSE_URL"
-INDEX_RESULTS = 300  # validation results listed on the Data Docs index (about ten suites for a month of nights)
+INDEX_RESULTS = 150  # validation results listed on the Data Docs index (about ten suites for two weeks of nights)
 
 
 def project_dir() -> Path:
@@ -52,7 +52,7 @@ def _context(home: str, docs: str):
             ctx.variables.save()
         site = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs},
-                # the index loads every result it lists (about 3 ms each): it lists the latest ~ month of nights,
+                # the index loads every result it lists (about 3 ms each): it lists the latest two weeks or so,
                 # while every result and its page stay on disk (alerts link to them)
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
                                        "validation_results_limit": INDEX_RESULTS}}
