@@ -47,8 +47,11 @@ def _context(home: str, docs: str):
 
         Path(home).mkdir(parents=True, exist_ok=True)
         ctx = gx.get_context(mode="file", project_root_dir=home)
-        if ctx.variables.progress_bars != ProgressBarsConfig(globally=False):
+        if (ctx.variables.progress_bars != ProgressBarsConfig(globally=False)
+                or ctx.variables.analytics_enabled is not False):
+            # in the project too, so whoever opens it later sends nothing and draws no progress bars
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+            ctx.variables.analytics_enabled = False
             ctx.variables.save()
         site = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs},

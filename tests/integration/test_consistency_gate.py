@@ -2,7 +2,7 @@
 reads as passed; the checks are GX suites run by checkpoints in a file context whose results are kept and rendered
 as Data Docs beside the reports."""
 import re
-import shutil
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -164,7 +164,11 @@ def test_results_are_kept_across_runs_and_rendered_as_data_docs_beside_the_repor
     assert kept == {(suite, night) for suite in ("probe.counts", "probe.totals") for night in ("night-1", "night-2")}
     assert {s.name for s in ctx.suites.all()} == {"probe.counts", "probe.totals"}
     assert {c.name for c in ctx.checkpoints.all()} == {"consistency.probe.counts", "consistency.probe.totals"}
-    assert "password" not in (settings.home() / "gx" / "great_expectations.yml").read_text().lower()
+    assert "${CSPWH_GX_WAREHOUSE_URL}" in (settings.home() / "gx" / "great_expectations.yml").read_text()
+    password = urllib.parse.urlsplit(settings.warehouse_url()).password
+    assert password and not [p for folder in (settings.home() / "gx", settings.reports_dir())
+                             for p in folder.rglob("*") if p.is_file() and password in p.read_text(errors="replace")]
+    assert ctx.variables.analytics_enabled is False
 
     docs = settings.reports_dir() / "data_docs"
     index = (docs / "index.html").read_text()
@@ -195,7 +199,8 @@ def test_the_alert_links_each_failing_check_to_its_result_page(warehouse, plante
 
 
 def test_a_declarative_check_that_cannot_run_raises(warehouse, build):
-    (build / "probe.yml").write_text(PLANTED.replace("{column: n, min_value: 0}", "{column: no_such_column, min_value: 0}"))
+    (build / "probe.yml").write_text(PLANTED.replace("{column: n, min_value: 0}",
+                                                     "{column: no_such_column, min_value: 0}"))
     with pytest.raises(RuntimeError, match="probe.counts_not_negative could not run"):
         consistency_gate.run("build_probe", "run-broken")
 
@@ -209,7 +214,8 @@ def test_a_check_on_a_table_the_build_lacks_raises(warehouse, build):
 
 @pytest.mark.parametrize("change, says", [
     (lambda text: text.replace("    expectation: ExpectColumnValuesToBeBetween\n", ""), "give either `expectation`"),
-    (lambda text: text.replace("ExpectColumnValuesToBeBetween", "ExpectColumnValuesToBeSensible"), "GX has no expectation"),
+    (lambda text: text.replace("ExpectColumnValuesToBeBetween", "ExpectColumnValuesToBeSensible"),
+     "GX has no expectation"),
     (lambda text: text.replace("min_value: 0", "minimum: 0"), "does not take these kwargs"),
     (lambda text: text.replace("severity: warning", "severity: urgent"), "severity 'urgent' is none of"),
 ])
