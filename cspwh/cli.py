@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", help="output folder (default <CSPWH_HOME>/reports)")
     rep.add_argument("--draft", action="store_true",
                      help="do not record the figures in the as-reported ledger (audit.reported_figures)")
+    led = sub.add_parser("ledger", help="the as-published ledger: figures the board was shown (audit.reported_figures)")
+    led_sub = led.add_subparsers(dest="ledger_command", required=True)
+    led_imp = led_sub.add_parser("import", help="load published figures from a ledger CSV (ledger/README.md); "
+                                                "re-importing the same file changes nothing")
+    led_imp.add_argument("file", help="e.g. ledger/board_published_figures.csv")
+    led_show = led_sub.add_parser("show", help="the figures published for a quarter, as printed, with their sources")
+    led_show.add_argument("--quarter", required=True, help="the reported quarter, e.g. 2018-19Q1")
     exp = sub.add_parser("explain", help="how a published figure was made: numerator, denominator, files, checks")
     exp.add_argument("indicator", help="indicator id from sources/reference/indicators.yml, e.g. asb_rate")
     exp.add_argument("--geo", required=True, help="geography name, alias or ONS code, e.g. Charnwood")
@@ -67,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recorded {result['figures']} figure(s) as report {result['report_id']} in audit.reported_figures "
                   f"(build {result['build']})")
         return 0
+    if args.command == "ledger":
+        return _ledger(args)
     if args.command == "explain":
         from cspwh import explain
 
@@ -131,6 +140,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     return 2
+
+
+def _ledger(args) -> int:
+    from pathlib import Path
+
+    from cspwh import ledger
+
+    if args.ledger_command == "show":
+        try:
+            print(ledger.show(args.quarter))
+        except LookupError as exc:
+            print(f"cspwh ledger show: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        counts = ledger.import_file(Path(args.file))
+    except ledger.LedgerError as exc:
+        print(f"cspwh ledger import: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {counts['figures']} figure(s) from {counts['reports']} report(s): {counts['inserted']} new, "
+          f"{counts['updated']} updated, {counts['unchanged']} unchanged; {counts['unkeyed']} unkeyed (kept, with the "
+          "reason: `cspwh ledger show --quarter Q`)")
+    return 0
 
 
 def _airflow(args) -> int:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from cspwh import db, indicators, reference
+from cspwh import db, indicators, ledger, reference
 from cspwh.report import QUARTER, publication
 
 
@@ -80,6 +80,9 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
             at = "at the period's last month" if source["denominator_aggregation"] == "last" else "summed"
             lines.append(f"  denominator {source['denominator']} {at}")
         lines.append(f"  flags      {', '.join(k['flags']) if k['flags'] else 'none'}")
+        if k.get("files_note"):
+            short = "short: " if k.get("is_files_complete") is False else ""
+            lines.append(f"  files      {short}{k['files_note']}")
         lines.append(f"  comparator {k['comparator_label'] or '-'}: {k['comparator_value'] if k['comparator_value'] is not None else '-'}"
                      f"; previous financial year {k['previous_fy_label'] or '-'}: "
                      f"{k['previous_fy_value'] if k['previous_fy_value'] is not None else '-'}")
@@ -144,11 +147,16 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
             lines.append(f"  file gate: {len(set(load_ids))} file(s) loaded after passing their contract checks "
                          f"({warned} warning(s) recorded on them)")
         reported = conn.execute(
-            """select r.report_id, r.quarter, r.published_at, f.value from audit.reported_figures f
+            """select r.report_id, r.quarter, coalesce(r.report_date, r.published_at::date), f.value, f.decimals,
+                      r.source_document, f.source_line
+                 from audit.reported_figures f
                  join audit.reports r using (report_id)
                 where f.indicator_id = %s and f.geography_code = %s and f.period_type = %s and f.period_label = %s
-                order by r.report_id""", (ind["id"], code, kind, label)).fetchall()
-        for report_id, quarter, at, value in reported:
-            same = "same as now" if value == k["value"] else f"RESTATED: now {k['value']}"
-            lines.append(f"As reported: report {report_id} ({quarter}, {at:%Y-%m-%d}) showed {value} ({same})")
+                order by 3, r.report_id""", (ind["id"], code, kind, label)).fetchall()
+        for report_id, quarter, at, value, decimals, document, line in reported:
+            # compared as printed: a figure entered at its printed precision is not restated by the finer value
+            restated = ledger.differs({"value": value, "decimals": decimals}, k["value"])
+            same = f"RESTATED: now {k['value']}" if restated else "same as now"
+            where = f", {document}:{line}" if document else ""
+            lines.append(f"As reported: report {report_id} ({quarter}, {at:%Y-%m-%d}{where}) showed {value} ({same})")
     return "\n".join(lines)

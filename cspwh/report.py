@@ -9,7 +9,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from cspwh import bootstrap, db, indicators, reference, settings
+from cspwh import bootstrap, db, indicators, ledger, reference, settings
 
 QUARTER = re.compile(r"^(\d{4})-(\d{2})Q([1-4])$")
 QUARTER_MONTHS = {1: "April to June", 2: "July to September", 3: "October to December", 4: "January to March"}
@@ -22,7 +22,19 @@ FLAG_NOTES = {
     "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
                         "direction of travel or RAG.",
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
+    "files_incomplete": "Short: a file this figure needs was not loaded (quarantined, held back or never sent)",
 }
+FILES_NOTE_CHARS = 400
+
+
+def files_footnote(row: Row, lead: str) -> str:
+    """The row's own reason, from the mart's files_note (file names and periods, never records); a long one is cut,
+    `cspwh explain` prints it whole."""
+    text = (row.current or {}).get("files_note") or ""
+    if len(text) > FILES_NOTE_CHARS:
+        text = text[:FILES_NOTE_CHARS].rsplit(";", 1)[0] + "; ... (cspwh explain prints all)"
+    return f"{row.indicator['name'].split(' (')[0]}: {lead}. {text}".strip()
+
 RAG_WORDS = {"G": "Green", "A": "Amber", "R": "Red"}
 NOT_RATED = {"current period incomplete": "part period", "no comparator": "no comparator",
              "comparator incomplete": "part prior year", "series break": "series break", "suppressed": "suppressed",
@@ -97,12 +109,19 @@ def collect(quarter: str) -> dict:
             if ind.get("peer") and not (force and force["peer_rank"]):
                 row.flags.append("no_peer")
         rows.append(row)
+    keys = [(r.indicator["id"], r.current["geography_code"], period_type, label)
+            for r in rows if r.current
+            for period_type, label in ((r.current["period_type"], r.current["period_label"]),
+                                       (r.current["period_type"], r.current["previous_period_label"]),
+                                       ("financial_year", r.current["previous_fy_label"])) if label]
+    with db.connect() as conn:
+        published = ledger.latest_published(conn, keys)
     if not any(r.current for r in rows):
         raise RuntimeError(f"the published marts have no dashboard figures for {quarter} "
                            f"(latest quarter with data: {latest})")
     return {"quarter": quarter, "rows": rows, "catalogue": catalogue, "build": build, "run_id": run_id,
             "published_at": published_at, "partnership": partnership, "geography_names": names,
-            "config": indicators.dashboard_config()}
+            "config": indicators.dashboard_config(), "published": published}
 
 
 # ---- formatting -------------------------------------------------------------------------------------------------
@@ -115,14 +134,22 @@ def fmt(value, ind: dict) -> str:
     return text + ("%" if ind["unit"] == "percent" else "")
 
 
-def arrow(k: dict | None) -> tuple[str, str, str]:
+def change_words(k: dict, unit: str | None) -> str:
+    """The size of a change: a percentage moves in points (34% from 30% is "4.0 pts", as the board wrote "an
+    increase of 4%"), anything else by its relative change."""
+    if unit == "percent" and k["value"] is not None and k["comparator_value"] is not None:
+        return f"{abs(float(k['value']) - float(k['comparator_value'])):.1f} pts"
+    return f"{abs(float(k['change_pct'])):.1f}%"
+
+
+def arrow(k: dict | None, unit: str | None = None) -> tuple[str, str, str]:
     """(symbol, css class, words) for the direction of travel."""
     if not k or not k["direction_of_travel"]:
         return "–", "none", "no comparison"
     symbol = {"up": "▲", "down": "▼", "level": "►"}[k["direction_of_travel"]]
     css = "level" if k["is_improving"] is None else ("better" if k["is_improving"] else "worse")
     pct = k["change_pct"]
-    words = f"{k['direction_of_travel']} {abs(pct):.1f}%" if pct is not None else k["direction_of_travel"]
+    words = f"{k['direction_of_travel']} {change_words(k, unit)}" if pct is not None else k["direction_of_travel"]
     return symbol, css, words
 
 
@@ -176,6 +203,35 @@ def county_comparison(row: Row, names: dict) -> str:
     return f"{word}<br><span class='muted'>{html.escape(parent)} {fmt(k['parent_value'], row.indicator)}</span>"
 
 
+def as_published(data: dict, row: Row, period_type: str, label: str | None, now) -> str | None:
+    """'as published X (where)' when the latest figure the board was shown for the period prints differently now."""
+    if not label or not row.current:
+        return None
+    found = data["published"].get((row.indicator["id"], row.current["geography_code"], period_type, label))
+    if not found or not ledger.differs(found, now):
+        return None
+    where = (f"{found['source_document']}:{found['source_line']}" if found["source_line"]
+             else f"report {found['report_id']}")
+    return (f"as published {ledger.fmt(found['value'], found['decimals'], found['unit'])} "
+            f"({found['quarter']}, {where})")
+
+
+def rag_rules(catalogue: list[dict]) -> list[str]:
+    """The active indicators whose rule is not the default tolerance rule, in words for the legend."""
+    words = []
+    for ind in catalogue:
+        rule = ind["rag"]
+        if ind["status"] != "active" or rule["rule"] == "tolerance":
+            continue
+        name = ind["name"].split(" (")[0]
+        if rule["rule"] == "band":
+            low, high = (f"{b:g}" + ("%" if ind["unit"] == "percent" else "") for b in rule["band"])
+            words.append(f"{name}: G within {low} to {high}, else R")
+        else:
+            words.append(f"{name}: G improving, R worsening")
+    return words
+
+
 def outcome_rag(rows: list[Row]) -> str | None:
     """The outcome's overall progress RAG: its worst rated indicator (R over A over G); none when nothing is rated."""
     rated = [r.current["rag"] for r in rows if r.current and r.current["rag"]]
@@ -197,7 +253,7 @@ def exceptions(data: dict) -> dict[str, list[str]]:
         verb = "rose" if k["change_pct"] > 0 else "fell"
         good = "an improvement" if k["is_improving"] else "a deterioration"
         worst = next((d for d in row.districts if d["district_rank"] == d["districts_ranked"]), None)
-        text = (f"{ind['name'].split(' (')[0]} {verb} {abs(float(k['change_pct'])):.1f}% to "
+        text = (f"{ind['name'].split(' (')[0]} {verb} {change_words(k, ind['unit'])} to "
                 f"{fmt(k['value'], ind)} {ind['unit_label'] if ind['unit'] != 'percent' else ''} "
                 f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']}): {good}, rated "
                 f"{RAG_WORDS[k['rag']]}.")
@@ -225,21 +281,32 @@ def render_html(data: dict) -> str:
         for r in rows:
             marks = []
             for flag in r.flags:
-                note = FLAG_NOTES[flag]
+                note = FLAG_NOTES.get(flag) or FLAG_NOTES["files_incomplete"]
+                if flag == "files_incomplete":
+                    note = files_footnote(r, note)
                 if note not in footnotes:
                     footnotes.append(note)
                 marks.append(footnotes.index(note) + 1)
+            if "files_incomplete" not in r.flags and (r.current or {}).get("files_note"):
+                footnotes.append(files_footnote(r, "Files changed or held back for this period"))
+                marks.append(len(footnotes))
             if r.indicator["note"]:
                 note = f"{r.indicator['name'].split(' (')[0]}: {r.indicator['note']}"
                 footnotes.append(note)
                 marks.append(len(footnotes))
             k = r.current or {}
-            symbol, css, words = arrow(r.current)
+            symbol, css, words = arrow(r.current, r.indicator["unit"])
             peer = "–"
             if r.indicator.get("peer"):
                 f = r.force_area or {}
                 peer = f"{f['peer_rank']}/{f['peers_ranked']}" if f.get("peer_rank") else "n/a"
+            period_type = k.get("period_type")
             rendered.append({
+                "published_previous": as_published(data, r, period_type, k.get("previous_period_label"),
+                                                   k.get("previous_value")),
+                "published_current": as_published(data, r, period_type, k.get("period_label"), k.get("value")),
+                "published_previous_fy": as_published(data, r, "financial_year", k.get("previous_fy_label"),
+                                                      k.get("previous_fy_value")),
                 "name": r.indicator["name"], "marks": marks,
                 "previous": fmt(k.get("previous_value"), r.indicator), "previous_label": k.get("previous_period_label"),
                 "current": fmt(k.get("value"), r.indicator), "current_label": k.get("period_label"),
@@ -247,6 +314,7 @@ def render_html(data: dict) -> str:
                 "previous_part": k.get("previous_is_complete") is False,
                 "previous_fy_part": k.get("previous_fy_is_complete") is False,
                 "incomplete": bool(k) and not k.get("is_complete"),
+                "files_short": k.get("is_files_complete") is False,
                 "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
                 "arrow": symbol, "arrow_class": css, "arrow_words": words,
                 "rag": k.get("rag"), "not_rated": NOT_RATED.get(k.get("not_rated_reason"), k.get("not_rated_reason")),
@@ -266,18 +334,21 @@ def render_html(data: dict) -> str:
         months=QUARTER_MONTHS[parse_quarter(data["quarter"])[1]], groups=groups, footnotes=footnotes,
         exceptions=found, build=data["build"], published_at=data["published_at"],
         generated=dt.datetime.now(dt.timezone.utc), config=data["config"],
-        rag_words=RAG_WORDS,
+        rag_words=RAG_WORDS, rag_rules=rag_rules(data["catalogue"]),
     )
 
 
 def ledger_rows(data: dict) -> list[tuple]:
-    """Every figure the report shows: the headline and district current values and both comparators."""
+    """Every figure the report shows: the headline and district current values and both comparators, with the
+    decimals and unit they print at and, for the headline, the RAG printed beside it."""
     rows = []
     for r in data["rows"]:
+        ind = r.indicator
         shown = [k for k in [r.current, *r.districts] if k]
         for k in shown:
-            rows.append((r.indicator["id"], k["geography_code"], k["period_type"], k["period_label"], k["value"],
-                         k["numerator"], k["denominator"]))
+            rows.append((ind["id"], k["geography_code"], k["period_type"], k["period_label"], k["value"],
+                         k["numerator"], k["denominator"], int(ind.get("decimals", 1)), ind["unit"],
+                         k["rag"] if k is r.current else None))
     return rows
 
 
@@ -301,12 +372,14 @@ def _record(data: dict, html_path: Path, pdf_path: Path) -> int:
                                           denominator from marts.fct_kpi
                                     where indicator_id = %s and geography_code = %s and period_label = %s""",
                                 (r.indicator["id"], k["geography_code"], label)).fetchall():
-                            figures.append(tuple(row))
+                            figures.append((*row, int(r.indicator.get("decimals", 1)), r.indicator["unit"], None))
         with conn.cursor() as cur:
             cur.executemany(
                 """insert into audit.reported_figures (report_id, indicator_id, geography_code, period_type,
-                       period_label, value, numerator, denominator)
-                   values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict do nothing""",
+                       period_label, value, numerator, denominator, decimals, unit, rag)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   on conflict (report_id, indicator_id, geography_code, period_type, period_label)
+                       where source_line is null do nothing""",
                 [(report_id, *f) for f in figures])
     return report_id
 

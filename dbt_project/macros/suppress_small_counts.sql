@@ -41,7 +41,9 @@
         kpis.is_restated,
         suppressed.is_suppressed,
         case when suppressed.is_suppressed
-             then 'fewer than {{ var("suppression_threshold") }} at local authority level' end as suppression_reason
+             then 'fewer than {{ var("suppression_threshold") }} at local authority level' end as suppression_reason,
+        files.is_files_complete,
+        files.files_note
     from {{ kpis }} as kpis
     inner join {{ ref('dim_district') }} as geographies using (geography_code)
     inner join {{ ref('dim_date') }} as period_end_month
@@ -50,4 +52,5 @@
         select geographies.geography_level in ('district', 'unitary')
                and kpis.suppress_on < {{ var("suppression_threshold") }} as is_suppressed
     ) as suppressed
+    {{ files_assessed('array[kpis.source_feed]', 'kpis.period_start', 'kpis.period_end') }}
 {%- endmacro %}

@@ -171,6 +171,18 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
     # county and 7 districts per indicator, and the county's two comparators for the five police.uk indicators
     # (ASB has one quarter of data: no comparators)
     assert len(reported) == shown * 8 + 5 * 2 and all(a == b for a, b in reported)
+    # each with the decimals it was printed at, and the headline with the RAG printed beside it
+    printed = night.query("""select f.indicator_id, f.geography_code, f.period_label, f.decimals, f.unit, f.rag,
+                                    k.rag
+                               from audit.reported_figures f join audit.reports r using (report_id)
+                               join marts.fct_kpi k using (indicator_id, geography_code, period_type, period_label)
+                              where r.quarter = %s""", (QUARTER,))
+    for indicator_id, geography, label, decimals, unit, rag, kpi_rag in printed:
+        ind = indicators.get(indicator_id)
+        assert (decimals, unit) == (ind["decimals"], ind["unit"])
+        headline = geography == COUNTY and label == f"R12 to {QUARTER}"
+        assert rag == (kpi_rag if headline else None), (indicator_id, geography, label)
+    assert any(rag for *_, rag, _ in printed)
 
 
 def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
@@ -204,7 +216,7 @@ def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
     assert "passed  asb.combined_is_storm_plus_sentinel_minus_linked" in text
 
 
-def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys):
+def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys, tmp_path):
     reported = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
     with gzip.open(VENDORED / "2022-06-leicestershire-street.csv.gz", "rt", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -229,3 +241,12 @@ def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, publish
     assert cli.main(["explain", "total_crime_rate", "--geo", "Leicestershire", "--period", QUARTER]) == 0
     text = capsys.readouterr().out
     assert f"showed {reported['value']} (RESTATED: now {restated['value']})" in text
+    # the next edition shows the board both: the figure as published beside the value now
+    decimals = indicators.get("total_crime_rate")["decimals"]
+    then, now = (f"{float(v):,.{decimals}f}" for v in (reported["value"], restated["value"]))
+    assert then != now
+    assert cli.main(["report", "--quarter", QUARTER, "--out", str(tmp_path), "--draft"]) == 0
+    html = (tmp_path / f"dashboard_{QUARTER}.html").read_text()
+    assert re.search(rf">{re.escape(now)}<span class=\"label\">R12 to {QUARTER}(<br>[^<]*)?</span>"
+                     rf"<span class=\"published\">as published {re.escape(then)} \({QUARTER}, report \d+\)</span>",
+                     html)

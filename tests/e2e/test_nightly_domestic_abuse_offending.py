@@ -10,7 +10,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from cspwh import dag_runs, reference, values
+from cspwh import dag_runs, indicators, reference, values
 from cspwh.generator import deliveries, generate
 from cspwh.generator.common import add_months, quarter_label, xlsx_bytes
 from cspwh.generator.config import DEFAULT_FAULTS, Config
@@ -480,6 +480,15 @@ def test_the_dashboards_kpi_mart_carries_the_domestic_abuse_and_offending_figure
     # the rolling 12 months hold two quarters of these feeds: incomplete, not rated
     assert night.query("""select count(*) from marts.fct_kpi where indicator_id = 'marac_repeat_pct'
                            and period_type = 'rolling_12_months' and (is_complete or rag is not null)""") == [(0,)]
+    # MARAC repeats are rated by the SafeLives band in the catalogue, on the level alone: a whole quarter is rated
+    # although no comparator year is loaded, G inside the band and R outside
+    low, high = indicators.get("marac_repeat_pct")["rag"]["band"]
+    quarters = night.query("""select value, rag, rag_rule, not_rated_reason from marts.fct_kpi
+                               where indicator_id = 'marac_repeat_pct' and period_type = 'quarter' and is_complete
+                                 and not is_suppressed""")
+    assert quarters
+    for value, rag, rule, reason in quarters:
+        assert (rag, rule, reason) == ("G" if low <= value <= high else "R", "band", None), value
 
 
 def test_explain_traces_a_marac_figure_to_its_files(night, capsys):

@@ -112,7 +112,9 @@ select
                            'source_months.sentinel_last_month') }} as sentinel_month_status,
     months.month_start between source_months.storm_first_month and source_months.storm_last_month
         and months.month_start between source_months.sentinel_first_month and source_months.sentinel_last_month
-        as combined_is_complete
+        as combined_is_complete,
+    files.is_files_complete,
+    files.files_note
 from {{ ref('dim_district') }} as geographies
 cross join months
 cross join source_months
@@ -120,3 +122,4 @@ left join by_geography as g
     on g.geography_code = geographies.geography_code and g.month_start = months.month_start
 inner join {{ ref('int_population_by_geography_year') }} as population
     on population.geography_code = geographies.geography_code and population.year = months.calendar_year
+{{ files_assessed(feeds_array([model.name]), 'months.month_start', 'months.month_start') }}

@@ -79,10 +79,13 @@ select
     population.population_year,
     population.is_carried_forward as population_is_carried_forward,
     round(coalesce(geography_counts.incident_count, 0) * 1000.0 / population.population_mid_year, 4)
-        as rate_per_1000
+        as rate_per_1000,
+    files.is_files_complete,
+    files.files_note
 
 from grid
 left join geography_counts using (geography_code, month_start, crime_category)
 inner join {{ ref('int_population_by_geography_year') }} as population
     on population.geography_code = grid.geography_code
     and population.year = grid.calendar_year
+{{ files_assessed(feeds_array([model.name]), 'grid.month_start', 'grid.month_start') }}

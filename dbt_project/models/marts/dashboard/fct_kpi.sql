@@ -79,6 +79,9 @@ rated as (
         indicators.up_is_good,
         indicators.rag_comparator,
         indicators.rag_tolerance_pct,
+        indicators.rag_rule,
+        indicators.rag_band_low,
+        indicators.rag_band_high,
         indicators.is_indicative,
         coalesce(compared.numerator < indicators.suppress_below, true) or compared.source_suppressed as is_suppressed,
         compared.source_series_break or exists (
@@ -107,11 +110,14 @@ scored as (
         rated.*,
         case
             when not rated.is_complete then 'current period incomplete'
+            when rated.is_suppressed and rated.rag_rule = 'band' then 'suppressed'
+            -- a band rule judges the level alone: no comparator is needed
+            when rated.rag_rule = 'band' then null
             when rated.comparator_value is null then 'no comparator'
             when not rated.comparator_is_complete then 'comparator incomplete'
             when rated.has_series_break then 'series break'
             when rated.is_suppressed then 'suppressed'
-            when rated.comparator_value = 0 then 'comparator is zero'
+            when rated.comparator_value = 0 and rated.rag_rule = 'tolerance' then 'comparator is zero'
         end as not_rated_reason,
         -- a change is only stated between two complete periods with no series break between them
         case when rated.is_complete and rated.comparator_is_complete and not rated.has_series_break then
@@ -139,6 +145,18 @@ ranked as (
         geographies.parent_code as parent_geography_code
     from scored
     inner join geographies using (geography_code)
+
+),
+
+indicator_feeds as (
+
+    -- the feeds behind each indicator, read from dbt's graph along its lineage (macros/upstream_feeds.sql)
+    select null::text as indicator_id, null::text[] as feeds where false
+    {% for indicator in indicators %}
+    {%- set relations = (indicator.lineage or []) | map(attribute='relation') | list or [indicator.source.model] %}
+    union all select {{ sql_string(indicator.id) }},
+        {{ feeds_array(relations) }}
+    {% endfor %}
 
 ),
 
@@ -196,8 +214,14 @@ select
         when ranked.value = ranked.comparator_value then null
         else (ranked.value > ranked.comparator_value) = ranked.up_is_good
     end as is_improving,
+    -- the indicator's rule (indicators.yml `rag`; cspwh/indicators.py `rate` is its Python twin)
     case
         when ranked.not_rated_reason is not null then null
+        when ranked.rag_rule = 'band' then
+            case when ranked.value between ranked.rag_band_low and ranked.rag_band_high then 'G' else 'R' end
+        when ranked.rag_rule = 'direction' then
+            case when ranked.value = ranked.comparator_value then 'A'
+                 when (ranked.value > ranked.comparator_value) = ranked.up_is_good then 'G' else 'R' end
         when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) > ranked.rag_tolerance_pct then 'G'
         when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) < -ranked.rag_tolerance_pct then 'R'
         else 'A'
@@ -222,8 +246,12 @@ select
         case when ranked.is_estimated then 'estimated' end,
         case when ranked.is_indicative then 'indicative' end,
         case when ranked.has_series_break then 'series_break' end,
-        case when ranked.is_suppressed then 'suppressed' end
-    ], null) as flags
+        case when ranked.is_suppressed then 'suppressed' end,
+        case when not files.is_files_complete then 'files_incomplete' end
+    ], null) as flags,
+    files.is_files_complete,
+    files.files_note,
+    ranked.rag_rule
 from ranked
 left join ranked as parent
     on parent.indicator_id = ranked.indicator_id
@@ -235,3 +263,6 @@ left join peer_ranks
     and peer_ranks.period_type = ranked.period_type
     and peer_ranks.period_label = ranked.period_label
     and peer_ranks.force_slug = '{{ var("police_uk_force") }}'
+left join indicator_feeds
+    on indicator_feeds.indicator_id = ranked.indicator_id
+{{ files_assessed('indicator_feeds.feeds', 'ranked.period_start', 'ranked.period_end') }}
