@@ -198,6 +198,8 @@ def _compose(role: str, run_id: str, new: list[Failure], still_open: int, notice
                                                                                              "the built marts")
                 lines.append(f"* [{f.severity}] {where}, check {f.check}:")
                 lines += [f"  {line}" for line in f.message.splitlines()]
+                if f.gate == "consistency" and (f.details or {}).get("docs_url"):
+                    lines.append(f"  The check's result page (GX Data Docs): {f.details['docs_url']}")
         lines.append("")
     if resolved:
         lines += ["Resolved since the last digest", "-" * 30]

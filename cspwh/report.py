@@ -455,7 +455,7 @@ def render(quarter: str, out: Path | None = None, publish: bool = True) -> dict:
 
     bootstrap.ensure()
     data = collect(quarter)
-    out = Path(out or settings.home() / "reports")
+    out = Path(out or settings.reports_dir())
     out.mkdir(parents=True, exist_ok=True)
     html_text = render_html(data)
     html_path = out / f"dashboard_{quarter}.html"

@@ -22,6 +22,11 @@ def home() -> Path:
     return Path(os.environ.get("CSPWH_HOME") or PROJECT_ROOT / ".warehouse")
 
 
+def reports_dir() -> Path:
+    """Where the board's reports are written; GX's Data Docs go in its data_docs/ folder."""
+    return Path(os.environ.get("CSPWH_REPORTS_DIR") or home() / "reports")
+
+
 def landing_dir() -> Path:
     return Path(os.environ.get("CSPWH_LANDING_DIR") or home() / "landing")
 
