@@ -54,7 +54,9 @@ def run() -> int:
           f"as-published ledger, {counts['unkeyed']} unkeyed (cspwh ledger show --quarter 2018-19Q1)")
     staged = stage_police_uk()
     print(f"Delivered {staged} police.uk file(s) to {settings.drop_dir() / 'police_uk'}")
-    start, end = os.environ.get("CSPWH_DEMO_FROM", "2022-04"), os.environ.get("CSPWH_DEMO_TO", "2022-09")
+    # two financial years of partner feeds, so every dashboard row has a complete year and a comparator year; they
+    # end where the vendored peer forces' police.uk files end (the rolling year to 2021-22 Q4)
+    start, end = os.environ.get("CSPWH_DEMO_FROM", "2020-04"), os.environ.get("CSPWH_DEMO_TO", "2022-03")
     generated, delivered, corrections = stage_generated(start, end)
     print(f"Generated the partner feeds for {start} to {end} in {generated}; delivered {delivered} file(s)")
     print("Preparing Airflow (metadata database migrate)...")
@@ -86,14 +88,22 @@ def run() -> int:
     return 0 if all(s == "success" for runs in states.values() for s in runs) else 1
 
 
+def dashboard_quarter(conn) -> str | None:
+    found = conn.execute(
+        """select reporting_quarter from marts.fct_kpi
+            where period_type = 'rolling_12_months' and geography_level in ('county', 'force_area') and rag is not null
+            group by reporting_quarter
+            order by count(distinct indicator_id) desc, reporting_quarter desc limit 1""").fetchone()
+    return found[0] if found else None
+
+
 def draft_report() -> str | None:
-    """The board's dashboard for the latest quarter the data cover completely, as a draft the reader can open."""
+    """The board's dashboard for the quarter in which the most indicators are rated (the latest of those), as a
+    draft the reader can open: police.uk runs months past the partner feeds, whose rows would wait there."""
     with db.connect() as conn:
         if not conn.execute("select to_regclass('marts.fct_kpi')").fetchone()[0]:
             return None
-        quarter = conn.execute(
-            """select max(reporting_quarter) from marts.fct_kpi
-                where period_type = 'quarter' and geography_level = 'county' and is_complete""").fetchone()[0]
+        quarter = dashboard_quarter(conn)
     if not quarter:
         return None
     from cspwh import report
@@ -172,11 +182,9 @@ def summary() -> str:
             lines.append("  not placed in any district (reported in marts.fct_street_crime_unallocated): " +
                          ", ".join(f"{n:,} {r}" for r, n in unallocated))
         if conn.execute("select to_regclass('marts.fct_kpi')").fetchone()[0]:
-            quarter = conn.execute(
-                """select max(reporting_quarter) from marts.fct_kpi
-                    where period_type = 'rolling_12_months' and geography_level = 'county' and is_complete""").fetchone()[0]
+            quarter = dashboard_quarter(conn)
             if quarter:
-                lines.append(f"Board dashboard: latest complete quarter {quarter}: cspwh report --quarter {quarter}; "
+                lines.append(f"Board dashboard: the quarter with most rated rows {quarter}: cspwh report --quarter {quarter}; "
                              f"trace a figure: cspwh explain total_crime_rate --geo <district> --period {quarter}")
         checks = conn.execute(
             """select severity, success, count(*) from audit.check_results
