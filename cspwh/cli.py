@@ -53,8 +53,22 @@ def main(argv: list[str] | None = None) -> int:
                      help="a quarter (2021-22Q2: the dashboard's rolling 12 months to it), 'R12 to 2021-22Q2' "
                           "or a financial year (2021-22)")
     exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year"])
+    ini = sub.add_parser("init", help="configure the warehouse for a CSP, a county or a list of districts in England "
+                                      "and Wales, from the national reference data (sources/national/)")
+    ini.add_argument("name", nargs="?", help="a CSP, county or district name or ONS code, e.g. 'South Nottinghamshire'")
+    ini.add_argument("--csp", help="a Community Safety Partnership by name or code")
+    ini.add_argument("--county", help="a county (upper-tier authority) by name or code")
+    ini.add_argument("--districts", help="comma-separated districts (names or codes, 2019 or 2021)")
+    ini.add_argument("--peers", help="comma-separated police.uk force slugs of the most similar group "
+                                     "(default: the other forces of the region)")
+    ini.add_argument("--out", help="where to write the reference files (default CSPWH_REFERENCE_DIR or "
+                                   "sources/reference)")
     args = parser.parse_args(argv)
 
+    if args.command == "init":
+        from cspwh import partnership_init
+
+        return partnership_init.main(args)
     if args.command == "report":
         from pathlib import Path
 
