@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     acc.add_argument("file", help="the held file's name or file_id (landing.file_manifest), as the alert gives it")
     sub.add_parser("dbt-sources", help="regenerate the dbt source YAML from the feed contracts")
     gen = sub.add_parser("generate", help="write every partner feed as its transport delivers it (deterministic)")
-    gen.add_argument("--partnership", default="leicestershire")
+    gen.add_argument("--partnership", help="the partnership's id in partnership.yml (default: the configured one)")
     gen.add_argument("--from", dest="start", default="2020-05", help="first month, YYYY-MM")
     gen.add_argument("--to", dest="end", default="2022-10", help="last month, YYYY-MM")
     gen.add_argument("--scale", type=float, default=1.0, help="1 = the county's real volumes; 100 = roughly national")
@@ -220,7 +220,7 @@ def _generate(args) -> int:
             return 2
         faults[name] = float(rate)
     summary = generate(Config(out=Path(args.out), start=args.start, end=args.end, scale=args.scale, seed=args.seed,
-                              partnership=args.partnership, faults=faults,
+                              faults=faults, **({"partnership": args.partnership} if args.partnership else {}),
                               linkage=args.linkage))
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
@@ -228,3 +228,4 @@ def _generate(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
