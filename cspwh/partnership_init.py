@@ -312,30 +312,7 @@ def write(selection: Selection, out: Path, peers: list[str] | None = None, templ
         for year in (2020, 2021):
             female_rows.append([code, year, national.adult_females(code, year), "false",
                                 "ONS MYE2 females, all ages less ages 0 to 17"])
-    force_rows = []
-    for code, info in sorted(national.force_areas().items()):
-        for year in years:
-            force_rows.append([info["force_area_name"], year, national.force_area_population(code, year)])
-
-    peer_slugs = peers if peers is not None else [
-        national.force_areas()[f]["police_uk_force"] for f in sorted(national.force_areas())
-        if f != force and any(la.force_area_code == f and la.region_code == region_code for la in las.values())]
-    slug_to_force = {v["police_uk_force"]: v for v in national.force_areas().values()}
-    unknown = [s for s in peer_slugs if s not in slug_to_force]
-    if unknown:
-        raise InitError(f"Unknown police.uk force slug(s) {', '.join(unknown)}; the slugs are in "
-                        f"sources/national/police_uk_forces.csv (e.g. {', '.join(sorted(slug_to_force)[:4])}).")
-    region_forces = {f for f in national.force_areas()
-                     if any(la.force_area_code == f and la.region_code == region_code for la in las.values())}
-    peer_rows = [[force_info["police_uk_force"], force_info["force_area_name"], "true", "true",
-                  "the partnership's own force", "true"]]
-    for slug in dict.fromkeys(peer_slugs + [national.force_areas()[f]["police_uk_force"] for f in sorted(region_forces)]):
-        if slug == force_info["police_uk_force"]:
-            continue
-        info = slug_to_force[slug]
-        peer_rows.append([slug, info["force_area_name"], "false", "true" if slug in peer_slugs else "false",
-                          "configured peer" if slug in peer_slugs else f"in the {region_name} region",
-                          "true" if info["force_area_code"] in region_forces else "false"])
+    force_rows, peer_rows, region_forces = force_comparisons(force, peers, years)
 
     aliases = []
     seen = set()
@@ -374,10 +351,40 @@ def write(selection: Selection, out: Path, peers: list[str] | None = None, templ
                              "in_region"], peer_rows)
     _write_partnership_yml(out / "partnership.yml", template / "partnership.yml", selection, force_info,
                            region_code, region_name)
-    return {"geographies": len(geographies), "lsoas": len(lsoa_rows), "peers": [r[0] for r in peer_rows[1:]
-                                                                                 if r[3] == "true"],
-            "region_forces": sorted(slug_to_force[s]["police_uk_force"] for s in slug_to_force
-                                    if slug_to_force[s]["force_area_code"] in region_forces)}
+    return {"geographies": len(geographies), "lsoas": len(lsoa_rows),
+            "peers": [r[0] for r in peer_rows[1:] if r[3] == "true"],
+            "region_forces": sorted(national.force_areas()[f]["police_uk_force"] for f in region_forces)}
+
+
+def force_comparisons(force: str, peers: list[str] | None, years) -> tuple[list, list, set]:
+    """Every force area's population summed from its districts, and the forces the partnership's is compared with:
+    the configured most-similar group (`peers`, police.uk slugs; by default the region's other forces) and the
+    region's forces, whose pooled rate is the regional average."""
+    las = national.local_authorities()
+    forces = national.force_areas()
+    region_code = next(la.region_code for la in las.values() if la.force_area_code == force)
+    region_name = next(la.region_name for la in las.values() if la.force_area_code == force)
+    region_forces = {la.force_area_code for la in las.values() if la.region_code == region_code}
+    force_rows = [[info["force_area_name"], year, national.force_area_population(code, year)]
+                  for code, info in sorted(forces.items()) for year in years]
+    slug_to_force = {v["police_uk_force"]: v for v in forces.values()}
+    peer_slugs = peers if peers is not None else [forces[f]["police_uk_force"] for f in sorted(region_forces)
+                                                  if f != force]
+    unknown = [s for s in peer_slugs if s not in slug_to_force]
+    if unknown:
+        raise InitError(f"Unknown police.uk force slug(s) {', '.join(unknown)}; the slugs are in "
+                        f"sources/national/police_uk_forces.csv (e.g. {', '.join(sorted(slug_to_force)[:4])}).")
+    own = forces[force]
+    peer_rows = [[own["police_uk_force"], own["force_area_name"], "true", "true", "the partnership's own force",
+                  "true"]]
+    for slug in dict.fromkeys(peer_slugs + [forces[f]["police_uk_force"] for f in sorted(region_forces)]):
+        if slug == own["police_uk_force"]:
+            continue
+        info = slug_to_force[slug]
+        peer_rows.append([slug, info["force_area_name"], "false", str(slug in peer_slugs).lower(),
+                          "most similar group" if slug in peer_slugs else f"{region_name} region",
+                          str(info["force_area_code"] in region_forces).lower()])
+    return force_rows, peer_rows, region_forces
 
 
 def _write_partnership_yml(path: Path, template: Path, selection: Selection, force_info: dict, region_code: str,

@@ -12,6 +12,7 @@ from conftest import VENDORED, _activate, create_database
 from cspwh import cli, dag_runs, indicators, reference, settings
 
 NATIONAL = settings.SOURCES_DIR / "national" / "geography"
+QUARTER = "2021-22Q1"
 PARTNERSHIPS = {
     # a multi-district English CSP inside a county it shares with other CSPs and a city
     "south_nottinghamshire": ("South Nottinghamshire", "nottinghamshire", ["2021-04", "2021-05", "2021-06"]),
@@ -49,6 +50,27 @@ def counts_from_files(csp_name: str, force: str, months: list[str]) -> collectio
     return counts
 
 
+# files of other forces in the partnership's region (its default comparison group), dropped beside its own
+REGION_FILES = {"south_nottinghamshire": ["leicestershire", "northamptonshire"]}
+
+
+def force_population(force_code: str, year: int) -> int:
+    """The force area's people: its 2019 districts bridged to 2021 ones, summed from ONS MYE2 (mid-2021)."""
+    bridge = {r["LADCD"]: r["LADCD_ACTIVE"] for r in national_rows("la_all_codes_2021-05_ew.csv.gz")}
+    lads = {bridge[r["LAD19CD"]] for r in national_rows("lad19_csp19_pfa19_ew.csv.gz") if r["PFA19CD"] == force_code}
+    assert year == 2021
+    with gzip.open(NATIONAL.parent / "population" / "mye2_persons_sya_mid2021_2021geog.csv.gz", "rt") as fh:
+        return sum(int(r["all_ages"]) for r in csv.DictReader(fh) if r["code"].strip() in lads)
+
+
+def force_records(force: str, months: list[str], asb: bool) -> int:
+    count = 0
+    for month in months:
+        with gzip.open(VENDORED.parent / force / f"{month}-{force}-street.csv.gz", "rt", newline="") as fh:
+            count += sum((r["Crime type"] == "Anti-social behaviour") == asb for r in csv.DictReader(fh))
+    return count
+
+
 def state(run) -> str:
     return str(run.state).rsplit(".", 1)[-1].lower()
 
@@ -67,7 +89,8 @@ def night(request, server_url, airflow_ready, mailbox, tmp_path_factory):
         assert cli.main(["init", name, "--out", str(root / "reference")]) == 0
         mp.setenv("CSPWH_REFERENCE_DIR", str(root / "reference"))
         clear_configuration_caches()
-        warehouse.stage(*[f"{m}-{force}-street.csv.gz" for m in months])
+        warehouse.stage(*[f"{m}-{f}-street.csv.gz" for m in months
+                          for f in [force] + REGION_FILES.get(request.param, [])])
         assert [state(dag_runs.run(d)) for d in ("police_uk", "nightly_warehouse")] == ["success", "success"]
         yield warehouse, name, force, months
     clear_configuration_caches()
@@ -98,3 +121,22 @@ def test_the_partnership_is_the_one_configured(night):
                            "and geography_code = %s", (reference.partnership()["county_code"],))
     assert rows == [(name, "county")]
     assert reference.partnership()["police_uk_force"] == force
+
+
+def test_regional_average_and_peer_rank_from_the_region_s_files(night):
+    warehouse, name, force, months = night
+    if force != "nottinghamshire":
+        pytest.skip("only this partnership's region has other forces' files here")
+    codes = {"nottinghamshire": "E23000019", "leicestershire": "E23000021", "northamptonshire": "E23000022"}
+    rates = {f: force_records(f, months, asb=False) * 1000 / force_population(code, 2021) for f, code in codes.items()}
+    pooled = sum(force_records(f, months, asb=False) for f in codes) * 1000 / sum(
+        force_population(c, 2021) for c in codes.values())
+    rows = warehouse.query(
+        """select geography_level, value, region_value, region_forces_covered, region_forces, peer_rank, peers_ranked
+             from marts.fct_kpi
+            where indicator_id = 'total_crime_rate' and period_type = 'quarter' and period_label = %s""", (QUARTER,))
+    assert rows and all(float(r[2]) == pytest.approx(pooled, abs=1e-4) for r in rows)
+    assert {(r[3], r[4]) for r in rows} == {(3, 5)}  # Derbyshire and Lincolnshire have no files here
+    force_row = next(r for r in rows if r[0] == "force_area")
+    # ranked on whole-force totals (every record the force published), lower crime first
+    assert (force_row[5], force_row[6]) == (1 + sum(v < rates["nottinghamshire"] for v in rates.values()), 3)

@@ -7,14 +7,16 @@ import pytest
 
 from cspwh import national, settings
 
-PUBLISHED_FORCES = settings.SOURCES_DIR / "reference" / "ons_population_police_force_areas.csv"
+# the one published force-area series (ONS estimates by force, wide: a column per force), vendored as published
+PUBLISHED_FORCES = settings.SOURCES_DIR / "national" / "published" / "population_policeforces_2009_2019.csv.gz"
 # the published force-area file is wrong for these (sources/national/README.md): checked to differ, not to agree
 WRONG_IN_PUBLISHED = {"Nottinghamshire", "Thames Valley", "Metropolitan Police"}
 
 
 def published_forces() -> dict[tuple[str, int], int]:
-    with PUBLISHED_FORCES.open(newline="") as fh:
-        return {(r["force_name"], int(r["mid_year"])): int(r["population"]) for r in csv.DictReader(fh)}
+    with gzip.open(PUBLISHED_FORCES, "rt", newline="") as fh:
+        return {(force, int(r["year"])): int(value) for r in csv.DictReader(fh)
+                for force, value in r.items() if force not in ("", "year")}
 
 
 def by_name() -> dict[str, str]:
