@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -393,21 +394,22 @@ def _write_partnership_yml(path: Path, template: Path, selection: Selection, for
     text = template.read_text()
     identity = {
         "partnership": _slug(selection.name),
-        "board": f"{selection.name} Community Safety Partnership",
+        "board": json.dumps(f"{selection.name} Community Safety Partnership"),
         "county_code": selection.code,
         "force_area_code": force_info["force_area_code"],
         "police_uk_force": force_info["police_uk_force"],
+        "region_code": region_code,
+        "region_name": json.dumps(region_name),
     }
     for key, value in identity.items():
-        text, n = re.subn(rf"^{key}:[^\n#]*", f"{key}: {value} ", text, count=1, flags=re.M)
+        text, n = re.subn(rf"^{key}:[^\n#]*?(\s*#|$)", rf"{key}: {value}\1", text, count=1, flags=re.M)
         if not n:
             text = f"{key}: {value}\n" + text
     # a service footprint is the partnership's own choice; by default the YOS reports for the partnership's area
     text = re.sub(r"^(\s*yos_footprint:)[^\n#]*", rf"\1 {selection.code} ", text, count=1, flags=re.M)
     header = (f"# Written by `cspwh init` ({selection.kind}: {selection.name}) from the national reference data in\n"
               f"# sources/national/. Edit freely; run init again to regenerate the geography.\n"
-              f"partnership_name: {selection.name}\n"
-              f"region_code: {region_code}\nregion_name: {region_name}\n"
+              f"partnership_name: {json.dumps(selection.name)}\n"
               f"local_authorities: [{', '.join(u.code for u in selection.units)}]\n")
     path.write_text(header + text)
 

@@ -140,3 +140,20 @@ def test_regional_average_and_peer_rank_from_the_region_s_files(night):
     force_row = next(r for r in rows if r[0] == "force_area")
     # ranked on whole-force totals (every record the force published), lower crime first
     assert (force_row[5], force_row[6]) == (1 + sum(v < rates["nottinghamshire"] for v in rates.values()), 3)
+
+
+def test_the_public_dashboard_from_police_uk_and_ons_alone(night, tmp_path):
+    """The board's report for the new partnership: crime and ASB rows with figures, partner rows awaiting their
+    feeds, the comparison against the regional average and the rank in the group where the files allow."""
+    warehouse, name, force, months = night
+    quarter = QUARTER if force == "nottinghamshire" else "2021-22Q4"
+    assert cli.main(["report", "--quarter", quarter, "--draft", "--out", str(tmp_path)]) == 0
+    page = next(tmp_path.glob("*.html")).read_text()
+    assert f"{name} Community Safety Partnership" in page
+    partner_rows = [i["name"] for i in indicators.catalogue()
+                    if i["status"] == "active" and i["source"]["model"] != "fct_street_crime_monthly"]
+    assert partner_rows and "awaiting feed" in page
+    for indicator_name in partner_rows:
+        assert indicator_name.split(" (")[0] in page
+    if force == "nottinghamshire":
+        assert "East Midlands average (3 of 5 forces)" in page
