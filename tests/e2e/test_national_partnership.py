@@ -94,12 +94,12 @@ def night(request, server_url, airflow_ready, mailbox, tmp_path_factory):
         warehouse.stage(*[f"{m}-{f}-street.csv.gz" for m in months
                           for f in [force] + REGION_FILES.get(request.param, [])])
         assert [state(dag_runs.run(d)) for d in ("police_uk", "nightly_warehouse")] == ["success", "success"]
-        yield warehouse, name, force, months
+        yield warehouse, name, force, months, root
     clear_configuration_caches()
 
 
 def test_published_counts_equal_counts_from_the_files(night):
-    warehouse, name, force, months = night
+    warehouse, name, force, months, _ = night
     expected = counts_from_files(name, force, months)
     published = warehouse.query(
         """select f.geography_code, to_char(f.month_start, 'YYYY-MM'), f.crime_category, f.incident_count
@@ -118,7 +118,7 @@ def test_published_counts_equal_counts_from_the_files(night):
 
 
 def test_the_partnership_is_the_one_configured(night):
-    warehouse, name, force, _ = night
+    warehouse, name, force, _, _ = night
     rows = warehouse.query("select geography_name, geography_level from marts.dim_district "
                            "where geography_level = 'county' and is_partnership_district is false "
                            "and geography_code = %s", (reference.partnership()["county_code"],))
@@ -127,7 +127,7 @@ def test_the_partnership_is_the_one_configured(night):
 
 
 def test_regional_average_and_peer_rank_from_the_region_s_files(night):
-    warehouse, name, force, months = night
+    warehouse, name, force, months, _ = night
     if force != "nottinghamshire":
         pytest.skip("only this partnership's region has other forces' files here")
     codes = {"nottinghamshire": "E23000019", "leicestershire": "E23000021", "northamptonshire": "E23000022"}
@@ -150,7 +150,7 @@ def test_regional_average_and_peer_rank_from_the_region_s_files(night):
 def test_the_public_dashboard_from_police_uk_and_ons_alone(night, tmp_path):
     """The board's report for the new partnership: crime and ASB rows with figures, partner rows awaiting their
     feeds, the comparison against the regional average and the rank in the group where the files allow."""
-    warehouse, name, force, months = night
+    warehouse, name, force, months, _ = night
     assert cli.main(["report", "--quarter", QUARTER, "--draft", "--out", str(tmp_path)]) == 0
     page = next(tmp_path.glob("*.html")).read_text()
     assert f"{name} Community Safety Partnership" in page
@@ -161,3 +161,15 @@ def test_the_public_dashboard_from_police_uk_and_ons_alone(night, tmp_path):
         assert indicator_name.split(" (")[0] in page
     if force == "nottinghamshire":
         assert "East Midlands average (3 of 5 forces)" in page
+
+
+def test_the_next_night_changes_nothing_and_leaves_the_configuration_alone(night, tmp_path):
+    warehouse, name, _, _, root = night
+    tables = ("fct_street_crime_monthly", "fct_kpi", "dim_district")
+    before = {t: warehouse.query(f"select * from marts.{t} order by 1, 2, 3, 4") for t in tables}
+    assert [state(dag_runs.run(d)) for d in ("police_uk", "nightly_warehouse")] == ["success", "success"]
+    assert {t: warehouse.query(f"select * from marts.{t} order by 1, 2, 3, 4") for t in tables} == before
+    # the builds read the partnership's files and never wrote to them: they are still what init writes
+    assert cli.main(["init", name, "--out", str(tmp_path / "again")]) == 0
+    for path in sorted((root / "reference").iterdir()):
+        assert path.read_bytes() == (tmp_path / "again" / path.name).read_bytes(), path.name
