@@ -34,5 +34,7 @@ summary: env
 dbt-sources: env
 	$(VENV)/bin/cspwh dbt-sources
 
+# two workers (pytest-xdist), a test file per worker so module fixtures are built once; TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 2
 test: env
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

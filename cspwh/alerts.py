@@ -39,6 +39,7 @@ class Failure:
     extra_roles: list[str]
     file_id: int | None = None
     details: dict | None = None
+    result_id: int | None = None
 
 
 @dataclasses.dataclass
@@ -74,15 +75,17 @@ def _district_roles(details: dict | None) -> list[str]:
     return sorted({districts[c] for c in codes if c in districts})
 
 
+RESULTS = """select r.gate, r.feed, m.file_name, r.check_name, r.severity, r.message, r.alert_role, r.details,
+                    r.file_id, m.period, r.check_result_id
+               from audit.check_results r left join landing.file_manifest m using (file_id)"""
+NOTICES_KEPT = "30 days"
+
+
 def failures(run_id: str) -> list[Failure]:
     """This run's failed checks (file gate and consistency gate), each with the role it goes to."""
     with db.connect() as conn:
-        rows = conn.execute(
-            """select r.gate, r.feed, m.file_name, r.check_name, r.severity, r.message, r.alert_role, r.details,
-                      r.file_id
-                 from audit.check_results r left join landing.file_manifest m using (file_id)
-                where r.run_id = %s and not r.success
-                order by r.check_result_id""", (run_id,)).fetchall()
+        rows = conn.execute(RESULTS + " where r.run_id = %s and not r.success order by r.check_result_id",
+                            (run_id,)).fetchall()
         # and any failure recorded after its own run's alert task had dispatched (the alert task itself failing,
         # a failure callback that ran late): every failure is told once
         tasks = conn.execute("""select f.dag_id, f.task_id, f.error, f.failed_at, f.run_id from audit.task_failures f
@@ -91,15 +94,57 @@ def failures(run_id: str) -> list[Failure]:
                                         select 1 from audit.alerts a
                                          where a.alert_key = 'task:' || f.dag_id || ':' || f.task_id || ':' || f.run_id))
                                  order by f.task_failure_id""", (run_id,)).fetchall()
-    out = [_task_failure(*row) for row in tasks]
-    for gate, feed, file_name, check, severity, message, stated, details, file_id in rows:
+        out = [_task_failure(*row) for row in tasks] + _from_results(conn, rows, run_id)
+    return out
+
+
+def _untold_notices(conn) -> list[Failure]:
+    """Notices of any run not yet counted in a digest: a night with notices but nothing to act on sends no mail,
+    so its notices wait for the role's next digest (kept 30 days)."""
+    rows = conn.execute(RESULTS + f""" where r.severity = 'notice' and not r.success
+                                      and r.checked_at > now() - interval '{NOTICES_KEPT}'
+                                      and not exists (select 1 from audit.notices_told t
+                                                       where t.check_result_id = r.check_result_id)
+                                    order by r.check_result_id""").fetchall()
+    return _from_results(conn, rows, None)
+
+
+def _from_results(conn, rows, run_id: str | None) -> list[Failure]:
+    out = []
+    page_labels = _api_pages(conn) if any(row[1] and contracts.load(row[1]).transport.get("kind") == "api"
+                                          for row in rows) else {}
+    for gate, feed, file_name, check, severity, message, stated, details, file_id, period, result_id in rows:
         # a file by its manifest id: a corrected file sent under the same name is a new file with its own alerts
         key = f"file:{feed}:{file_id or file_name}:{check}" if gate == "file" else f"consistency:{check}"
         if check == "cursor_held":  # told every night it stays held, not once
             key += f":{run_id}"
-        out.append(Failure(key, gate, feed, file_name, check, severity, message or check,
-                           _role_for(check, feed, stated), _district_roles(details), file_id, details))
+        role, copied = _role_for(check, feed, stated), _district_roles(details)
+        if gate == "file" and severity == "blocking" and check != "cursor_held":  # the held page is told itself
+            if period:
+                message = (message or check) + SHORT_FIGURES
+            owner = routes().get("dashboard_owner")
+            if owner and owner != role and owner not in copied:
+                copied.append(owner)
+        out.append(Failure(key, gate, feed, page_labels.get(file_name, file_name), check, severity,
+                           message or check, role, copied, file_id, details, result_id))
     return out
+
+
+SHORT_FIGURES = ("\nThe figures this file feeds are marked short on the dashboard (and in fct_kpi and `cspwh explain`) "
+                 "until a corrected file for its period loads.")
+
+
+def _api_pages(conn) -> dict[str, str]:
+    """An API page by the period it covers (its file name is the pull's cursor and a page number, which says
+    nothing to a lead): file name -> 'page 3 of changes since ..., cases updated ... to ...'."""
+    labels = {}
+    for since, pages in conn.execute("select since, pages from landing.api_pulls order by pull_id").fetchall():
+        for page in pages or []:
+            first, last = (page.get("first") or "")[:10], (page.get("last") or "")[:10]
+            covers = (f"cases updated {first}" + (f" to {last}" if last != first else "")) if first else "no dated case"
+            labels[page["file_name"]] = (f"{page['file_name']} (page {page['page']} of the changes since "
+                                         f"{since[:16].replace('T', ' ')}: {covers})")
+    return labels
 
 
 def _task_failure(dag_id: str, task_id: str, error: str | None, failed_at, run_id: str) -> Failure:
@@ -215,10 +260,9 @@ def dispatch(run_id: str) -> list[Digest]:
     """Queue this run's digests in the outbox (a role with nothing new gets nothing; notices alone send nothing) and
     deliver everything pending, this run's and any earlier run's. Returns this run's digests; raises NotDelivered,
     after recording each attempt, when a server did not accept one."""
-    found = failures(run_id)
-    notices = [f for f in found if f.severity == "notice"]
-    found = [f for f in found if f.severity != "notice"]
+    found = [f for f in failures(run_id) if f.severity != "notice"]
     with db.transaction() as conn:
+        notices = _untold_notices(conn)
         _close_what_is_gone(conn)
         open_before = {(k, r) for k, r in conn.execute(
             "select alert_key, role from audit.alerts where resolved_at is null").fetchall()}
@@ -258,6 +302,9 @@ def dispatch(run_id: str) -> list[Digest]:
                         where role = %s and resolved_at is not null and not resolution_told
                        returning summary, resolution""", (role,)).fetchall()
                 digest = _compose(role, run_id, new, still, notices_of.get(role, []), resolved)
+                conn.cursor().executemany(
+                    "insert into audit.notices_told (check_result_id, role) values (%s, %s) on conflict do nothing",
+                    [(f.result_id, role) for f in notices_of.get(role, [])])
                 digests.append(digest)
                 # in the same transaction as audit.alerts: a digest is either queued or its problems are still new
                 for channel in _channels(digest):

@@ -141,6 +141,14 @@ alter table audit.alerts add column if not exists resolution_told boolean not nu
 comment on column audit.alerts.resolution is
     'Why the alert closed (a corrected file loaded, a check passing again, a later run succeeding, told once).';
 
+create table if not exists audit.notices_told (
+    check_result_id bigint primary key references audit.check_results (check_result_id),
+    role text not null,
+    told_at timestamptz not null default now()
+);
+comment on table audit.notices_told is
+    'Notices (what the pipeline fixed by itself) already counted in a digest; the rest wait for the next one.';
+
 create table if not exists audit.alert_outbox (
     outbox_id bigserial primary key,
     run_id text not null,
@@ -206,6 +214,58 @@ create table if not exists audit.reported_figures (
 );
 comment on table audit.reported_figures is
     'The as-reported ledger: every figure a published report showed; a rebuild that changes one is a restatement.';
+
+-- The ledger also holds the board's figures published before the warehouse (cspwh ledger import): a report is then
+-- a board paper (no build), and a figure keeps what was printed, where, and whether the catalogue can key it.
+alter table audit.reports add column if not exists origin text not null default 'cspwh report';
+alter table audit.reports add column if not exists source_document text;
+alter table audit.reports add column if not exists report_date date;
+alter table audit.reports add column if not exists title text;
+alter table audit.reports alter column build_schema drop not null;
+alter table audit.reports alter column run_id drop not null;
+create unique index if not exists reports_imported_paper
+    on audit.reports (source_document, quarter) where origin = 'ledger import';
+alter table audit.reported_figures add column if not exists figure_id bigserial;
+do $$ begin
+    if exists (select 1 from pg_constraint where conname = 'reported_figures_pkey'
+                  and pg_get_constraintdef(oid) <> 'PRIMARY KEY (figure_id)') then
+        alter table audit.reported_figures drop constraint reported_figures_pkey;
+    end if;
+    if not exists (select 1 from pg_constraint where conname = 'reported_figures_pkey') then
+        alter table audit.reported_figures add constraint reported_figures_pkey primary key (figure_id);
+    end if;
+end $$;
+alter table audit.reported_figures alter column indicator_id drop not null;
+alter table audit.reported_figures alter column geography_code drop not null;
+alter table audit.reported_figures alter column period_type drop not null;
+alter table audit.reported_figures alter column period_label drop not null;
+alter table audit.reported_figures add column if not exists decimals integer;
+alter table audit.reported_figures add column if not exists unit text;
+alter table audit.reported_figures add column if not exists period_start date;
+alter table audit.reported_figures add column if not exists period_end date;
+alter table audit.reported_figures add column if not exists rag text;
+alter table audit.reported_figures add column if not exists rank_as_printed text;
+alter table audit.reported_figures add column if not exists comparison_as_printed text;
+alter table audit.reported_figures add column if not exists indicator_as_printed text;
+alter table audit.reported_figures add column if not exists geography_as_printed text;
+alter table audit.reported_figures add column if not exists period_as_printed text;
+alter table audit.reported_figures add column if not exists column_as_printed text;
+alter table audit.reported_figures add column if not exists comparator_as_printed text;
+alter table audit.reported_figures add column if not exists footnote text;
+alter table audit.reported_figures add column if not exists note text;
+alter table audit.reported_figures add column if not exists source_line integer;
+alter table audit.reported_figures add column if not exists is_keyed boolean not null default true;
+alter table audit.reported_figures add column if not exists unkeyed_reason text;
+-- a report's own figure once per key; an imported figure once per place on the page (re-import updates it)
+create unique index if not exists reported_figures_report_key
+    on audit.reported_figures (report_id, indicator_id, geography_code, period_type, period_label)
+    where source_line is null;
+create unique index if not exists reported_figures_printed_at
+    on audit.reported_figures (report_id, source_line, column_as_printed) where source_line is not null;
+comment on column audit.reported_figures.decimals is
+    'Decimals printed: a figure is restated only when the new value, rounded to these, differs.';
+comment on column audit.reported_figures.is_keyed is
+    'False when the catalogue cannot key the figure (indicator, geography or period); unkeyed_reason says why.';
 """
 
 

@@ -46,13 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", help="output folder (default <CSPWH_HOME>/reports)")
     rep.add_argument("--draft", action="store_true",
                      help="do not record the figures in the as-reported ledger (audit.reported_figures)")
+    led = sub.add_parser("ledger", help="the as-published ledger: figures the board was shown (audit.reported_figures)")
+    led_sub = led.add_subparsers(dest="ledger_command", required=True)
+    led_imp = led_sub.add_parser("import", help="load published figures from a ledger CSV (ledger/README.md); "
+                                                "re-importing the same file changes nothing")
+    led_imp.add_argument("file", help="e.g. ledger/board_published_figures.csv")
+    led_show = led_sub.add_parser("show", help="the figures published for a quarter, as printed, with their sources")
+    led_show.add_argument("--quarter", required=True, help="the reported quarter, e.g. 2018-19Q1")
     exp = sub.add_parser("explain", help="how a published figure was made: numerator, denominator, files, checks")
     exp.add_argument("indicator", help="indicator id from sources/reference/indicators.yml, e.g. asb_rate")
     exp.add_argument("--geo", required=True, help="geography name, alias or ONS code, e.g. Charnwood")
     exp.add_argument("--period", required=True,
                      help="a quarter (2021-22Q2: the dashboard's rolling 12 months to it), 'R12 to 2021-22Q2' "
                           "or a financial year (2021-22)")
-    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year"])
+    exp.add_argument("--period-type", choices=["rolling_12_months", "quarter", "financial_year", "year_to_date"])
+    docs = sub.add_parser("docs", help="build dbt's documentation site for the published warehouse and serve it")
+    docs.add_argument("--build-only", action="store_true", help="write the site (index.html, catalog.json) and stop")
+    docs.add_argument("--out", help="site folder (default <CSPWH_HOME>/docs)")
+    docs.add_argument("--port", type=int, default=8580, help="port to serve on (0: a free one; default 8580)")
+    docs.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     ini = sub.add_parser("init", help="configure the warehouse for a CSP, a county or a list of districts in England "
                                       "and Wales, from the national reference data (sources/national/)")
     ini.add_argument("name", nargs="?", help="a CSP, county or district name or ONS code, e.g. 'South Nottinghamshire'")
@@ -81,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recorded {result['figures']} figure(s) as report {result['report_id']} in audit.reported_figures "
                   f"(build {result['build']})")
         return 0
+    if args.command == "ledger":
+        return _ledger(args)
     if args.command == "explain":
         from cspwh import explain
 
@@ -91,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
 
+    if args.command == "docs":
+        return _docs(args)
     if args.command == "generate":
         return _generate(args)
     if args.command == "accept":
@@ -145,6 +161,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     return 2
+
+
+def _ledger(args) -> int:
+    from pathlib import Path
+
+    from cspwh import ledger
+
+    if args.ledger_command == "show":
+        try:
+            print(ledger.show(args.quarter))
+        except LookupError as exc:
+            print(f"cspwh ledger show: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        counts = ledger.import_file(Path(args.file))
+    except ledger.LedgerError as exc:
+        print(f"cspwh ledger import: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {counts['figures']} figure(s) from {counts['reports']} report(s): {counts['inserted']} new, "
+          f"{counts['updated']} updated, {counts['unchanged']} unchanged; {counts['unkeyed']} unkeyed (kept, with the "
+          "reason: `cspwh ledger show --quarter Q`)")
+    return 0
 
 
 def _airflow(args) -> int:
@@ -229,3 +268,27 @@ def _generate(args) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
+
+def _docs(args) -> int:
+    from pathlib import Path
+
+    from cspwh import docs
+
+    try:
+        folder = docs.generate(Path(args.out) if args.out else None)
+    except docs.DocsFailed as exc:
+        print(f"cspwh docs: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {folder / 'index.html'} and {folder / 'catalog.json'}")
+    if args.build_only:
+        return 0
+    httpd = docs.server(folder, args.port, args.host)
+    host, port = httpd.server_address[:2]
+    print(f"dbt docs on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0

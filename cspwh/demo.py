@@ -46,6 +46,12 @@ def run() -> int:
     url = db.ensure_database(settings.warehouse_url())  # starts the embedded server unless WAREHOUSE_URL is set
     print(f"Warehouse server: {db.redact(url)}")
     bootstrap.ensure()
+    from cspwh import ledger
+
+    # the board's figures published before the warehouse: the first history the restatement check compares with
+    counts = ledger.import_file(settings.PROJECT_ROOT / "ledger" / "board_published_figures.csv")
+    print(f"The board's published figures (ledger/board_published_figures.csv): {counts['figures']} in the "
+          f"as-published ledger, {counts['unkeyed']} unkeyed (cspwh ledger show --quarter 2018-19Q1)")
     staged = stage_police_uk()
     print(f"Delivered {staged} police.uk file(s) to {settings.drop_dir() / 'police_uk'}")
     start, end = os.environ.get("CSPWH_DEMO_FROM", "2022-04"), os.environ.get("CSPWH_DEMO_TO", "2022-09")

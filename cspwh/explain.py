@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from cspwh import db, indicators, reference
-from cspwh.report import QUARTER, publication
+from cspwh import db, indicators, ledger, reference
+from cspwh.report import QUARTER
 
 
 def resolve_geography(text: str) -> str:
@@ -19,21 +19,25 @@ def resolve_geography(text: str) -> str:
 
 
 def resolve_period(period: str, period_type: str | None) -> tuple[str, str]:
-    """A quarter label means the dashboard's figure (the rolling 12 months to it) unless a period type is given."""
+    """A quarter label means the rolling 12 months to it unless a period type is given."""
     if QUARTER.match(period):
         kind = period_type or "rolling_12_months"
-        return kind, period if kind == "quarter" else (f"R12 to {period}" if kind == "rolling_12_months" else period)
+        prefix = {"rolling_12_months": "R12 to ", "year_to_date": "YTD to "}.get(kind)
+        return kind, f"{prefix}{period}" if prefix else period
     if period.startswith("R12 to "):
         return "rolling_12_months", period
+    if period.startswith("YTD to "):
+        return "year_to_date", period
     return period_type or "financial_year", period
 
 
-def _relation_schema(conn, build: str, relation: str) -> str | None:
-    for schema in ("marts", f"{build}_intermediate", f"{build}_staging"):
-        if conn.execute("select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                        "where n.nspname = %s and c.relname = %s", (schema, relation)).fetchone():
-            return schema
-    return None
+def _publication(conn) -> tuple[str, str, object]:
+    # from marts, not audit: the analyst role reads marts and nothing else
+    row = conn.execute("select build_schema, run_id, published_at from marts.dim_publication "
+                       "order by publication_id desc limit 1").fetchone()
+    if not row:
+        raise RuntimeError("nothing is published yet: run the nightly job first (make demo)")
+    return row
 
 
 def _n(value) -> str:
@@ -50,10 +54,11 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
         return (f"{ind['id']}: {ind['name']} is {ind['status']} in sources/reference/indicators.yml "
                 "(no figures are computed until its mart lands and it is switched to active).")
     code = resolve_geography(geo)
-    kind, label = resolve_period(period, period_type)
-    build, run_id, published_at = publication()
+    # a quarter means the figure the dashboard shows for it (the rolling 12 months, or the year to date)
+    kind, label = resolve_period(period, period_type or (ind.get("dashboard_period") if QUARTER.match(period) else None))
     source = ind["source"]
     with db.connect() as conn:
+        build, run_id, published_at = _publication(conn)
         cur = conn.execute(
             """select k.*, d.geography_name from marts.fct_kpi k join marts.dim_district d using (geography_code)
                 where k.indicator_id = %s and k.geography_code = %s and k.period_type = %s and k.period_label = %s""",
@@ -66,9 +71,12 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
                  f"  geography  {k['geography_name']} ({code}, {k['geography_level']})",
                  f"  period     {label} ({k['period_start']} to {k['period_end']}), "
                  f"data for {k['months_covered']} of {k['period_months']} months"]
-        if k["is_suppressed"]:
+        if k["is_suppressed"] and k.get("is_secondary_suppression"):
+            lines.append("  value      withheld to protect another small number (published beside the others, it "
+                         "would give a withheld figure away by subtraction)")
+        elif k["is_suppressed"]:
             lines.append("  value      suppressed (numerator below the small-number threshold "
-                         f"{ind['suppress_below']})")
+                         f"{ind['suppress_below']}, or withheld by its source)")
         else:
             how = f"numerator {_n(k['numerator'])}"
             if k["denominator"] is not None:
@@ -80,6 +88,9 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
             at = "at the period's last month" if source["denominator_aggregation"] == "last" else "summed"
             lines.append(f"  denominator {source['denominator']} {at}")
         lines.append(f"  flags      {', '.join(k['flags']) if k['flags'] else 'none'}")
+        if k.get("files_note"):
+            short = "short: " if k.get("is_files_complete") is False else ""
+            lines.append(f"  files      {short}{k['files_note']}")
         lines.append(f"  comparator {k['comparator_label'] or '-'}: {k['comparator_value'] if k['comparator_value'] is not None else '-'}"
                      f"; previous financial year {k['previous_fy_label'] or '-'}: "
                      f"{k['previous_fy_value'] if k['previous_fy_value'] is not None else '-'}")
@@ -106,24 +117,16 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
 
         load_ids: list[int] = []
         lines.append(f"Source files (published build {build}, published {published_at:%Y-%m-%d %H:%M} UTC):")
-        authorities = [a for (a,) in conn.execute(
-            sql.SQL("select local_authority_code from {}.int_geographies_rolled_up where geography_code = %s")
-            .format(sql.Identifier(f"{build}_intermediate")), (code,)).fetchall()]
         for lineage in ind.get("lineage") or []:
-            schema = _relation_schema(conn, build, lineage["relation"])
-            if schema is None:
-                lines.append(f"  ({lineage['relation']} is not in the published build)")
-                continue
-            query = sql.SQL(
-                """select l._load_id, l._source_file, count(*) as records, m.feed, m.received_at, m.content_hash
-                     from {rel} as l left join landing.file_manifest m on m.file_id = l._load_id
-                    where ({filter}) and {geo} = any(%s) and {month} between %s and %s
-                    group by 1, 2, 4, 5, 6 order by 2""").format(
-                rel=sql.Identifier(schema, lineage["relation"]), filter=sql.SQL(lineage.get("filter") or "true"),
-                geo=sql.Identifier(lineage["geography_column"]), month=sql.SQL(lineage["month_column"]))
-            files = conn.execute(query, (authorities, k["period_start"], k["period_end"])).fetchall()
+            files = conn.execute(
+                """select r.load_id, r.source_file, sum(r.records)::bigint, f.feed, f.received_at, f.content_hash
+                     from marts.fct_kpi_source_records r left join marts.dim_source_file f using (load_id)
+                    where r.indicator_id = %s and r.relation = %s and r.geography_code = %s
+                      and r.record_date between %s and %s
+                    group by 1, 2, 4, 5, 6 order by 2""",
+                (ind["id"], lineage["relation"], code, k["period_start"], k["period_end"])).fetchall()
             total = sum(f[2] for f in files)
-            lines.append(f"  {schema}.{lineage['relation']}: {total:,} record(s) from {len(files)} file(s)")
+            lines.append(f"  {lineage['relation']}: {total:,} record(s) from {len(files)} file(s)")
             for load_id, name, records, feed, received, content_hash in files:
                 load_ids.append(load_id)
                 lines.append(f"    load {load_id}  {name}  {records:,} record(s)  feed {feed}, received "
@@ -132,23 +135,26 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
         lines.append(f"Checks passed in the publishing run ({run_id}):")
         families = set(ind.get("checks") or []) | {"dashboard"}
         for name, severity, success in conn.execute(
-                """select check_name, severity, success from audit.check_results
+                """select check_name, severity, success from marts.fct_check_result
                     where gate = 'consistency' and run_id = %s order by check_result_id""", (run_id,)).fetchall():
             if name.split(".", 1)[0] in families:
                 lines.append(f"  {'passed' if success else 'FAILED'}  {name} ({severity})")
         if load_ids:
             passed, warned = conn.execute(
-                """select count(distinct file_id) filter (where success),
+                """select count(distinct load_id) filter (where success),
                           count(*) filter (where not success and severity = 'warning')
-                     from audit.check_results where gate = 'file' and file_id = any(%s)""", (load_ids,)).fetchone()
+                     from marts.fct_check_result where gate = 'file' and load_id = any(%s)""", (load_ids,)).fetchone()
             lines.append(f"  file gate: {len(set(load_ids))} file(s) loaded after passing their contract checks "
                          f"({warned} warning(s) recorded on them)")
         reported = conn.execute(
-            """select r.report_id, r.quarter, r.published_at, f.value from audit.reported_figures f
-                 join audit.reports r using (report_id)
+            """select f.report_id, f.quarter, f.reported_on, f.value, f.decimals, f.source_document, f.source_line
+                 from marts.fct_reported_figure f
                 where f.indicator_id = %s and f.geography_code = %s and f.period_type = %s and f.period_label = %s
-                order by r.report_id""", (ind["id"], code, kind, label)).fetchall()
-        for report_id, quarter, at, value in reported:
-            same = "same as now" if value == k["value"] else f"RESTATED: now {k['value']}"
-            lines.append(f"As reported: report {report_id} ({quarter}, {at:%Y-%m-%d}) showed {value} ({same})")
+                order by 3, f.report_id""", (ind["id"], code, kind, label)).fetchall()
+        for report_id, quarter, at, value, decimals, document, line in reported:
+            # compared as printed: a figure entered at its printed precision is not restated by the finer value
+            restated = ledger.differs({"value": value, "decimals": decimals}, k["value"])
+            same = f"RESTATED: now {k['value']}" if restated else "same as now"
+            where = f", {document}:{line}" if document else ""
+            lines.append(f"As reported: report {report_id} ({quarter}, {at:%Y-%m-%d}{where}) showed {value} ({same})")
     return "\n".join(lines)

@@ -14,7 +14,8 @@ UNITS = {"per_1000": "per 1,000", "per_10000": "per 10,000", "per_100000": "per 
          "count": "count", "ratio": "ratio"}
 STATUSES = ("active", "pending", "no_feed")
 RAG_COMPARATORS = ("previous_period", "previous_financial_year")
-DEFAULT_RAG = {"comparator": "previous_period", "tolerance_pct": 5}
+RAG_RULES = ("tolerance", "direction", "band")
+DEFAULT_RAG = {"rule": "tolerance", "comparator": "previous_period", "tolerance_pct": 5}
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -56,9 +57,7 @@ def catalogue() -> list[dict]:
         if not isinstance(ind.get("up_is_good"), bool):
             raise ValueError(f"{where}: up_is_good must be true or false")
         rag = {**config["rag"], **(ind.get("rag") or {}), **(config["rag_overrides"].get(ind["id"]) or {})}
-        if rag["comparator"] not in RAG_COMPARATORS:
-            raise ValueError(f"{where}: rag comparator must be one of {RAG_COMPARATORS}")
-        ind["rag"] = {"comparator": rag["comparator"], "tolerance_pct": float(rag["tolerance_pct"])}
+        ind["rag"] = _rag_rule(rag, where)
         ind["order"] = order
         ind["outcome_order"] = outcome_ids.index(ind["outcome"]) + 1
         ind.setdefault("decimals", 1)
@@ -70,6 +69,8 @@ def catalogue() -> list[dict]:
         ind.setdefault("lineage", [])
         ind.setdefault("checks", [])
         ind.setdefault("note", "")
+        ind.setdefault("dashboard_period", "rolling_12_months")
+        ind.setdefault("display", "value")
         ind["unit_label"] = UNITS[ind["unit"]]
         if ind["status"] == "active":
             source = ind.get("source") or {}
@@ -89,6 +90,43 @@ def catalogue() -> list[dict]:
     return result
 
 
+def _rag_rule(rag: dict, where: str) -> dict:
+    if rag.get("rule") not in RAG_RULES:
+        raise ValueError(f"{where}: rag rule must be one of {RAG_RULES}, not {rag.get('rule')!r}")
+    if rag["comparator"] not in RAG_COMPARATORS:
+        raise ValueError(f"{where}: rag comparator must be one of {RAG_COMPARATORS}")
+    band = rag.get("band")
+    if rag["rule"] == "band":
+        if not (isinstance(band, list) and len(band) == 2 and all(isinstance(b, (int, float)) for b in band)
+                and band[0] <= band[1]):
+            raise ValueError(f"{where}: a band rule needs band: [low, high] in the indicator's unit, e.g. [28, 40]")
+    return {"rule": rag["rule"], "comparator": rag["comparator"], "tolerance_pct": float(rag["tolerance_pct"]),
+            "band": [float(b) for b in band] if rag["rule"] == "band" else None,
+            "board_source": rag.get("board_source")}
+
+
+def rate(rule: dict, value, comparator, up_is_good: bool) -> str | None:
+    """The RAG a rule gives a figure against its comparator; None when the rule cannot rate it. fct_kpi computes the
+    same in SQL for the marts; this is for figures the marts do not hold (the board's published ones)."""
+    if value is None:
+        return None
+    value = float(value)
+    if rule["rule"] == "band":  # a level judged on its own: inside the recommended band is good, whatever the trend
+        low, high = rule["band"]
+        return "G" if low <= value <= high else "R"
+    if comparator is None:
+        return None
+    comparator = float(comparator)
+    better = (value - comparator) * (1 if up_is_good else -1)
+    if rule["rule"] == "direction":
+        return "G" if better > 0 else ("R" if better < 0 else "A")
+    if comparator == 0:
+        return None
+    change = round(better * 100.0 / comparator, 2)
+    tolerance = rule["tolerance_pct"]
+    return "G" if change > tolerance else ("R" if change < -tolerance else "A")
+
+
 def active() -> list[dict]:
     return [i for i in catalogue() if i["status"] == "active"]
 
@@ -105,5 +143,5 @@ def dbt_var() -> list[dict]:
     """What the dbt models need of the catalogue (every status: dim_indicator lists the pending ones too)."""
     keys = ("id", "name", "ref", "outcome", "unit", "unit_label", "decimals", "up_is_good", "status", "geography",
             "source", "peer", "series_breaks", "indicative", "suppress_below", "rag", "note", "order",
-            "outcome_order")
+            "outcome_order", "lineage", "dashboard_period", "display")
     return [{k: ind.get(k) for k in keys} for ind in catalogue()]

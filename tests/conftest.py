@@ -15,7 +15,9 @@ HOME = Path(tempfile.mkdtemp(prefix="cspwh-test-"))
 HOME.chmod(0o755)  # the embedded server runs as its own user when tests run as root
 os.environ["CSPWH_HOME"] = str(HOME)
 EXTERNAL_URL = os.environ.pop("WAREHOUSE_URL", None)
-os.environ.setdefault("CSPWH_PG_PORT", "55433")  # the demo's server may be up on the default port
+# the demo's server may be up on the default port; each pytest-xdist worker (make test runs two) has its own server
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+os.environ["CSPWH_PG_PORT"] = str(int(os.environ.get("CSPWH_PG_PORT", "55433")) + 100 * _WORKER)
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 VENDORED = Path(__file__).resolve().parent.parent / "sources" / "police_uk" / "data" / "leicestershire"
@@ -47,7 +49,8 @@ def _close_airflow_connections() -> None:
 def create_database(server_url: str, name: str) -> str:
     from cspwh import db
 
-    name = re.sub(r"[^a-z0-9_]", "_", name.lower())[:50]
+    # workers share an external server (WAREHOUSE_URL): their databases must not collide
+    name = re.sub(r"[^a-z0-9_]", "_", name.lower())[:50] + (f"_w{_WORKER}" if _WORKER else "")
     with db.connect(server_url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
         conn.execute(f'create database "{name}"')
@@ -61,7 +64,7 @@ def airflow_ready(server_url):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_URL", create_database(server_url, "cspwh_test_airflow_home"))
-        airflow_env.configure(airflow_db="cspwh_test_airflow")
+        airflow_env.configure(airflow_db="cspwh_test_airflow" + (f"_w{_WORKER}" if _WORKER else ""))
         airflow_env.migrate()
     yield
 

@@ -49,7 +49,9 @@
         {% if by_period -%} coalesce(bool_or(src.series_break), false) {%- else -%} false {%- endif %}
             as source_series_break,
         {% if by_period -%} coalesce(bool_or(src.is_suppressed), false) {%- else -%} false {%- endif %}
-            as source_suppressed
+            as source_suppressed,
+        {% if by_period -%} coalesce(bool_and(src.is_secondary_suppression) filter (where src.is_suppressed), false)
+        {%- else -%} false {%- endif %} as source_secondary_suppression
     from (
         select *,
             {% if by_period -%}
@@ -68,9 +70,26 @@
           and breakdown_value = {{ sql_string(source.breakdown_value) }}
           {%- endif %}
     ) as src
-    inner join {{ ref('int_reporting_periods') }} as periods
+    inner join (
+        select period_type, period_label, reporting_quarter, period_start, period_end, period_months
+        from {{ ref('int_reporting_periods') }}
+        {%- if 'year_to_date' in (source.period_types or []) %}
+        union all
+        -- a year-to-date source (first-time entrants, the YOS's "yearly cumulative" count) is also reported to
+        -- each quarter end
+        select 'year_to_date', 'YTD to ' || reporting_quarter, reporting_quarter,
+               make_date(left(reporting_quarter, 4)::int, 4, 1), period_end, right(reporting_quarter, 1)::int * 3
+        from {{ ref('int_reporting_periods') }}
+        where period_type = 'quarter'
+        {%- endif %}
+    ) as periods
+        {% if source.exact_period -%}
+        -- cumulative source rows must not be summed: each reporting period takes the one row spanning it exactly
+        on src.period_start = periods.period_start and src.period_end = periods.period_end
+        {%- else -%}
         on src._kpi_month between periods.period_start and periods.period_end
         {% if by_period %}and src.period_end <= periods.period_end{% endif %}
+        {%- endif %}
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9
 {%- endmacro %}
 

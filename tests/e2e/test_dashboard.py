@@ -173,6 +173,18 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
     # county and 7 districts per indicator, and the county's two comparators for the five police.uk indicators
     # (ASB has one quarter of data: no comparators)
     assert len(reported) == shown * 8 + 5 * 2 and all(a == b for a, b in reported)
+    # each with the decimals it was printed at, and the headline with the RAG printed beside it
+    printed = night.query("""select f.indicator_id, f.geography_code, f.period_label, f.decimals, f.unit, f.rag,
+                                    k.rag
+                               from audit.reported_figures f join audit.reports r using (report_id)
+                               join marts.fct_kpi k using (indicator_id, geography_code, period_type, period_label)
+                              where r.quarter = %s""", (QUARTER,))
+    for indicator_id, geography, label, decimals, unit, rag, kpi_rag in printed:
+        ind = indicators.get(indicator_id)
+        assert (decimals, unit) == (ind["decimals"], ind["unit"])
+        headline = geography == COUNTY and label == f"R12 to {QUARTER}"
+        assert rag == (kpi_rag if headline else None), (indicator_id, geography, label)
+    assert any(rag for *_, rag, _ in printed)
 
 
 def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
@@ -206,7 +218,7 @@ def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
     assert "passed  asb.combined_is_storm_plus_sentinel_minus_linked" in text
 
 
-def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys):
+def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, published_report, capsys, tmp_path):
     reported = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
     with gzip.open(VENDORED / "2022-06-leicestershire-street.csv.gz", "rt", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -231,3 +243,123 @@ def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, publish
     assert cli.main(["explain", "total_crime_rate", "--geo", "Leicestershire", "--period", QUARTER]) == 0
     text = capsys.readouterr().out
     assert f"showed {reported['value']} (RESTATED: now {restated['value']})" in text
+    # the next edition shows the board both: the figure as published beside the value now
+    decimals = indicators.get("total_crime_rate")["decimals"]
+    then, now = (f"{float(v):,.{decimals}f}" for v in (reported["value"], restated["value"]))
+    assert then != now
+    assert cli.main(["report", "--quarter", QUARTER, "--out", str(tmp_path), "--draft"]) == 0
+    html = (tmp_path / f"dashboard_{QUARTER}.html").read_text()
+    assert re.search(rf">{re.escape(now)}<span class=\"label\">R12 to {QUARTER}(<br>[^<]*)?</span>"
+                     rf"<span class=\"published\">as published {re.escape(then)} \({QUARTER}, report \d+\)</span>",
+                     html)
+
+
+# --- analysts: lineage from marts, every column documented, the docs site --------------------------------------
+
+def test_the_analyst_explains_a_figure_from_marts_alone(night, capsys, monkeypatch):
+    from cspwh import db, demo
+
+    assert cli.main(["explain", "asb_rate", "--geo", "Charnwood", "--period", QUARTER]) == 0
+    as_owner = capsys.readouterr().out
+    analyst = demo.analyst_url()
+    with db.connect(analyst) as conn, pytest.raises(Exception, match="permission denied"):
+        conn.execute("select 1 from landing.file_manifest limit 1")  # really the analyst: no landing, no audit
+    monkeypatch.setenv("WAREHOUSE_URL", analyst)
+    assert cli.main(["explain", "asb_rate", "--geo", "Charnwood", "--period", QUARTER]) == 0
+    assert capsys.readouterr().out == as_owner
+    loads = set(re.findall(r"load (\d+)\s+storm_asb_\d{8}\.csv", as_owner))
+    with db.connect(analyst) as conn:
+        storm = {str(i) for (i,) in conn.execute(
+            """select distinct load_id from marts.fct_kpi_source_records
+                where indicator_id = 'asb_rate' and relation = 'stg_storm_asb__incidents'
+                  and geography_code = %s""", (CHARNWOOD,)).fetchall()}
+    assert loads and loads == storm
+
+
+def documented_columns() -> dict[str, dict[str, str]]:
+    import yaml
+
+    out = {}
+    for path in (settings.DBT_DIR / "models" / "marts").rglob("_*.yml"):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+            out[model["name"]] = {c["name"]: (c.get("description") or "").strip() for c in model.get("columns", [])}
+    return out
+
+
+def test_every_published_mart_column_is_documented(night):
+    built = night.query("""select table_name, column_name from information_schema.columns
+                            where table_schema = 'marts' order by table_name, ordinal_position""")
+    documented = documented_columns()
+    assert len({t for t, _ in built}) >= 15
+    undocumented = [f"{t}.{c}" for t, c in built if not documented.get(t, {}).get(c)]
+    assert undocumented == [], f"describe these in the marts' YAML: {undocumented}"
+    # and the descriptions reach the analyst's SQL client as comments
+    comments = night.query("""select count(*) from information_schema.columns c
+                               join pg_class t on t.relname = c.table_name
+                               join pg_namespace n on n.oid = t.relnamespace and n.nspname = c.table_schema
+                              where c.table_schema = 'marts' and t.relkind in ('r', 'p')
+                                and col_description(t.oid, c.ordinal_position) is null""")
+    assert comments == [(0,)]
+
+
+def test_docs_builds_the_site_and_serves_it(night, tmp_path):
+    import json
+    import urllib.request
+
+    from cspwh import docs
+
+    assert cli.main(["docs", "--build-only", "--out", str(tmp_path)]) == 0
+    catalog = json.loads((tmp_path / "catalog.json").read_text())
+    kpi_node = catalog["nodes"]["model.cspwh.fct_kpi"]
+    assert kpi_node["metadata"]["schema"] == "marts"  # catalogued where analysts read it
+    built = {c for t, c in night.query("select table_name, column_name from information_schema.columns "
+                                       "where table_schema = 'marts' and table_name = 'fct_kpi'")}
+    assert set(kpi_node["columns"]) == built
+    assert (tmp_path / "index.html").stat().st_size > 10_000
+    httpd = docs.serve_in_background(tmp_path, port=0)
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        with urllib.request.urlopen(f"{base}/") as page:
+            assert page.status == 200 and b"dbt" in page.read()
+        with urllib.request.urlopen(f"{base}/manifest.json") as manifest:
+            nodes = json.load(manifest)["nodes"]
+        assert nodes["model.cspwh.fct_kpi"]["columns"]["is_suppressed"]["description"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+# --- the board's rows: hate incidents from Sentinel, context notes -------------------------------------------------
+
+def test_hate_incidents_are_sentinels_hate_cases(night, published_report):
+    districts = {r["geography_code"] for r in csv.DictReader(
+        (settings.SOURCES_DIR / "reference" / "geographies.csv").open()) if r["parent_code"] == COUNTY}
+    # counted from raw (the cases as pulled, their latest version), not from any model
+    [(start, end, numerator, value, population)] = night.query(
+        """select period_start, period_end, numerator, value, denominator from marts.fct_kpi
+            where indicator_id = 'hate_incident_rate' and geography_code = %s and period_label = %s""",
+        (COUNTY, f"R12 to {QUARTER}"))
+    [(cases,)] = night.query(
+        """select count(*) from (
+               select distinct on (case_id) case_type, district_code, incident_on from raw.sentinel_asb__cases
+                order by case_id, updated_at desc, _load_id desc) latest
+            where case_type = 'Hate incident' and district_code = any(%s) and incident_on between %s and %s""",
+        (sorted(districts), start, end))
+    assert cases > 0 and numerator == cases
+    assert float(value) == pytest.approx(cases * 1000 / float(population), abs=0.00006)
+    html = (published_report / f"dashboard_{QUARTER}.html").read_text()
+    assert f">{float(value):,.2f}<" in html
+    assert "Reported hate incidents (per 1,000 population) (" not in html  # not listed as awaiting
+
+
+def test_a_comparison_with_lockdown_months_carries_the_context_note(night, published_report):
+    import html as html_lib
+
+    page = (published_report / f"dashboard_{QUARTER}.html").read_text()
+    [note] = [n for n in indicators.dashboard_config()["context_notes"] if "lockdown" in n["note"].lower()]
+    notes = re.findall(r"<li>(.*?)</li>", page.split('<div class="notes">')[1], re.S)
+    number = [html_lib.unescape(n).strip() for n in notes].index(note["note"].strip()) + 1
+    # R12 to 2022-23Q1 is compared with July 2020 to June 2021, inside the configured months: total crime has it
+    row = page[page.index(html_lib.escape(indicators.get("total_crime_rate")["name"])):]
+    marks = re.match(r"[^<]*((?:<sup>[^<]*</sup>)*)", row).group(1)
+    assert str(number) in re.findall(r"\d+", marks)

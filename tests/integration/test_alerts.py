@@ -46,20 +46,27 @@ def test_a_quarantined_storm_file_alerts_its_lead_without_personal_data(warehous
     [outcome] = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
     assert outcome.outcome == "quarantined"
 
-    [digest] = alerts.dispatch("night-1")
-    assert digest.role == "police_asb_lead" and digest.address == "police-asb-lead@example.org"
+    # the feed's lead, and the dashboard's owner: the figures the file feeds are short until it is corrected
+    digests = {d.role: d for d in alerts.dispatch("night-1")}
+    assert set(digests) == {"police_asb_lead", "community_safety_coordinator"}
+    assert digests["police_asb_lead"].address == "police-asb-lead@example.org"
     [mail] = mailbox.to("police-asb-lead@example.org")
     body = mail.get_content()
     assert f"feed storm_asb, file {source.name}, check allowed_values:PEN Category" in body
     assert "has 2 value(s) outside the 3 allowed codes (lines 3, 6)" in body
-    assert len(webhook) == 1 and "police_asb_lead" in webhook[0]["text"]  # Slack's shape, the default
+    assert "marked short on the dashboard" in body
+    [copy] = mailbox.to("community-safety@example.org")
+    assert str(copy["Subject"]) == "[cspwh] community_safety_coordinator: 1 file held back"
+    assert f"file {source.name}" in copy.get_content() and "marked short on the dashboard" in copy.get_content()
+    assert len(webhook) == 2 and {"police_asb_lead", "community_safety_coordinator"} == {
+        role for role in ("police_asb_lead", "community_safety_coordinator") for hook in webhook if role in hook["text"]}
     personal = {v for row in rows[1:] for v in (row[8], row[9], row[10], row[11], row[12])}
-    for text in (body, webhook[0]["text"], outcome.reason):
+    for text in (body, copy.get_content(), *(hook["text"] for hook in webhook), outcome.reason):
         assert not [v for v in personal if v and v in text]
 
     # the same open problem found again the next night is not sent as new
     ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
-    assert alerts.dispatch("night-1") == [] and len(mailbox.messages) == 1
+    assert alerts.dispatch("night-1") == [] and len(mailbox.messages) == 2
 
 
 def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
@@ -108,19 +115,22 @@ def test_notices_are_counted_not_alerted_and_a_superseded_file_closes_its_alert(
     for source in days[6:8]:
         dmy(source)
     ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
-    [digest] = alerts.dispatch("night-2")
-    assert digest.subject == "[cspwh] police_asb_lead: 1 file held back"
+    digests = {d.role: d for d in alerts.dispatch("night-2")}
+    assert digests["police_asb_lead"].subject == "[cspwh] police_asb_lead: 1 file held back"
+    assert digests["community_safety_coordinator"].subject == "[cspwh] community_safety_coordinator: 1 file held back"
     body = mailbox.to("police-asb-lead@example.org")[0].get_content()
     assert f"feed storm_asb, file {days[5].name}, check allowed_values:PEN Category" in body
-    assert ("* storm_asb: dates sent in another shape, converted to ISO on load (Opened At): 2 file(s), "
-            "2 value(s)") in body
+    # night 1's notices sent no mail of their own: they are counted in this, the lead's next digest, with tonight's
+    assert ("* storm_asb: dates sent in another shape, converted to ISO on load (Opened At): 7 file(s), "
+            "7 value(s)") in body
     assert "variant:" not in body.split("Fixed on load")[0]  # never listed as a problem
+    assert "Fixed on load" not in digests["community_safety_coordinator"].body  # notices go to the feed's lead
 
     # night 3: the force resends the day corrected, under the same name: the held-back file's alert closes
     write_rows(target / days[5].name, list(csv.reader(days[5].open(newline=""))))
     assert [o.outcome for o in ingest.ingest_feed("storm_asb", "night-3", warehouse.drop)] == ["loaded"]
     assert alerts.dispatch("night-3") == []
-    [(resolution,)] = warehouse.query("select resolution from audit.alerts where resolved_at is not null")
+    [(resolution,)] = warehouse.query("select distinct resolution from audit.alerts where resolved_at is not null")
     assert resolution.startswith(f"superseded: {days[5].name}, received ")
 
     # night 4: the next digest says what was resolved
@@ -128,6 +138,7 @@ def test_notices_are_counted_not_alerted_and_a_superseded_file_closes_its_alert(
     late[2][3] = "Unknown"
     write_rows(target / days[8].name, late)
     ingest.ingest_feed("storm_asb", "night-4", warehouse.drop)
-    [digest] = alerts.dispatch("night-4")
+    [digest] = [d for d in alerts.dispatch("night-4") if d.role == "police_asb_lead"]
+    assert "Fixed on load" not in digest.body  # every notice was counted once, in night 2's digest
     assert "Resolved since the last digest" in digest.body and f"superseded: {days[5].name}" in digest.body
     assert "still open" not in digest.body  # nothing else is open

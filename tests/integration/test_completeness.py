@@ -7,7 +7,7 @@ import gzip
 import pytest
 from psycopg.rows import dict_row
 
-from cspwh import db, ingest
+from cspwh import db, ingest, publish, report
 from cspwh import warehouse as nightly
 
 SENT = ["2020-05", "2020-06", "2020-08", "2020-09", "2020-10"]  # 2020-07 never sent
@@ -87,6 +87,18 @@ def test_the_boards_quarters_carry_the_flag_and_the_notes_of_their_months(night)
     assert "2020-07" in q2["files_note"] and name("2020-09") in q2["files_note"]
     q3 = quarters["2020-21Q3"]  # October alone loaded so far: short by its months, but no file is missing
     assert q3["is_files_complete"] and "files_incomplete" not in q3["flags"] and q3["files_note"] is None
+
+
+def test_the_dashboard_marks_the_short_figure_and_footnotes_its_files(night):
+    wh, build = night
+    publish.publish(build, "completeness")
+    html = report.render_html(report.collect("2020-21Q2"))
+    crime = next(line for line in html.splitlines() if "Total crime rate" in line and "<sup>" in line)
+    footnotes = html[html.index('<div class="notes">'):]
+    assert "files short" in html[html.index("Total crime rate"):][:2000]
+    assert "Total crime rate: Short: a file this figure needs was not loaded" in footnotes
+    assert name("2020-09") in footnotes and "2020-07" in footnotes
+    assert crime
 
 
 def test_a_corrected_file_clears_its_month(night, module_warehouse):

@@ -26,8 +26,9 @@ def test_domestic_abuse_and_offending_indicators_read_their_kpi_marts():
 
 
 def test_rag_rule_default_catalogue_and_partnership_override():
-    assert indicators.get("total_crime_rate")["rag"] == {"comparator": "previous_period", "tolerance_pct": 5.0}
-    assert indicators.get("marac_repeat_pct")["rag"]["tolerance_pct"] == 10.0  # indicators.yml
+    assert indicators.get("total_crime_rate")["rag"] == {"rule": "tolerance", "comparator": "previous_period",
+                                                         "tolerance_pct": 5.0, "band": None, "board_source": None}
+    assert indicators.get("marac_repeat_pct")["rag"]["band"] == [28.0, 40.0]  # indicators.yml
     assert indicators.get("asb_rate")["rag"]["tolerance_pct"] == 10.0  # partnership.yml dashboard.rag_overrides
 
 

@@ -22,7 +22,8 @@ unioned as (
         null::text as period_type, null::text as period_label, null::text as reporting_quarter,
         null::date as period_start, null::date as period_end, null::int as period_months, null::int as months_covered,
         null::numeric as numerator, null::numeric as denominator, null::numeric as multiplier,
-        null::boolean as is_estimated, null::boolean as source_series_break, null::boolean as source_suppressed
+        null::boolean as is_estimated, null::boolean as source_series_break, null::boolean as source_suppressed,
+        null::boolean as source_secondary_suppression
     where false
     {% endif %}
 

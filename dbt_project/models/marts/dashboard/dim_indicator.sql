@@ -16,14 +16,16 @@ select * from (values
      {{ sql_string(i.source.denominator if i.source else none) }},
      {{ (i.source.multiplier or 1) if i.source else 'null' }}::numeric,
      {{ sql_string(i.rag.comparator) }}, {{ i.rag.tolerance_pct }}::numeric, {{ i.indicative }},
-     {{ i.suppress_below }}, {{ (i.peer is not none) and (i.peer | length > 0) }}, {{ sql_string(i.note or none) }})
+     {{ i.suppress_below }}, {{ (i.peer is not none) and (i.peer | length > 0) }}, {{ sql_string(i.note or none) }},
+     {{ sql_string(i.rag.rule) }}, {{ i.rag.band[0] if i.rag.band else 'null' }}::numeric,
+     {{ i.rag.band[1] if i.rag.band else 'null' }}::numeric, {{ sql_string(i.rag.board_source) }})
     {{- "," if not loop.last }}
 {% endfor %}
 ) as catalogue (
     indicator_id, indicator_name, board_ref, outcome_id, outcome_name, outcome_order, indicator_order, unit,
     unit_label, decimals, up_is_good, status, dashboard_geography_level, source_model, numerator_expression,
     denominator_expression, multiplier, rag_comparator, rag_tolerance_pct, is_indicative, suppress_below,
-    has_peer_rank, note
+    has_peer_rank, note, rag_rule, rag_band_low, rag_band_high, rag_board_source
 )
 {% else %}
 select null::text as indicator_id, null::text as indicator_name, null::text as board_ref, null::text as outcome_id,
@@ -32,6 +34,7 @@ select null::text as indicator_id, null::text as indicator_name, null::text as b
     null::text as dashboard_geography_level, null::text as source_model, null::text as numerator_expression,
     null::text as denominator_expression, null::numeric as multiplier, null::text as rag_comparator,
     null::numeric as rag_tolerance_pct, null::boolean as is_indicative, null::int as suppress_below,
-    null::boolean as has_peer_rank, null::text as note
+    null::boolean as has_peer_rank, null::text as note, null::text as rag_rule, null::numeric as rag_band_low,
+    null::numeric as rag_band_high, null::text as rag_board_source
 where false
 {% endif %}

@@ -24,6 +24,43 @@ geographies as (
 
 ),
 
+primary_suppression as (
+
+    select
+        kpi_values.*,
+        -- small, or withheld by its source for being small (a source's secondary suppression is not this figure's
+        -- own smallness: it stays withheld, flagged secondary)
+        case when kpi_values.source_suppressed and kpi_values.source_secondary_suppression then false
+             else coalesce(kpi_values.numerator < indicators.suppress_below, true) or kpi_values.source_suppressed
+        end as is_primary_suppressed
+    from kpi_values
+    inner join indicators using (indicator_id)
+
+)
+{#- a figure that would let a withheld one be recovered (the county less the other districts; the rolling year
+    less its other quarters) is withheld too: macros/complementary_suppression.sql -#}
+{{ complementary_suppression_ctes('primary_suppression', 'indicator_id', {}, 'is_primary_suppressed', 'numerator',
+                                  breakdowns=false, withheld_already='source_suppressed') }},
+
+published_values as (
+
+    -- what a comparator may show: a withheld period's value would give it away as "the same period a year earlier"
+    select
+        primary_suppression.indicator_id, primary_suppression.geography_code, primary_suppression.period_type,
+        primary_suppression.period_label, primary_suppression.period_start, primary_suppression.period_end,
+        primary_suppression.is_complete,
+        case when cs_final.is_withheld then null else primary_suppression.value end as value,
+        primary_suppression.is_primary_suppressed,
+        cs_final.is_withheld
+    from primary_suppression
+    inner join cs_final
+        on cs_final.family = primary_suppression.indicator_id
+        and cs_final.geography_code = primary_suppression.geography_code
+        and cs_final.period_type = primary_suppression.period_type
+        and cs_final.period_label = primary_suppression.period_label
+
+),
+
 series_break_categories as (
 
     select null::text as indicator_id, null::text as category where false
@@ -54,14 +91,14 @@ compared as (
         previous_fy.value as previous_fy_value,
         previous_fy.is_complete as previous_fy_is_complete
     from kpi_values as cur
-    left join kpi_values as previous
+    left join published_values as previous
         on previous.indicator_id = cur.indicator_id
         and previous.geography_code = cur.geography_code
         and previous.period_type = cur.period_type
         and previous.period_end = (cur.period_end + interval '1 day' - interval '12 months')::date - 1
     left join lateral (
         select fy.period_label, fy.period_start, fy.value, fy.is_complete
-        from kpi_values as fy
+        from published_values as fy
         where fy.indicator_id = cur.indicator_id
           and fy.geography_code = cur.geography_code
           and fy.period_type = 'financial_year'
@@ -79,8 +116,12 @@ rated as (
         indicators.up_is_good,
         indicators.rag_comparator,
         indicators.rag_tolerance_pct,
+        indicators.rag_rule,
+        indicators.rag_band_low,
+        indicators.rag_band_high,
         indicators.is_indicative,
-        coalesce(compared.numerator < indicators.suppress_below, true) or compared.source_suppressed as is_suppressed,
+        withheld.is_withheld as is_suppressed,
+        withheld.is_withheld and not withheld.is_primary_suppressed as is_secondary_suppression,
         compared.source_series_break or exists (
             select 1 from series_breaks
             where series_breaks.indicator_id = compared.indicator_id
@@ -98,6 +139,11 @@ rated as (
              else compared.previous_is_complete end as comparator_is_complete
     from compared
     inner join indicators using (indicator_id)
+    inner join published_values as withheld
+        on withheld.indicator_id = compared.indicator_id
+        and withheld.geography_code = compared.geography_code
+        and withheld.period_type = compared.period_type
+        and withheld.period_label = compared.period_label
 
 ),
 
@@ -107,11 +153,14 @@ scored as (
         rated.*,
         case
             when not rated.is_complete then 'current period incomplete'
+            when rated.is_suppressed and rated.rag_rule = 'band' then 'suppressed'
+            -- a band rule judges the level alone: no comparator is needed
+            when rated.rag_rule = 'band' then null
             when rated.comparator_value is null then 'no comparator'
             when not rated.comparator_is_complete then 'comparator incomplete'
             when rated.has_series_break then 'series break'
             when rated.is_suppressed then 'suppressed'
-            when rated.comparator_value = 0 then 'comparator is zero'
+            when rated.comparator_value = 0 and rated.rag_rule = 'tolerance' then 'comparator is zero'
         end as not_rated_reason,
         -- a change is only stated between two complete periods with no series break between them
         case when rated.is_complete and rated.comparator_is_complete and not rated.has_series_break then
@@ -223,8 +272,14 @@ select
         when ranked.value = ranked.comparator_value then null
         else (ranked.value > ranked.comparator_value) = ranked.up_is_good
     end as is_improving,
+    -- the indicator's rule (indicators.yml `rag`; cspwh/indicators.py `rate` is its Python twin)
     case
         when ranked.not_rated_reason is not null then null
+        when ranked.rag_rule = 'band' then
+            case when ranked.value between ranked.rag_band_low and ranked.rag_band_high then 'G' else 'R' end
+        when ranked.rag_rule = 'direction' then
+            case when ranked.value = ranked.comparator_value then 'A'
+                 when (ranked.value > ranked.comparator_value) = ranked.up_is_good then 'G' else 'R' end
         when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) > ranked.rag_tolerance_pct then 'G'
         when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) < -ranked.rag_tolerance_pct then 'R'
         else 'A'
@@ -254,6 +309,8 @@ select
     ], null) as flags,
     files.is_files_complete,
     files.files_note,
+    ranked.rag_rule,
+    ranked.is_secondary_suppression,
     region_values.region_value,
     coalesce(region_values.region_forces_covered, 0) as region_forces_covered,
     (select count(*)::int from {{ ref('peer_forces') }} where in_region) as region_forces

@@ -207,4 +207,10 @@ kpis as (
 
 )
 
-{{ suppress_small_counts('kpis') }}
+{#- Indicators that publish the same count are withheld together: referrals are also the engagement rate's
+    denominator; waiting numbers are the average wait's denominator; helpline calls are also a rate. -#}
+{{ suppress_small_counts('kpis',
+    families={'uava_engagement_rate': 'uava_referrals', 'uava_waiting_total_days': 'uava_waiting_numbers',
+              'uava_average_wait_days': 'uava_waiting_numbers',
+              'uava_helpline_calls_per_10k_adult_females': 'uava_helpline_calls'},
+    totals=['All services'], partitions=['service']) }}

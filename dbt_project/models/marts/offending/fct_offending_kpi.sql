@@ -253,4 +253,8 @@ kpis as (
 
 )
 
-{{ suppress_small_counts('kpis') }}
+{#- First-time entrants are published as a count and as a rate; the RAT's actual and predicted rates share their
+    cohort. Needs are not a partition (a person may have several or none), so they give no equation. -#}
+{{ suppress_small_counts('kpis',
+    families={'yos_fte_rate_per_100k': 'yos_fte_count', 'crc_predicted_reoffending_rate': 'crc_reoffending_rate'},
+    totals=['All'], partitions=['gender', 'age_band', 'offence_type']) }}

@@ -14,7 +14,8 @@ renamed as (
         cohort as cohort_quarter_label,
         child_id as child_pseudonym,
         file_period as extract_month_label,
-        to_date(file_period, 'YYYY-MM') as extract_month_start,
+        -- guarded: the planner may evaluate this before the manifest join drops other feeds' periods ('2021-22Q4')
+        case when file_period ~ '^\d{4}-\d{2}$' then to_date(file_period, 'YYYY-MM') end as extract_month_start,
         date_of_birth as birth_month,
         district as district_as_sent,
         district_code,
