@@ -109,7 +109,7 @@ def combined_error(found: set[tuple[str, str]], generated: Path, url: str, build
     truth = collections.Counter()
     for r in _truth(generated, "asb_matters"):
         truth[f"{r['geography_code']}|{r['month']}"] += int(r["matters"])
-    with (settings.SOURCES_DIR / "reference" / "geographies.csv").open(newline="") as fh:
+    with (settings.reference_dir() / "geographies.csv").open(newline="") as fh:
         county = {r["geography_code"] for r in csv.DictReader(fh) if r["geography_level"] == "district"}
     months = sorted({k.split("|")[1] for k in truth})
     by_month = []

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     acc.add_argument("file", help="the held file's name or file_id (landing.file_manifest), as the alert gives it")
     sub.add_parser("dbt-sources", help="regenerate the dbt source YAML from the feed contracts")
     gen = sub.add_parser("generate", help="write every partner feed as its transport delivers it (deterministic)")
-    gen.add_argument("--partnership", default="leicestershire")
+    gen.add_argument("--partnership", help="the partnership's id in partnership.yml (default: the configured one)")
     gen.add_argument("--from", dest="start", default="2020-05", help="first month, YYYY-MM")
     gen.add_argument("--to", dest="end", default="2022-10", help="last month, YYYY-MM")
     gen.add_argument("--scale", type=float, default=1.0, help="1 = the county's real volumes; 100 = roughly national")
@@ -65,8 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     docs.add_argument("--out", help="site folder (default <CSPWH_HOME>/docs)")
     docs.add_argument("--port", type=int, default=8580, help="port to serve on (0: a free one; default 8580)")
     docs.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    ini = sub.add_parser("init", help="configure the warehouse for a CSP, a county or a list of districts in England "
+                                      "and Wales, from the national reference data (sources/national/)")
+    ini.add_argument("name", nargs="?", help="a CSP, county or district name or ONS code, e.g. 'South Nottinghamshire'")
+    ini.add_argument("--csp", help="a Community Safety Partnership by name or code")
+    ini.add_argument("--county", help="a county (upper-tier authority) by name or code")
+    ini.add_argument("--districts", help="comma-separated districts (names or codes, 2019 or 2021)")
+    ini.add_argument("--peers", help="comma-separated police.uk force slugs of the most similar group "
+                                     "(default: the other forces of the region)")
+    ini.add_argument("--out", help="where to write the reference files (default CSPWH_REFERENCE_DIR or "
+                                   "sources/reference)")
     args = parser.parse_args(argv)
 
+    if args.command == "init":
+        from cspwh import partnership_init
+
+        return partnership_init.main(args)
     if args.command == "report":
         from pathlib import Path
 
@@ -245,7 +259,7 @@ def _generate(args) -> int:
             return 2
         faults[name] = float(rate)
     summary = generate(Config(out=Path(args.out), start=args.start, end=args.end, scale=args.scale, seed=args.seed,
-                              partnership=args.partnership, faults=faults,
+                              faults=faults, **({"partnership": args.partnership} if args.partnership else {}),
                               linkage=args.linkage))
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

@@ -68,10 +68,18 @@ def run(command: str, build_schema: str, *extra: str) -> Result:
     args = [str(dbt) if dbt.exists() else (shutil.which("dbt") or "dbt"), "--no-use-colors", command,
             "--project-dir", str(settings.DBT_DIR), "--profiles-dir", str(settings.DBT_DIR),
             "--target-path", str(target), "--log-path", str(work / "logs"), "--vars", json.dumps(dbt_vars()), *extra]
+    seeds_env = {}
+    if os.environ.get("CSPWH_REFERENCE_DIR"):
+        # dbt writes each seed's run SQL to target/run/<project>/<seed path>, which for a seed path outside the
+        # project is the seed file itself: it reads a copy, refreshed before every run, never the partnership's files
+        seeds = work / "seeds"
+        shutil.rmtree(seeds, ignore_errors=True)
+        shutil.copytree(settings.reference_dir(), seeds)
+        seeds_env["CSPWH_DBT_SEED_DIR"] = str(seeds)
     results = target / "run_results.json"
     results.unlink(missing_ok=True)
     began = time.monotonic()
-    with subprocess.Popen(args, env={**os.environ, **_env(build_schema)}, stdout=subprocess.PIPE,
+    with subprocess.Popen(args, env={**os.environ, **_env(build_schema), **seeds_env}, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
         tail = collections.deque(maxlen=40)
         for line in process.stdout:

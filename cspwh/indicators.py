@@ -20,7 +20,7 @@ _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _raw() -> dict:
-    return yaml.safe_load((settings.SOURCES_DIR / "reference" / "indicators.yml").read_text())
+    return yaml.safe_load((settings.reference_dir() / "indicators.yml").read_text())
 
 
 def dashboard_config() -> dict:

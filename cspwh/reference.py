@@ -12,13 +12,13 @@ from cspwh import settings
 
 def rows(name: str) -> list[dict]:
     """A reference seed file's rows (the same files dbt loads as seeds)."""
-    with (settings.SOURCES_DIR / "reference" / name).open(newline="") as fh:
+    with (settings.reference_dir() / name).open(newline="") as fh:
         return list(csv.DictReader(fh))
 
 
 @functools.cache
 def partnership() -> dict:
-    return yaml.safe_load((settings.SOURCES_DIR / "reference" / "partnership.yml").read_text())
+    return yaml.safe_load((settings.reference_dir() / "partnership.yml").read_text())
 
 
 @functools.cache

@@ -102,6 +102,8 @@ def collect(quarter: str) -> dict:
         latest = conn.execute("select max(reporting_quarter) from marts.fct_kpi where period_type = 'quarter'"
                               ).fetchone()[0]
         names = dict(conn.execute("select geography_code, geography_name from marts.dim_district").fetchall())
+        # an indicator with no figure for any period is waiting for its feed to be connected, not for a period
+        with_data = {r[0] for r in conn.execute("select distinct indicator_id from marts.fct_kpi").fetchall()}
     by_key = {(k["indicator_id"], k["geography_code"], k["period_type"]): k for k in kpis}
     rows = []
     for ind in catalogue:
@@ -137,7 +139,8 @@ def collect(quarter: str) -> dict:
                            f"(latest quarter with data: {latest})")
     return {"quarter": quarter, "rows": rows, "catalogue": catalogue, "build": build, "run_id": run_id,
             "published_at": published_at, "partnership": partnership, "geography_names": names,
-            "config": indicators.dashboard_config(), "published": published}
+            "config": indicators.dashboard_config(), "published": published,
+            "indicators_with_data": with_data}
 
 
 # ---- formatting -------------------------------------------------------------------------------------------------
@@ -241,11 +244,21 @@ def context_notes(k: dict | None, notes: list[dict]) -> list[str]:
     return found
 
 
-def county_comparison(row: Row, names: dict) -> str:
+def county_comparison(row: Row, names: dict, region: str = "") -> str:
+    """Against the regional average where the region's forces' files cover the period (as the board compares),
+    else against the parent geography."""
     k = row.current
-    if not k or k["parent_value"] is None or k["value"] is None:
+    if not k or k["value"] is None:
         return "–"
-    parent = names.get(k["parent_geography_code"], "parent")
+    if k.get("region_value") is not None:
+        label = f"{region or 'Regional'} average ({k['region_forces_covered']} of {k['region_forces']} forces)"
+        reference_value = k["region_value"]
+    elif k["parent_value"] is not None:
+        label, reference_value = names.get(k["parent_geography_code"], "parent"), k["parent_value"]
+    else:
+        return "–"
+    parent = label
+    k = {**k, "parent_value": reference_value}
     diff = (float(k["value"]) - float(k["parent_value"])) / float(k["parent_value"]) * 100 if k["parent_value"] else 0
     if abs(diff) <= 5:
         word = "Average"
@@ -327,7 +340,8 @@ def render_html(data: dict) -> str:
         in_group = [r for r in data["rows"] if r.indicator["outcome"] == outcome["id"]]
         rows = [r for r in in_group if r.current]
         # an active indicator whose feed sent nothing for the period waits like one with no mart or feed yet
-        waiting = [{**r.indicator, "status": "no_data"} for r in in_group if not r.current] + [
+        waiting = [{**r.indicator, "status": "no_data" if r.indicator["id"] in data.get("indicators_with_data", ())
+                    else "awaiting_feed"} for r in in_group if not r.current] + [
             i for i in data["catalogue"] if i["outcome"] == outcome["id"] and i["status"] != "active"]
         rendered = []
         for r in rows:
@@ -383,7 +397,8 @@ def render_html(data: dict) -> str:
                 "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
                 "arrow": symbol, "arrow_class": css, "arrow_words": words,
                 "rag": k.get("rag"), "not_rated": NOT_RATED.get(k.get("not_rated_reason"), k.get("not_rated_reason")),
-                "peer": peer, "county": county_comparison(r, data["geography_names"]),
+                "peer": peer, "county": county_comparison(r, data["geography_names"],
+                                                              data["partnership"].get("region_name", "")),
                 "chart": district_chart(r),
             })
         groups.append({"name": outcome["name"], "id": outcome["id"], "rows": rendered, "rag": outcome_rag(rows),

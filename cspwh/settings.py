@@ -13,6 +13,11 @@ DBT_DIR = PROJECT_ROOT / "dbt_project"
 DAGS_DIR = PROJECT_ROOT / "dags"
 
 
+def reference_dir() -> Path:
+    """The partnership's reference files (dbt's seeds): sources/reference, or the folder `cspwh init --out` wrote."""
+    return Path(os.environ.get("CSPWH_REFERENCE_DIR") or SOURCES_DIR / "reference")
+
+
 def expectations_dir() -> Path:
     return Path(os.environ.get("CSPWH_EXPECTATIONS_DIR") or PROJECT_ROOT / "expectations")
 

@@ -40,7 +40,8 @@ class Config:
     end: str = "2022-10"
     scale: float = 1.0
     seed: int = 42
-    partnership: str = "leicestershire"
+    # the configured partnership (partnership.yml) unless named: the generator refuses any other
+    partnership: str = dataclasses.field(default_factory=lambda: _configured_partnership())
     faults: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_FAULTS))
     linkage: str = "realistic"  # how hard Storm and Sentinel are to link: realistic | hard (linkage.py)
 
@@ -54,3 +55,9 @@ class Config:
     @classmethod
     def without_faults(cls, out: Path, **kw) -> "Config":
         return cls(out=out, faults={k: 0 for k in DEFAULT_FAULTS}, **kw)
+
+
+def _configured_partnership() -> str:
+    from cspwh import reference
+
+    return reference.partnership()["partnership"]

@@ -107,7 +107,9 @@
         sum({{ peer.numerator or 'incident_count' }})::numeric as numerator,
         (array_agg(({{ peer.denominator or 'population_mid_year' }})::numeric order by src.month_start desc))[1]
             as denominator,
-        {{ peer.multiplier or indicator.source.multiplier }}::numeric as multiplier
+        {{ peer.multiplier or indicator.source.multiplier }}::numeric as multiplier,
+        bool_and(src.in_comparison_group) as in_comparison_group,
+        bool_and(src.in_region) as in_region
     from (select * from {{ ref(peer.model) }} where ({{ peer.filter or 'true' }})) as src
     inner join {{ ref('int_reporting_periods') }} as periods
         on src.month_start between periods.period_start and periods.period_end

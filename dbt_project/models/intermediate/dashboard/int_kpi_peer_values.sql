@@ -19,7 +19,8 @@ unioned as (
     {% if not indicators %}
     select null::text as indicator_id, null::text as force_slug, null::text as force_name, null::text as period_type,
         null::text as period_label, null::int as period_months, null::int as months_covered,
-        null::numeric as numerator, null::numeric as denominator, null::numeric as multiplier
+        null::numeric as numerator, null::numeric as denominator, null::numeric as multiplier,
+        null::boolean as in_comparison_group, null::boolean as in_region
     where false
     {% endif %}
 

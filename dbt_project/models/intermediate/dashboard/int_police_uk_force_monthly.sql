@@ -1,5 +1,5 @@
-{#- Whole-force police.uk counts per month and category for the partnership's force and its configured peers
-    (peer_forces.csv), with the force area's ONS population: the like-for-like basis of the peer rank. Every record a
+{#- Whole-force police.uk counts per month and category for the partnership's force, its configured peers and the
+    forces of its region (peer_forces.csv: in_comparison_group ranks, in_region makes the regional average), with the force area's ONS population: the like-for-like basis of the peer rank. Every record a
     force published counts, located or not, so forces compare on the same terms. A force whose files are not loaded
     has no rows, and the dashboard says the rank is not available. -#}
 with
@@ -12,8 +12,9 @@ crimes as (
 
 peers as (
 
-    select force_slug, force_name from {{ ref('peer_forces') }}
-    where in_comparison_group or is_partnership_force
+    select force_slug, force_name, in_comparison_group or is_partnership_force as in_comparison_group, in_region
+    from {{ ref('peer_forces') }}
+    where in_comparison_group or is_partnership_force or in_region
 
 ),
 
@@ -59,7 +60,9 @@ select
     with_total.incident_count::bigint as incident_count,
     population.population::bigint as population_mid_year,
     population.mid_year as population_year,
-    population.mid_year < extract(year from with_total.month_start)::int as population_is_carried_forward
+    population.mid_year < extract(year from with_total.month_start)::int as population_is_carried_forward,
+    peers.in_comparison_group,
+    peers.in_region
 from with_total
 inner join peers using (force_slug)
 inner join population

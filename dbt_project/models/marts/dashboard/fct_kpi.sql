@@ -219,6 +219,21 @@ peer_ranks as (
         count(*) over (partition by indicator_id, period_type, period_label) as peers_ranked
     from peer_values
     inner join indicators using (indicator_id)
+    where peer_values.in_comparison_group
+
+),
+
+-- the regional average: the region's forces pooled (their records over their summed populations), over the forces
+-- whose files cover the whole period; how many of the region's forces that is goes beside it
+region_values as (
+
+    select
+        indicator_id, period_type, period_label,
+        round(sum(numerator) * max(multiplier) / nullif(sum(denominator), 0), 4) as region_value,
+        count(*)::int as region_forces_covered
+    from peer_values
+    where in_region
+    group by indicator_id, period_type, period_label
 
 )
 
@@ -295,7 +310,10 @@ select
     files.is_files_complete,
     files.files_note,
     ranked.rag_rule,
-    ranked.is_secondary_suppression
+    ranked.is_secondary_suppression,
+    region_values.region_value,
+    coalesce(region_values.region_forces_covered, 0) as region_forces_covered,
+    (select count(*)::int from {{ ref('peer_forces') }} where in_region) as region_forces
 from ranked
 left join ranked as parent
     on parent.indicator_id = ranked.indicator_id
@@ -307,6 +325,10 @@ left join peer_ranks
     and peer_ranks.period_type = ranked.period_type
     and peer_ranks.period_label = ranked.period_label
     and peer_ranks.force_slug = '{{ var("police_uk_force") }}'
+left join region_values
+    on region_values.indicator_id = ranked.indicator_id
+    and region_values.period_type = ranked.period_type
+    and region_values.period_label = ranked.period_label
 left join indicator_feeds
     on indicator_feeds.indicator_id = ranked.indicator_id
 {{ files_assessed('indicator_feeds.feeds', 'ranked.period_start', 'ranked.period_end') }}

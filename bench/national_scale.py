@@ -1,0 +1,157 @@
+"""National volume: real police.uk force-months replicated to every force of England and Wales, loaded through the
+feed's real path and built by the nightly dbt build, against a bare COPY of the same files.
+
+    .venv/bin/python bench/national_scale.py --forces 43 --months 36     # national: ~20M street records
+    .venv/bin/python bench/national_scale.py --forces 4 --months 6       # a small run
+
+Each synthetic force-month is a real vendored file (Leicestershire, Lancashire, Nottinghamshire, Northamptonshire,
+South Wales in turn) with its force and month rewritten, rows unchanged. The warehouse is configured as the
+repository's partnership with every force in its comparison group, so the whole-force peer and regional models
+carry the national volume. Prints, for the first half of the months and then for all of them (how each grows with
+months), and at the end for one more month: rows, the pipeline's load time against a bare COPY of the same files, and
+the nightly build's time. The build is a full rebuild every night (no incremental models yet): the last line says
+how much one new month costs against the full build, the number the target (at least 10x faster) is about.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [ROOT / "sources" / "police_uk" / "data" / f for f in
+           ("leicestershire", "lancashire", "nottinghamshire", "northamptonshire", "south-wales")]
+
+
+def months_back(last: str, count: int) -> list[str]:
+    year, month = map(int, last.split("-"))
+    out = []
+    for _ in range(count):
+        out.append(f"{year}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out[::-1]
+
+
+def write_force_month(source: Path, force_slug: str, force_name: str, month: str, out: Path) -> int:
+    with gzip.open(source, "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+    month_col, reported, falls = header.index("Month"), header.index("Reported by"), header.index("Falls within")
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow(header)
+        for row in rows[1:]:
+            row[month_col], row[reported], row[falls] = month, force_name, force_name
+            writer.writerow(row)
+    return len(rows) - 1
+
+
+def build_files(folder: Path, forces: list[dict], months: list[str]) -> dict[str, list[Path]]:
+    """month -> its files, one per force."""
+    # each synthetic force takes its months from one real force, so its volume is as steady as a real force's
+    sources = [sorted(s.glob("*-street.csv.gz")) for s in SOURCES]
+    by_month: dict[str, list[Path]] = {}
+    for i, month in enumerate(months):
+        for j, force in enumerate(forces):
+            path = folder / f"{month}-{force['police_uk_force']}-street.csv"
+            real = sources[j % len(sources)]
+            write_force_month(real[i % len(real)], force["police_uk_force"], force["force_area_name"], month, path)
+            by_month.setdefault(month, []).append(path)
+    return by_month
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--forces", type=int, default=43)
+    parser.add_argument("--months", type=int, default=36)
+    parser.add_argument("--last-month", default="2022-03")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="cspwh-bench-national-"))
+    home.chmod(0o755)
+    os.environ.setdefault("CSPWH_HOME", str(home))
+    os.environ.setdefault("CSPWH_PG_PORT", "55441")
+    sys.path.insert(0, str(ROOT))
+
+    from cspwh import bootstrap, db, embedded_pg, ingest, national, partnership_init, reference, settings, warehouse
+
+    # the repository's partnership, with every force compared (so the whole-force models carry every force)
+    own = reference.partnership()["force_area_code"]
+    forces = [f for c, f in sorted(national.force_areas().items()) if c == own] + \
+        [f for c, f in sorted(national.force_areas().items()) if c != own]
+    forces = forces[:args.forces]
+    refdir = home / "reference"
+    shutil.copytree(settings.reference_dir(), refdir)
+    force_rows, peer_rows, _ = partnership_init.force_comparisons(
+        own, [f["police_uk_force"] for f in forces[1:]], range(2001, 2021))
+    with (refdir / "peer_forces.csv").open("w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["force_slug", "force_name", "is_partnership_force", "in_comparison_group", "note", "in_region"])
+        w.writerows(peer_rows)
+    os.environ["CSPWH_REFERENCE_DIR"] = str(refdir)
+
+    months = months_back(args.last_month, args.months + 1)
+    files_dir = home / "files"
+    files_dir.mkdir()
+    began = time.perf_counter()
+    by_month = build_files(files_dir, forces, months)
+    print(f"{args.forces} forces x {args.months} months (+1 new month): files written in "
+          f"{time.perf_counter() - began:.0f} s")
+    url = db.ensure_database(settings.warehouse_url())
+    bootstrap.ensure(url)
+    drop = settings.drop_dir() / "police_uk"
+    drop.mkdir(parents=True, exist_ok=True)
+    try:
+        with db.connect() as conn:
+            conn.execute("create table bare_text ({})".format(", ".join(f"c{i} text" for i in range(12))))
+            conn.commit()
+        half = max(1, args.months // 2)
+        steps = [("first half", months[:half]), ("all months", months[half:args.months]),
+                 ("one more month", months[args.months:])]
+        loaded_rows = 0
+        full_build = None
+        for label, step_months in steps:
+            files = [p for m in step_months for p in by_month[m]]
+            rows = 0
+            copy_seconds = 0.0
+            with db.connect() as conn:
+                for path in files:
+                    t = time.perf_counter()
+                    with conn.transaction(), conn.cursor() as cur, \
+                            cur.copy("copy bare_text from stdin (format csv, header true)") as copy, \
+                            path.open("rb") as fh:
+                        while chunk := fh.read(1 << 20):
+                            copy.write(chunk)
+                    copy_seconds += time.perf_counter() - t
+            t = time.perf_counter()
+            for path in files:
+                shutil.copyfile(path, drop / path.name)
+                outcome = ingest.ingest_file("police_uk", drop / path.name, "bench")
+                assert outcome.outcome == "loaded", (path.name, outcome)
+                rows += outcome.rows
+            load_seconds = time.perf_counter() - t
+            loaded_rows += rows
+            schema = warehouse.new_build_schema()
+            t = time.perf_counter()
+            warehouse.build(schema, "bench")
+            build_seconds = time.perf_counter() - t
+            print(f"{label}: {len(step_months)} months, {rows:,} rows (warehouse now {loaded_rows:,}): load "
+                  f"{load_seconds:.1f} s against bare COPY {copy_seconds:.1f} s (x{load_seconds / copy_seconds:.2f}); "
+                  f"nightly build {build_seconds:.1f} s")
+            if label == "all months":
+                full_build = build_seconds
+            elif label == "one more month" and full_build:
+                print(f"one new month: the build is a full rebuild ({build_seconds:.1f} s against {full_build:.1f} s, "
+                      f"x{full_build / build_seconds:.2f} faster; the target is x10, which needs incremental models)")
+    finally:
+        embedded_pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
