@@ -5,7 +5,9 @@ with
 
 files as (
 
-    select * from {{ ref('int_feed_period_files') }}
+    select files.*, outcomes.received_at
+    from {{ ref('int_feed_period_files') }} as files
+    left join {{ ref('stg_landing__file_outcomes') }} as outcomes on outcomes.file_id = files._load_id
 
 ),
 
@@ -16,6 +18,7 @@ versions as (
         lag(_source_file) over w as superseded_file,
         lag(_load_id) over w as superseded_load_id,
         lag(loaded_at) over w as superseded_loaded_at,
+        lag(received_at) over w as superseded_received_at,
         lag(file_rows) over w as superseded_rows,
         lag(measure_value) over w as superseded_value
     from files
@@ -36,6 +39,8 @@ select
     loaded_at as restating_loaded_at,
     file_rows as restating_rows,
     measure_value as restating_value,
-    measure_value is distinct from superseded_value or file_rows is distinct from superseded_rows as figures_changed
+    measure_value is distinct from superseded_value or file_rows is distinct from superseded_rows as figures_changed,
+    superseded_received_at,
+    received_at as restating_received_at
 from versions
 where superseded_load_id is not null
