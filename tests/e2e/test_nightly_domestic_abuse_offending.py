@@ -409,6 +409,7 @@ def test_the_corrected_marac_month_is_a_visible_restatement(night):
                            where check_name = 'domestic_abuse_offending.restated_periods'
                            order by check_result_id desc limit 1""")[0]
     assert gate[0] is False and f"'period': '{period}'" in gate[1]
+    assert gate[1].count(f"marac_cases_{period}.csv (received ") == 2  # both files, each with when it came
 
 
 def test_violence_rising_while_uava_referrals_fall_is_a_warning_with_both_series(night):
