@@ -262,6 +262,23 @@ def test_mounts_exist_and_line_up_with_the_project_root():
         assert PurePosixPath(env[key]).is_relative_to(env["CSPWH_HOME"]), key
 
 
+def test_the_partnership_served_is_configuration_mounted_from_the_repository():
+    """One compose file serves any partnership: its reference folder and alert routes are settings whose defaults
+    (and the partnerships/ folder `cspwh init --out` writes to) are mounted from the repository."""
+    env, root = common_env(), PurePosixPath(common_env()["CSPWH_PROJECT_ROOT"])
+    mounted = {PurePosixPath(target): source for source, target in bind_mounts(compose()["x-airflow-common"])}
+    for key, repo_default in (("CSPWH_REFERENCE_DIR", "sources/reference"),
+                              ("CSPWH_ALERT_ROUTES", "expectations/alert_routes.yml")):
+        default = re.fullmatch(r"\$\{" + key + r":-([^}]+)\}", env[key])
+        assert default, f"{key} must be a setting with a default: {env[key]}"
+        path = PurePosixPath(default[1])
+        assert path == root / repo_default and (ROOT / repo_default).exists()
+        assert any(path.is_relative_to(target) for target in mounted), f"{path} is not mounted"
+    assert mounted.get(root / "partnerships") == "./partnerships" and (ROOT / "partnerships").is_dir()
+    from cspwh import settings  # the code reads both settings
+    assert "CSPWH_REFERENCE_DIR" in Path(settings.__file__).read_text()
+
+
 def test_services_reach_each_other_by_name():
     env = common_env()
     assert re.fullmatch(r"http://airflow-apiserver:8080/execution/", env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
