@@ -44,6 +44,10 @@ select
     end as period_end,
     file_name,
     outcome,
+    rows as row_count,
+    content_hash,
     received_at,
+    last_received_at,
+    times_received,
     accepted_at
 from periods
