@@ -53,13 +53,15 @@
         {%- if previous is none or state is none -%}
             {%- do plan.update({'reason': 'the published build ' ~ previous_build ~ ' has no ' ~ this.identifier ~ ' with its load state'}) -%}
         {%- else -%}
-            {%- set row = run_query('select code_hash, reference_hash, load_ids from ' ~ state).rows[0] -%}
+            {#- as text: agate hands a Postgres array back as its literal, not a list -#}
+            {%- set row = run_query("select code_hash, reference_hash, array_to_string(load_ids, ',') from "
+                                    ~ state).rows[0] -%}
             {%- if row[0] != plan.code_hash -%}
                 {%- do plan.update({'reason': 'the model or its vars changed since ' ~ previous_build}) -%}
             {%- elif row[1] != plan.reference_hash -%}
                 {%- do plan.update({'reason': 'its reference data changed since ' ~ previous_build}) -%}
             {%- else -%}
-                {%- set before = row[2] | map('int') | list -%}
+                {%- set before = (row[2] or '').split(',') | reject('equalto', '') | map('int') | list -%}
                 {%- set kept = current | select('in', before) | list -%}
                 {%- set fresh = current | reject('in', before) | list -%}
                 {%- do plan.update({'incremental': true, 'previous': previous, 'kept': kept, 'fresh': fresh,
