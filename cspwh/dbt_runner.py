@@ -55,7 +55,7 @@ class Result:
     result: list[NodeResult]
 
 
-def run(command: str, build_schema: str, *extra: str) -> Result:
+def run(command: str, build_schema: str, *extra: str, previous_build: str | None = None) -> Result:
     """Run a dbt command against the build schema in its own process, its lines (each model's and test's status,
     rows and timing) in this process's log; returns each node's result, raises with the failing nodes if dbt does not
     succeed.
@@ -76,6 +76,9 @@ def run(command: str, build_schema: str, *extra: str) -> Result:
         shutil.rmtree(seeds, ignore_errors=True)
         shutil.copytree(settings.reference_dir(), seeds)
         seeds_env["CSPWH_DBT_SEED_DIR"] = str(seeds)
+    # the last published build, whose intermediate tables the incremental-by-load models carry forward
+    # (dbt_project/macros/incremental_by_load.sql); CSPWH_INCREMENTAL=0 makes every build a full rebuild
+    seeds_env["CSPWH_PREVIOUS_BUILD"] = previous_build or ""
     results = target / "run_results.json"
     results.unlink(missing_ok=True)
     began = time.monotonic()
@@ -105,5 +108,5 @@ def _node_results(path: Path) -> list[NodeResult]:
             for r in json.loads(path.read_text()).get("results", [])]
 
 
-def build(build_schema: str) -> None:
-    run("build", build_schema)
+def build(build_schema: str, previous_build: str | None = None) -> Result:
+    return run("build", build_schema, previous_build=previous_build)

@@ -65,7 +65,8 @@ def build(build_schema: str, run_id: str | None = None, wait: float | None = Non
         keep = {b} if (b := publish.last_published_build()) else set()
         publish.drop_stale_builds(build_schema, keep)
         try:
-            dbt_runner.build(build_schema)
+            # the published build's intermediate tables seed the incremental-by-load models (it is kept above)
+            dbt_runner.build(build_schema, previous_build=b)
         except BaseException:
             with contextlib.suppress(Exception):  # never hide why the build failed
                 publish.record_build(build_schema, "failed")

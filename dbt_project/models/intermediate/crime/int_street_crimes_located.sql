@@ -1,20 +1,30 @@
 {#- The current records of the partnership's force, each placed in its local authority by LSOA. A later file for
     the same force and month restates it, so only the current file of each force-month counts. Records that cannot
-    be placed keep a reason instead of being dropped. -#}
+    be placed keep a reason instead of being dropped.
+
+    Incremental by load (macros/incremental_by_load.sql): at national volume this reads one force among every force's
+    records, so carrying forward the loads already placed by the published build and placing only the new ones saves
+    a scan of all of raw. -#}
+{%- set plan = incremental_by_load_plan('police_uk', 'street_crimes',
+        seeds=['ons_lsoa11_to_lad19', 'geographies', 'police_uk_crime_categories'], vars_read=['police_uk_force']) -%}
+{%- do record_load_state(plan) -%}
+{%- set computed = plan.fresh if plan.incremental else plan.current %}
 with
 
 crimes as (
 
     select * from {{ ref('stg_police_uk__street_crimes') }}
     where force_slug = '{{ var("police_uk_force") }}'
+        and _load_id = any({{ load_id_array(computed) }})
 
 ),
 
--- the current file of each force-month, from the manifest: an accepted restatement with no rows empties its month
+-- the current file of each force-month, from the manifest (read once by the plan): an accepted restatement with no
+-- rows empties its month
 current_files as (
 
     select load_id as _load_id from {{ ref('stg_landing__loaded_files') }}
-    where feed = 'police_uk' and entity = 'street_crimes' and is_current
+    where feed = 'police_uk' and entity = 'street_crimes' and load_id = any({{ load_id_array(computed) }})
 
 ),
 
@@ -66,3 +76,11 @@ from current_crimes
 inner join categories on categories.crime_type = current_crimes.crime_type
 left join lsoas on lsoas.lsoa11cd = current_crimes.lsoa_code
 left join local_authorities on local_authorities.geography_code = lsoas.lad19cd
+{%- if plan.incremental %}
+
+union all
+
+-- the loads the published build already placed and that are still current (same code, same reference data)
+select * from {{ plan.previous }}
+where _load_id = any({{ load_id_array(plan.kept) }})
+{%- endif %}

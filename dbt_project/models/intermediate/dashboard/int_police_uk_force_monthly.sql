@@ -4,12 +4,6 @@
     has no rows, and the dashboard says the rank is not available. -#}
 with
 
-crimes as (
-
-    select * from {{ ref('stg_police_uk__street_crimes') }}
-
-),
-
 peers as (
 
     select force_slug, force_name, in_comparison_group or is_partnership_force as in_comparison_group, in_region
@@ -18,20 +12,15 @@ peers as (
 
 ),
 
-current_files as (
-
-    select load_id as _load_id from {{ ref('stg_landing__loaded_files') }}
-    where feed = 'police_uk' and entity = 'street_crimes' and is_current
-
-),
-
+-- counted once per load by int_police_uk_load_counts (incremental), which holds exactly the current file of each
+-- force-month as its build read the manifest: no second manifest read here, which a file landing mid-build could
+-- make disagree with it
 counted as (
 
-    select crimes.force_slug, crimes.month_start, categories.crime_category, categories.counts_as_crime,
-        count(*) as incident_count
-    from crimes
-    inner join current_files using (_load_id)
-    inner join {{ ref('police_uk_crime_categories') }} as categories on categories.crime_type = crimes.crime_type
+    select counts.force_slug, counts.month_start, categories.crime_category, categories.counts_as_crime,
+        sum(counts.incident_count) as incident_count
+    from {{ ref('int_police_uk_load_counts') }} as counts
+    inner join {{ ref('police_uk_crime_categories') }} as categories on categories.crime_type = counts.crime_type
     group by 1, 2, 3, 4
 
 ),
