@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from cspwh import db, dbt_runner, settings
+from cspwh import dbt_runner, publish, settings
 
 
 class DocsFailed(RuntimeError):
@@ -21,11 +21,10 @@ class DocsFailed(RuntimeError):
 
 
 def published_build() -> str:
-    with db.connect() as conn:
-        row = conn.execute("select build_schema from audit.publications order by publication_id desc limit 1").fetchone()
-    if not row:
+    build = publish.last_published_build()
+    if build is None:
         raise DocsFailed("nothing is published yet: run the nightly job first (make demo), then cspwh docs")
-    return row[0]
+    return build
 
 
 def generate(out: Path | None = None) -> Path:

@@ -157,22 +157,14 @@ cs_members as (
         and part.breakdown_type = total.breakdown_type and part.breakdown_value = total.breakdown_value
     {%- if totals and partitions %}
     union all
-    select distinct 'breakdown ' || total.cell_id || ' ' || part.breakdown_type, total.cell_id, true
+    select distinct 'breakdown ' || total.cell_id || ' ' || part.breakdown_type, member.cell_id, member.is_total
     from cs_keyed as total
     inner join cs_keyed as part
         on part.family = total.family and part.geography_code = total.geography_code
         and part.period_type = total.period_type and part.period_label = total.period_label
         and part.breakdown_type in ({% for p in partitions %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %})
         and part.breakdown_value not in ({% for t in totals %}'{{ t }}'{{ ", " if not loop.last }}{% endfor %})
-    where total.breakdown_value in ({% for t in totals %}'{{ t }}'{{ ", " if not loop.last }}{% endfor %})
-    union all
-    select 'breakdown ' || total.cell_id || ' ' || part.breakdown_type, part.cell_id, false
-    from cs_keyed as total
-    inner join cs_keyed as part
-        on part.family = total.family and part.geography_code = total.geography_code
-        and part.period_type = total.period_type and part.period_label = total.period_label
-        and part.breakdown_type in ({% for p in partitions %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %})
-        and part.breakdown_value not in ({% for t in totals %}'{{ t }}'{{ ", " if not loop.last }}{% endfor %})
+    cross join lateral (values (total.cell_id, true), (part.cell_id, false)) as member(cell_id, is_total)
     where total.breakdown_value in ({% for t in totals %}'{{ t }}'{{ ", " if not loop.last }}{% endfor %})
     {%- endif %}
     union all
