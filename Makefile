@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 
-.PHONY: demo test stop env summary dbt-sources airflow airflow-down airflow-status
+.PHONY: demo test test-fast lint stop env summary dbt-sources airflow airflow-down airflow-status
 
 # the environment, from the lock; uv itself comes from PyPI when missing
 env: $(VENV)/.synced
@@ -38,3 +38,8 @@ dbt-sources: env
 TEST_WORKERS ?= 2
 test: env
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# the edit-test loop: unit tests and the integration tests that build no dbt model and run no DAG (`-m "not slow"`;
+# which tests are slow is decided in tests/conftest.py)
+test-fast: env
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)

@@ -5,6 +5,7 @@
 Prints rows written per second and peak resident memory for each scale, and the memory ratio of the largest scale
 to the smallest: flat memory means the ratio stays small while the rows grow a hundredfold.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,15 +39,23 @@ def main() -> None:
     results = {}
     for scale in [float(s) for s in args.scales.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "out"), args.start, args.end,
-                                  str(scale)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(Path(tmp) / "out"), args.start, args.end, str(scale)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[scale] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[scale]
-        print(f"scale {scale:>5g}: {r['rows']:>10,} records in {r['seconds']:7.1f} s = "
-              f"{r['rows'] / r['seconds']:>9,.0f} records/s, peak memory {r['peak_mb']:7.1f} MB")
+        print(
+            f"scale {scale:>5g}: {r['rows']:>10,} records in {r['seconds']:7.1f} s = "
+            f"{r['rows'] / r['seconds']:>9,.0f} records/s, peak memory {r['peak_mb']:7.1f} MB"
+        )
     low, high = min(results), max(results)
-    print(f"records x{results[high]['rows'] / results[low]['rows']:.0f} from scale {low:g} to {high:g}; "
-          f"peak memory x{results[high]['peak_mb'] / results[low]['peak_mb']:.2f}")
+    print(
+        f"records x{results[high]['rows'] / results[low]['rows']:.0f} from scale {low:g} to {high:g}; "
+        f"peak memory x{results[high]['peak_mb'] / results[low]['peak_mb']:.2f}"
+    )
 
 
 if __name__ == "__main__":

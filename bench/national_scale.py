@@ -15,6 +15,7 @@ build) is timed against a full rebuild of the same data, the two are compared ro
 last lines say how much faster the incremental build is, whole and for the incremental models alone (the number the
 target, at least 10x faster, is about).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "sources" / "police_uk" / "data" / f for f in
-           ("leicestershire", "lancashire", "nottinghamshire", "northamptonshire", "south-wales")]
+SOURCES = [
+    ROOT / "sources" / "police_uk" / "data" / f
+    for f in ("leicestershire", "lancashire", "nottinghamshire", "northamptonshire", "south-wales")
+]
 
 
 def months_back(last: str, count: int) -> list[str]:
@@ -79,8 +82,11 @@ def model_seconds() -> dict[str, float]:
     from cspwh import settings
 
     results = json.loads((settings.home() / "dbt" / "target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"].rsplit(".", 1)[-1]: float(r["execution_time"]) for r in results
-            if r["unique_id"].startswith("model.") and r["unique_id"].rsplit(".", 1)[-1] in INCREMENTAL_MODELS}
+    return {
+        r["unique_id"].rsplit(".", 1)[-1]: float(r["execution_time"])
+        for r in results
+        if r["unique_id"].startswith("model.") and r["unique_id"].rsplit(".", 1)[-1] in INCREMENTAL_MODELS
+    }
 
 
 def differing_tables(db, a: str, b: str) -> list[str]:
@@ -89,9 +95,11 @@ def differing_tables(db, a: str, b: str) -> list[str]:
     with db.connect() as conn:
         names = [r[0] for r in conn.execute("select tablename from pg_tables where schemaname = %s", (a,))]
         for t in names:
-            n = conn.execute(f'select (select count(*) from (select x::text from "{a}"."{t}" x except all '
-                             f'select y::text from "{b}"."{t}" y) d) + (select count(*) from (select y::text from '
-                             f'"{b}"."{t}" y except all select x::text from "{a}"."{t}" x) d)').fetchone()[0]
+            n = conn.execute(
+                f'select (select count(*) from (select x::text from "{a}"."{t}" x except all '
+                f'select y::text from "{b}"."{t}" y) d) + (select count(*) from (select y::text from '
+                f'"{b}"."{t}" y except all select x::text from "{a}"."{t}" x) d)'
+            ).fetchone()[0]
             if n:
                 out.append(t)
     return out
@@ -109,18 +117,24 @@ def main() -> None:
     os.environ.setdefault("CSPWH_PG_PORT", "55441")
     sys.path.insert(0, str(ROOT))
 
-    from cspwh import bootstrap, db, embedded_pg, ingest, national, partnership_init, publish, reference, settings, \
-        warehouse
+    from cspwh import db, settings
+    from cspwh.catalogue import national, partnership_init, reference
+    from cspwh.db import bootstrap
+    from cspwh.ingest import feed_run
+    from cspwh.local import embedded_pg
+    from cspwh.warehouse import nightly, publish
 
     # the repository's partnership, with every force compared (so the whole-force models carry every force)
     own = reference.partnership()["force_area_code"]
-    forces = [f for c, f in sorted(national.force_areas().items()) if c == own] + \
-        [f for c, f in sorted(national.force_areas().items()) if c != own]
-    forces = forces[:args.forces]
+    forces = [f for c, f in sorted(national.force_areas().items()) if c == own] + [
+        f for c, f in sorted(national.force_areas().items()) if c != own
+    ]
+    forces = forces[: args.forces]
     refdir = home / "reference"
     shutil.copytree(settings.reference_dir(), refdir)
     force_rows, peer_rows, _ = partnership_init.force_comparisons(
-        own, [f["police_uk_force"] for f in forces[1:]], range(2001, 2021))
+        own, [f["police_uk_force"] for f in forces[1:]], range(2001, 2021)
+    )
     with (refdir / "peer_forces.csv").open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["force_slug", "force_name", "is_partnership_force", "in_comparison_group", "note", "in_region"])
@@ -132,9 +146,11 @@ def main() -> None:
     files_dir.mkdir()
     began = time.perf_counter()
     by_month = build_files(files_dir, forces, months)
-    print(f"{args.forces} forces x {args.months} months (+1 new month): files written in "
-          f"{time.perf_counter() - began:.0f} s")
-    url = db.ensure_database(settings.warehouse_url())
+    print(
+        f"{args.forces} forces x {args.months} months (+1 new month): files written in "
+        f"{time.perf_counter() - began:.0f} s"
+    )
+    url = db.ensure_database(embedded_pg.use_by_default())
     bootstrap.ensure(url)
     drop = settings.drop_dir() / "police_uk"
     drop.mkdir(parents=True, exist_ok=True)
@@ -143,10 +159,12 @@ def main() -> None:
             conn.execute("create table bare_text ({})".format(", ".join(f"c{i} text" for i in range(12))))
             conn.commit()
         half = max(1, args.months // 2)
-        steps = [("first half", months[:half]), ("all months", months[half:args.months]),
-                 ("one more month", months[args.months:])]
+        steps = [
+            ("first half", months[:half]),
+            ("all months", months[half : args.months]),
+            ("one more month", months[args.months :]),
+        ]
         loaded_rows = 0
-        full_build = None
         for label, step_months in steps:
             files = [p for m in step_months for p in by_month[m]]
             rows = 0
@@ -154,45 +172,59 @@ def main() -> None:
             with db.connect() as conn:
                 for path in files:
                     t = time.perf_counter()
-                    with conn.transaction(), conn.cursor() as cur, \
-                            cur.copy("copy bare_text from stdin (format csv, header true)") as copy, \
-                            path.open("rb") as fh:
+                    with (
+                        conn.transaction(),
+                        conn.cursor() as cur,
+                        cur.copy("copy bare_text from stdin (format csv, header true)") as copy,
+                        path.open("rb") as fh,
+                    ):
                         while chunk := fh.read(1 << 20):
                             copy.write(chunk)
                     copy_seconds += time.perf_counter() - t
             t = time.perf_counter()
             for path in files:
                 shutil.copyfile(path, drop / path.name)
-                outcome = ingest.ingest_file("police_uk", drop / path.name, "bench")
+                outcome = feed_run.ingest_file("police_uk", drop / path.name, "bench")
                 assert outcome.outcome == "loaded", (path.name, outcome)
                 rows += outcome.rows
             load_seconds = time.perf_counter() - t
             loaded_rows += rows
-            print(f"{label}: {len(step_months)} months, {rows:,} rows (warehouse now {loaded_rows:,}): load "
-                  f"{load_seconds:.1f} s against bare COPY {copy_seconds:.1f} s (x{load_seconds / copy_seconds:.2f})")
-            modes = [("full rebuild", False)] if label != "one more month" else \
-                [("nightly build (incremental)", True), ("full rebuild of the same data", False)]
+            print(
+                f"{label}: {len(step_months)} months, {rows:,} rows (warehouse now {loaded_rows:,}): load "
+                f"{load_seconds:.1f} s against bare COPY {copy_seconds:.1f} s (x{load_seconds / copy_seconds:.2f})"
+            )
+            modes = (
+                [("full rebuild", False)]
+                if label != "one more month"
+                else [("nightly build (incremental)", True), ("full rebuild of the same data", False)]
+            )
             built = {}
             for mode, incremental in modes:
                 os.environ["CSPWH_INCREMENTAL"] = "1" if incremental else "0"
-                schema = warehouse.new_build_schema()
+                schema = nightly.new_build_schema()
                 t = time.perf_counter()
-                warehouse.build(schema, "bench")
+                nightly.build(schema, "bench")
                 seconds = time.perf_counter() - t
                 models = model_seconds()
                 built[incremental] = (schema, seconds, models)
-                print(f"  {mode}: {seconds:.1f} s; incremental models {sum(models.values()):.1f} s ("
-                      + ", ".join(f"{m} {v:.1f} s" for m, v in models.items()) + ")")
+                print(
+                    f"  {mode}: {seconds:.1f} s; incremental models {sum(models.values()):.1f} s ("
+                    + ", ".join(f"{m} {v:.1f} s" for m, v in models.items())
+                    + ")"
+                )
                 if incremental or label != "one more month":
                     publish.publish(schema, "bench")
             if label == "one more month":
                 (inc, inc_s, inc_m), (full, full_s, full_m) = built[True], built[False]
-                different = differing_tables(db, "marts", f"{full}_marts") + \
-                    differing_tables(db, f"{inc}_intermediate", f"{full}_intermediate")
-                print(f"one new month: nightly build {inc_s:.1f} s against a full rebuild {full_s:.1f} s "
-                      f"(x{full_s / inc_s:.2f} faster); the incremental models {sum(inc_m.values()):.1f} s against "
-                      f"{sum(full_m.values()):.1f} s (x{sum(full_m.values()) / max(sum(inc_m.values()), 1e-3):.1f}); "
-                      f"marts and intermediate tables {'identical' if not different else 'DIFFERENT: ' + str(different)}")
+                different = differing_tables(db, "marts", f"{full}_marts") + differing_tables(
+                    db, f"{inc}_intermediate", f"{full}_intermediate"
+                )
+                print(
+                    f"one new month: nightly build {inc_s:.1f} s against a full rebuild {full_s:.1f} s "
+                    f"(x{full_s / inc_s:.2f} faster); the incremental models {sum(inc_m.values()):.1f} s against "
+                    f"{sum(full_m.values()):.1f} s (x{sum(full_m.values()) / max(sum(inc_m.values()), 1e-3):.1f}); "
+                    f"marts and intermediate tables {'identical' if not different else 'DIFFERENT: ' + str(different)}"
+                )
     finally:
         embedded_pg.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 Everything is overridable by environment so the same code runs in the demo, the tests and docker compose.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,13 +47,15 @@ def drop_dir() -> Path:
 
 
 def warehouse_url() -> str:
-    """The owner connection the pipeline uses: WAREHOUSE_URL if set, else the embedded server (started on demand)."""
+    """The owner connection the pipeline uses: WAREHOUSE_URL. On one machine the command line sets it to the
+    embedded Postgres it starts when unset (cspwh/local/embedded_pg.py); the stages never start a server."""
     url = os.environ.get("WAREHOUSE_URL")
-    if url:
-        return url
-    from cspwh import embedded_pg
-
-    return embedded_pg.ensure_running().owner_url
+    if not url:
+        raise RuntimeError(
+            "no warehouse: set WAREHOUSE_URL (postgresql://owner:password@host:port/database), or run "
+            "through the `cspwh` command, which starts the embedded Postgres when it is unset"
+        )
+    return url
 
 
 def analyst_role() -> str:

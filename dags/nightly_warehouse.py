@@ -1,15 +1,16 @@
 """The nightly warehouse: wait for the night's feeds -> dbt build into a fresh build schema -> consistency gate ->
 publish into `marts`, at most once a night."""
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
 from airflow.sdk import dag, get_current_context, task
-
 from common.defaults import DEFAULT_ARGS, START, raw_asset
 from common.run_end import alert_task
-from cspwh import night
+
+from cspwh.catalogue import night
 
 FEEDS = sorted(night.config().feeds)
 log = logging.getLogger("cspwh.dags.nightly_warehouse")
@@ -20,8 +21,15 @@ log = logging.getLogger("cspwh.dags.nightly_warehouse")
     description="Once the night's feeds are in, rebuild the marts from raw, check them, and publish what passed",
     # the first feed that loads something starts the night's run, which then waits for the others (wait_for_feeds);
     # a feed run that loaded nothing sends no event
-    schedule=(raw_asset("police_uk") | raw_asset("storm_asb") | raw_asset("sentinel_asb") | raw_asset("uava_return")
-              | raw_asset("marac") | raw_asset("yos") | raw_asset("crc_rat")),
+    schedule=(
+        raw_asset("police_uk")
+        | raw_asset("storm_asb")
+        | raw_asset("sentinel_asb")
+        | raw_asset("uava_return")
+        | raw_asset("marac")
+        | raw_asset("yos")
+        | raw_asset("crc_rat")
+    ),
     start_date=START,
     catchup=False,
     max_active_runs=1,
@@ -30,14 +38,19 @@ log = logging.getLogger("cspwh.dags.nightly_warehouse")
 )
 def nightly_warehouse():
     # reschedule: the wait holds no worker slot; the night's cut-off ends it long before the timeout
-    @task.sensor(poke_interval=60, timeout=dt.timedelta(hours=20).total_seconds(), mode="reschedule",
-                 execution_timeout=dt.timedelta(minutes=5), retries=0)
+    @task.sensor(
+        poke_interval=60,
+        timeout=dt.timedelta(hours=20).total_seconds(),
+        mode="reschedule",
+        execution_timeout=dt.timedelta(minutes=5),
+        retries=0,
+    )
     def wait_for_feeds():
         """Until every feed due tonight has run (or the cut-off): one build a night, not one per feed. A run an
         operator triggers by hand (nightly_warehouse itself, or feeds by hand) is asking for a build now."""
         from airflow.sdk import PokeReturnValue
 
-        from cspwh import audit
+        from cspwh.db import audit
 
         context = get_current_context()
         plan = _plan(context)
@@ -47,8 +60,7 @@ def nightly_warehouse():
         ti = context["ti"]
         active = {feed: ti.get_dr_count(dag_id=feed, states=["queued", "running"]) for feed in FEEDS}
         finished, last_end = audit.feeds_ended(tonight)
-        reasons = night.still_waiting(tonight, dt.datetime.now(dt.timezone.utc), active, finished,
-                                      plan["scheduled"], last_end)
+        reasons = night.still_waiting(tonight, dt.datetime.now(dt.UTC), active, finished, plan["scheduled"], last_end)
         if reasons:
             log.info("the night of %s is not in yet: %s", tonight, "; ".join(reasons))
         return PokeReturnValue(is_done=not reasons, xcom_value=plan)
@@ -56,16 +68,16 @@ def nightly_warehouse():
     @task
     def build(plan: dict, run_id: str | None = None) -> str:
         """A model or test that fails fails the night at once; only a failure to run dbt (a lost connection) is
-        retried. One build at a time: a second waits for the first (warehouse.build_lock)."""
+        retried. One build at a time: a second waits for the first (nightly.build_lock)."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from cspwh import dbt_runner, warehouse
+        from cspwh.warehouse import dbt_runner, nightly
 
-        reason = warehouse.no_build_needed(dt.date.fromisoformat(plan["night"]), plan["force"], plan["from_feeds"])
+        reason = nightly.no_build_needed(dt.date.fromisoformat(plan["night"]), plan["force"], plan["from_feeds"])
         if reason:
             raise AirflowSkipException(reason)
         try:
-            return warehouse.build(warehouse.new_build_schema(), run_id)
+            return nightly.build(nightly.new_build_schema(), run_id)
         except dbt_runner.NodesFailed as exc:
             raise AirflowFailException(str(exc)) from exc
 
@@ -74,11 +86,11 @@ def nightly_warehouse():
         """A blocking failure fails this task (no retry: the data will not change) and publish never runs."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from cspwh import warehouse
+        from cspwh.warehouse import nightly
 
         try:
-            warehouse.gate(build_schema, run_id or build_schema)
-        except warehouse.BlockedByGate as exc:
+            nightly.gate(build_schema, run_id or build_schema)
+        except nightly.BlockedByGate as exc:
             raise AirflowFailException(str(exc)) from exc
         return build_schema
 
@@ -88,11 +100,13 @@ def nightly_warehouse():
         a second one the same night unless forced."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from cspwh import publish as publishing, warehouse
+        from cspwh.warehouse import nightly
+        from cspwh.warehouse import publish as publishing
 
         try:
-            return warehouse.publish_build(build_schema, run_id or build_schema,
-                                           dt.date.fromisoformat(plan["night"]), plan["force"])
+            return nightly.publish_build(
+                build_schema, run_id or build_schema, dt.date.fromisoformat(plan["night"]), plan["force"]
+            )
         except (publishing.Superseded, publishing.AlreadyPublishedTonight) as exc:
             publishing.record_build(build_schema, "superseded")
             raise AirflowSkipException(str(exc)) from exc
@@ -107,18 +121,21 @@ def _plan(context) -> dict:
     """Which night this run builds, whether the feeds' schedule set it off, and whether it may publish a second
     time that night (an operator asked: a manual run, or conf {"force": true})."""
     dag_run = context["dag_run"]
-    extras = [event.extra or {} for events in (context.get("triggering_asset_events") or {}).values()
-              for event in events]
+    extras = [
+        event.extra or {} for events in (context.get("triggering_asset_events") or {}).values() for event in events
+    ]
     nights = sorted(e["night"] for e in extras if e.get("night"))
-    moment = getattr(dag_run, "run_after", None) or dt.datetime.now(dt.timezone.utc)
+    moment = getattr(dag_run, "run_after", None) or dt.datetime.now(dt.UTC)
     from_feeds = bool(extras) or str(getattr(dag_run, "run_type", "")).endswith("asset_triggered")
     conf = getattr(dag_run, "conf", None) or {}
-    return {"night": nights[-1] if nights else night.config().night_of(moment).isoformat(),
-            "from_feeds": from_feeds,
-            "scheduled": any(e.get("scheduled") for e in extras),
-            # a run triggered by hand, or set off by feeds an operator triggered by hand, was asked for: it may
-            # publish again the same night
-            "force": bool(conf.get("force")) or not from_feeds or not any(e.get("scheduled") for e in extras)}
+    return {
+        "night": nights[-1] if nights else night.config().night_of(moment).isoformat(),
+        "from_feeds": from_feeds,
+        "scheduled": any(e.get("scheduled") for e in extras),
+        # a run triggered by hand, or set off by feeds an operator triggered by hand, was asked for: it may
+        # publish again the same night
+        "force": bool(conf.get("force")) or not from_feeds or not any(e.get("scheduled") for e in extras),
+    }
 
 
 nightly_warehouse_dag = nightly_warehouse()

@@ -1,5 +1,6 @@
 """Test fixtures on real components: a real Postgres (the embedded one on its own port in a temporary home, or a
 fresh database on WAREHOUSE_URL's server), real Airflow metadata, real dbt and GX runs."""
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,8 @@ VENDORED = Path(__file__).resolve().parent.parent / "sources" / "police_uk" / "d
 @pytest.fixture(scope="session")
 def server_url():
     """An owner URL on the test server's maintenance database."""
-    from cspwh import db, embedded_pg
+    from cspwh import db
+    from cspwh.local import embedded_pg
 
     if EXTERNAL_URL:
         yield db.with_database(EXTERNAL_URL, "postgres")
@@ -60,7 +62,7 @@ def create_database(server_url: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def airflow_ready(server_url):
     """Airflow's metadata in a real database, migrated once for the session."""
-    from cspwh import airflow_env
+    from cspwh.local import airflow_env
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_URL", create_database(server_url, "cspwh_test_airflow_home"))
@@ -77,7 +79,7 @@ def _point_loaded_airflow_at(airflow_env) -> None:
 
     if "airflow.settings" in sys.modules:
         settings = sys.modules["airflow.settings"]
-        if settings.SQL_ALCHEMY_CONN != os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") != settings.SQL_ALCHEMY_CONN:
             settings.dispose_orm(do_log=False)
             settings.configure_vars()
             settings.configure_orm()
@@ -158,7 +160,7 @@ def _activate(mp: pytest.MonkeyPatch, url: str, root: Path) -> Warehouse:
     for name in ("landing", "quarantine", "drop"):
         (root / name).mkdir(parents=True, exist_ok=True)
         mp.setenv(f"CSPWH_{name.upper()}_DIR", str(root / name))
-    from cspwh import bootstrap
+    from cspwh.db import bootstrap
 
     bootstrap.ensure(url)
     return Warehouse(url, root)
@@ -174,3 +176,42 @@ def module_warehouse(request, server_url, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         name = request.module.__name__.rsplit(".", 1)[-1]
         yield _activate(mp, create_database(server_url, f"m_{name}"), tmp_path_factory.mktemp(name))
+
+
+# `make test-fast` (the edit-test loop) runs what is not marked slow: no dbt build, no Airflow run, no Airflow
+# import in a child process, nothing over a few seconds. `make test` (and CI) runs everything.
+SLOW_FOLDERS = ("e2e", "faults")
+SLOW_FILES = {  # integration tests that build dbt models or run DAGs
+    "test_anomalies.py",
+    "test_asb_linking_quality.py",
+    "test_asset_queue.py",
+    "test_completeness.py",
+    "test_consistency_gate.py",
+    "test_generated_feeds.py",
+    "test_incremental_build.py",
+    "test_series_anomalies.py",
+    "test_dag_integrity.py",
+    "test_celery_executor.py",
+    "test_dbt_unit_tests.py",
+    "test_source_freshness.py",
+}
+SLOW_TESTS = {
+    "test_a_correction_to_a_published_quarter_is_the_one_restatement",
+    "test_import_keeps_every_figure_as_printed_and_shows_both_reports",
+    "test_the_compiled_hmac_is_used_here_and_agrees_with_the_sql_one",
+    "test_a_large_extract_keeps_every_rows_line_pseudonym_and_time",
+    "test_the_key_can_come_from_an_airflow_connection",
+    "test_airflow_commands_are_real_cli_commands",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if (
+            path.parent.name in SLOW_FOLDERS
+            or path.name in SLOW_FILES
+            or item.originalname in SLOW_TESTS
+            or item.get_closest_marker("scheduler")
+        ):
+            item.add_marker(pytest.mark.slow)

@@ -3,6 +3,7 @@
 No Docker needed. Airflow is imported only in a subprocess with a throwaway AIRFLOW_HOME: other tests configure
 Airflow through the environment before its first import in the pytest process.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,15 +26,24 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 INIT_SQL_DIR = ROOT / "docker" / "postgres-init"
 
-REQUIRED_SERVICES = {"postgres", "redis", "mailpit", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                     "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+REQUIRED_SERVICES = {
+    "postgres",
+    "redis",
+    "mailpit",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+}
 
 # CLI groups / config sections of providers compose relies on but which the project does not install locally.
 # The official apache/airflow image ships them; the Dockerfile must name the distribution (its build asserts the
 # distribution is installed), so an image without it fails to build instead of failing at run time.
 IMAGE_PROVIDERS = {"celery": "apache-airflow-providers-celery"}
 # Config sections of packages installed neither locally nor in the image: inert there, allowed on purpose.
-# cosmos: astronomer-cosmos's telemetry switch, set like cspwh/airflow_env.py does, in case cosmos is added.
+# cosmos: astronomer-cosmos's telemetry switch, set like cspwh/local/airflow_env.py does, in case cosmos is added.
 INERT_SECTIONS = {"cosmos"}
 
 
@@ -58,14 +68,18 @@ def common_env() -> dict[str, str]:
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", "\n".join(line for line in DOCKERFILE.read_text().splitlines()
-                                          if not line.lstrip().startswith("#")))
+    text = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")),
+    )
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in text.splitlines() if line.strip()]
 
 
 def dockerfile_env() -> dict[str, str]:
-    return dict(pair.split("=", 1) for args in (a for i, a in dockerfile_instructions() if i == "ENV")
-                for pair in args.split())
+    return dict(
+        pair.split("=", 1) for args in (a for i, a in dockerfile_instructions() if i == "ENV") for pair in args.split()
+    )
 
 
 def locked_version(package: str) -> str:
@@ -154,12 +168,17 @@ print("PROBE=" + json.dumps({"errors": errors, "options": options}))
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory) -> dict:
     """Ask the installed Airflow (in a clean subprocess) which CLI calls parse and which config options exist."""
-    calls = [c for s in airflow_services().values() for c in airflow_invocations(s)
-             if not (c[0] in IMAGE_PROVIDERS and not provider_installed(IMAGE_PROVIDERS[c[0]]))]
+    calls = [
+        c
+        for s in airflow_services().values()
+        for c in airflow_invocations(s)
+        if not (c[0] in IMAGE_PROVIDERS and not provider_installed(IMAGE_PROVIDERS[c[0]]))
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CSPWH_", "WAREHOUSE_"))}
     env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
-    done = subprocess.run([sys.executable, "-c", PROBE], input=json.dumps(calls), env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], input=json.dumps(calls), env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("PROBE=", 1)[1])
     result["calls"] = calls
@@ -168,7 +187,7 @@ def airflow(tmp_path_factory) -> dict:
 
 # ------------------------------------------------------------------------------------------------------- tests
 def test_compose_has_the_required_services():
-    assert REQUIRED_SERVICES <= set(services()), REQUIRED_SERVICES - set(services())
+    assert set(services()) >= REQUIRED_SERVICES, REQUIRED_SERVICES - set(services())
     assert set(airflow_services()) == {s for s in REQUIRED_SERVICES if s.startswith("airflow-")}
     assert "axllent/mailpit" in services()["mailpit"]["image"]
 
@@ -225,7 +244,7 @@ def test_airflow_config_variables_are_real_options(airflow):
     for name in common_env().keys() | {k for s in airflow_services().values() for k in s["environment"]}:
         if not name.startswith("AIRFLOW__"):
             continue
-        section, key = (part.lower() for part in name[len("AIRFLOW__"):].split("__", 1))
+        section, key = (part.lower() for part in name[len("AIRFLOW__") :].split("__", 1))
         if section in airflow["options"]:
             assert key in airflow["options"][section], f"{name}: no option {key!r} in [{section}]"
         elif section in IMAGE_PROVIDERS and not provider_installed(IMAGE_PROVIDERS[section]):
@@ -267,15 +286,18 @@ def test_the_partnership_served_is_configuration_mounted_from_the_repository():
     (and the partnerships/ folder `cspwh init --out` writes to) are mounted from the repository."""
     env, root = common_env(), PurePosixPath(common_env()["CSPWH_PROJECT_ROOT"])
     mounted = {PurePosixPath(target): source for source, target in bind_mounts(compose()["x-airflow-common"])}
-    for key, repo_default in (("CSPWH_REFERENCE_DIR", "sources/reference"),
-                              ("CSPWH_ALERT_ROUTES", "expectations/alert_routes.yml")):
+    for key, repo_default in (
+        ("CSPWH_REFERENCE_DIR", "sources/reference"),
+        ("CSPWH_ALERT_ROUTES", "expectations/alert_routes.yml"),
+    ):
         default = re.fullmatch(r"\$\{" + key + r":-([^}]+)\}", env[key])
         assert default, f"{key} must be a setting with a default: {env[key]}"
         path = PurePosixPath(default[1])
         assert path == root / repo_default and (ROOT / repo_default).exists()
         assert any(path.is_relative_to(target) for target in mounted), f"{path} is not mounted"
     assert mounted.get(root / "partnerships") == "./partnerships" and (ROOT / "partnerships").is_dir()
-    from cspwh import settings  # the code reads both settings
+    from cspwh import settings
+
     assert "CSPWH_REFERENCE_DIR" in Path(settings.__file__).read_text()
 
 
@@ -304,22 +326,25 @@ def test_every_variable_is_documented_or_defaulted():
 
 
 def test_compose_and_the_local_deployment_share_one_set_of_airflow_settings():
-    """cspwh/airflow_env.py is the one home of Airflow's settings: what every deployment sets alike (SHARED) has the
+    """cspwh/local/airflow_env.py is the one home of Airflow's settings: what every deployment sets alike (SHARED)
+    has the
     same value in compose, and compose sets nothing else but the per-deployment values (hosts, ports, secrets)."""
-    from cspwh import airflow_env
+    from cspwh.local import airflow_env
 
     env = common_env()
     for key, value in airflow_env.SHARED.items():
-        assert env.get(key) == value, f"{key}: compose {env.get(key)!r}, cspwh/airflow_env.py {value!r}"
+        assert env.get(key) == value, f"{key}: compose {env.get(key)!r}, cspwh/local/airflow_env.py {value!r}"
     airflow_keys = {k for k in env if k.startswith("AIRFLOW")}
     unknown = airflow_keys - airflow_env.SHARED.keys() - set(airflow_env.PER_DEPLOYMENT) - {"AIRFLOW_CONN_SMTP_DEFAULT"}
-    assert not unknown, f"compose sets {sorted(unknown)}: add them to SHARED or PER_DEPLOYMENT in cspwh/airflow_env.py"
+    assert not unknown, (
+        f"compose sets {sorted(unknown)}: add them to SHARED or PER_DEPLOYMENT in cspwh/local/airflow_env.py"
+    )
     assert set(airflow_env.PER_DEPLOYMENT) <= airflow_keys, set(airflow_env.PER_DEPLOYMENT) - airflow_keys
 
 
 def test_the_local_deployment_sets_every_per_deployment_setting(tmp_path, monkeypatch):
     """`cspwh airflow up --executor celery` gives every per-deployment setting a value of its own."""
-    from cspwh import airflow_env, airflow_service
+    from cspwh.local import airflow_env, airflow_service
 
     monkeypatch.setenv("CSPWH_HOME", str(tmp_path))
     monkeypatch.setenv("CSPWH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

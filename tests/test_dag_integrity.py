@@ -1,4 +1,5 @@
 """Every DAG imports cleanly, carries the shared defaults, and imports nothing heavy at parse time."""
+
 import json
 import subprocess
 import sys
@@ -34,8 +35,16 @@ print(json.dumps({
 
 
 def test_there_are_dags_and_airflow_will_parse_them():
-    assert {p.stem for p in DAG_FILES} >= {"police_uk", "storm_asb", "sentinel_asb", "nightly_warehouse",
-                                        "uava_return", "marac", "yos", "crc_rat"}
+    assert {p.stem for p in DAG_FILES} >= {
+        "police_uk",
+        "storm_asb",
+        "sentinel_asb",
+        "nightly_warehouse",
+        "uava_return",
+        "marac",
+        "yos",
+        "crc_rat",
+    }
     for path in DAG_FILES:  # safe-mode parsing skips a file that does not mention both words
         text = path.read_text().lower()
         assert "airflow" in text and "dag" in text, path.name
@@ -44,8 +53,13 @@ def test_there_are_dags_and_airflow_will_parse_them():
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.stem)
 def test_dag_imports_with_defaults_and_nothing_heavy(dag_file, tmp_path):
     env = {"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(DAGS), str(dag_file), ",".join(HEAVY)],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(DAGS), str(dag_file), ",".join(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["heavy"] == [], f"{dag_file.name} imports {report['heavy']} at parse time"
@@ -59,8 +73,9 @@ def test_dag_imports_with_defaults_and_nothing_heavy(dag_file, tmp_path):
         # the consistency gate fails on purpose, without retrying: data does not change between tries; an alert
         # not delivered stays in the outbox for the next alert task; outcome only fails a run that already failed;
         # the wait for the night's feeds is a sensor that pokes again by itself
-        assert task["retries"] >= 1 or task["task_id"] in ("consistency_gate", "alert", "outcome",
-                                                           "wait_for_feeds"), task
+        assert task["retries"] >= 1 or task["task_id"] in ("consistency_gate", "alert", "outcome", "wait_for_feeds"), (
+            task
+        )
         # nothing runs unbounded: a stuck server or lock ends the task, and the run shows it
         assert task["timeout"] and task["timeout"] <= 3 * 3600, task
     # every run ends by alerting, and a feed run whose work failed is a failed run (not a green one)

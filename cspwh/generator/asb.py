@@ -1,5 +1,6 @@
 """Storm ASB incidents (grounded in the real police.uk ASB records) and Sentinel cases: police-originated cases
 that duplicate Storm incidents, with the Storm number typed a dozen ways or not at all, and council-only cases."""
+
 from __future__ import annotations
 
 import bisect
@@ -8,23 +9,45 @@ import collections
 import datetime as dt
 import json
 
-from cspwh import contracts
+from cspwh.catalogue import contracts
 from cspwh.generator import linkage, police_uk_counts
-from cspwh.generator.common import (Output, POSTCODE_DISTRICTS, People, csv_bytes, date_text, district_name, rng_for,
-                                    scaled, weighted)
+from cspwh.generator.common import (
+    POSTCODE_DISTRICTS,
+    Output,
+    People,
+    csv_bytes,
+    date_text,
+    district_name,
+    rng_for,
+    scaled,
+    weighted,
+)
 
 PEN = [("Personal", 0.25), ("Environmental", 0.15), ("Nuisance", 0.60)]
 TYPES = {
     "Personal": ["Neighbour dispute", "Malicious communications", "Rowdy or inconsiderate behaviour"],
     "Environmental": ["Littering or fly-tipping", "Abandoned vehicle", "Animal problems"],
-    "Nuisance": ["Rowdy or inconsiderate behaviour", "Noise", "Vehicle nuisance", "Street drinking", "Begging",
-                 "Other ASB"],
+    "Nuisance": [
+        "Rowdy or inconsiderate behaviour",
+        "Noise",
+        "Vehicle nuisance",
+        "Street drinking",
+        "Begging",
+        "Other ASB",
+    ],
 }
 REFERENCE_STYLES = [
-    lambda d, n: f"LP-{d}-{n:04d}", lambda d, n: f"LP{d}-{n:04d}", lambda d, n: f"lp-{d}-{n:04d}",
-    lambda d, n: f"LP/{d}/{n:04d}", lambda d, n: f"{d}-{n:04d}", lambda d, n: f"{d}/{n}",
-    lambda d, n: f"LP-{d}-{n}", lambda d, n: f"Storm LP-{d}-{n:04d}", lambda d, n: f"ref: LP {d} {n:04d}",
-    lambda d, n: f"LP-{d[:4]}-{d[4:6]}-{d[6:]}-{n:04d}", lambda d, n: f"{n:04d} ({d[6:]}/{d[4:6]}/{d[:4]})",
+    lambda d, n: f"LP-{d}-{n:04d}",
+    lambda d, n: f"LP{d}-{n:04d}",
+    lambda d, n: f"lp-{d}-{n:04d}",
+    lambda d, n: f"LP/{d}/{n:04d}",
+    lambda d, n: f"{d}-{n:04d}",
+    lambda d, n: f"{d}/{n}",
+    lambda d, n: f"LP-{d}-{n}",
+    lambda d, n: f"Storm LP-{d}-{n:04d}",
+    lambda d, n: f"ref: LP {d} {n:04d}",
+    lambda d, n: f"LP-{d[:4]}-{d[4:6]}-{d[6:]}-{n:04d}",
+    lambda d, n: f"{n:04d} ({d[6:]}/{d[4:6]}/{d[:4]})",
     lambda d, n: f"LP-{d}-{n:04d}".replace("0", "O", 1),
 ]
 PLACEHOLDER = "SEN-PENDING"
@@ -41,13 +64,22 @@ def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
     lookup = police_uk_counts.lsoa_lookup()
     days = calendar.monthrange(month.year, month.month)[1]
     records = police_uk_counts.asb_records(month)
-    slots = sorted((rng.randrange(days * 1440), index) for index, record in enumerate(records)
-                   for _ in range(scaled(rng, 1, cfg.scale)))
+    slots = sorted(
+        (rng.randrange(days * 1440), index)
+        for index, record in enumerate(records)
+        for _ in range(scaled(rng, 1, cfg.scale))
+    )
     entity = contracts.load("storm_asb").entity("incidents")
-    late_day = dt.date(month.year, month.month, rng.randint(1, days)) if cfg.rate("late_file") and \
-        month == cfg.months[len(cfg.months) // 2] else None
-    resent_day = dt.date(month.year, month.month, rng.randint(1, days)) if cfg.rate("resent_file") and \
-        month == cfg.months[len(cfg.months) // 3] else None
+    late_day = (
+        dt.date(month.year, month.month, rng.randint(1, days))
+        if cfg.rate("late_file") and month == cfg.months[len(cfg.months) // 2]
+        else None
+    )
+    resent_day = (
+        dt.date(month.year, month.month, rng.randint(1, days))
+        if cfg.rate("resent_file") and month == cfg.months[len(cfg.months) // 3]
+        else None
+    )
     start = dt.datetime(month.year, month.month, 1)
     profile = linkage.profile(cfg.linkage)
     for day_index in range(days):
@@ -67,19 +99,24 @@ def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
             street = record["Location"]
             if day_rng.random() < profile.location_variant:
                 street = linkage.location_variant(day_rng, street)
-            incidents.append({
-                "number": f"LP-{day:%Y%m%d}-{seq:04d}", "opened_at": opened,
-                "closed_at": opened + dt.timedelta(minutes=day_rng.randint(20, 4320)),
-                "pen": pen, "asb_type": day_rng.choice(TYPES[pen]), "street": street,
-                "lsoa": record["LSOA code"], "authority": authority,
-                "caller": day_rng.choice(linkage.ANONYMOUS) if anonymous else people.name(),
-                "person": people.name() if anonymous else None,  # who the caller is, though Storm has no name
-                "phone": None if anonymous and day_rng.random() < 0.7 else people.phone(),
-                "address": None if anonymous else people.address(),
-                "postcode": None if anonymous else people.postcode(day_rng.choice(POSTCODE_DISTRICTS[authority])),
-            })
-        _write_storm_day(cfg, out, entity, day, incidents, day_rng, late=(day == late_day),
-                         resend=(day == resent_day))
+            incidents.append(
+                {
+                    "number": f"LP-{day:%Y%m%d}-{seq:04d}",
+                    "opened_at": opened,
+                    "closed_at": opened + dt.timedelta(minutes=day_rng.randint(20, 4320)),
+                    "pen": pen,
+                    "asb_type": day_rng.choice(TYPES[pen]),
+                    "street": street,
+                    "lsoa": record["LSOA code"],
+                    "authority": authority,
+                    "caller": day_rng.choice(linkage.ANONYMOUS) if anonymous else people.name(),
+                    "person": people.name() if anonymous else None,  # who the caller is, though Storm has no name
+                    "phone": None if anonymous and day_rng.random() < 0.7 else people.phone(),
+                    "address": None if anonymous else people.address(),
+                    "postcode": None if anonymous else people.postcode(day_rng.choice(POSTCODE_DISTRICTS[authority])),
+                }
+            )
+        _write_storm_day(cfg, out, entity, day, incidents, day_rng, late=(day == late_day), resend=(day == resent_day))
         for incident in incidents:
             sentinel_sink(incident)
     return {"storm_incidents": len(slots)}
@@ -94,32 +131,69 @@ def _write_storm_day(cfg, out: Output, entity, day: dt.date, incidents: list[dic
         opened, opened_fault = date_text(incident["opened_at"], rng, cfg)
         closed, closed_fault = date_text(incident["closed_at"], rng, cfg)
         district, aliased = district_name(incident["authority"], rng, cfg.rate("district_aliases"))
-        for fault, column in ((opened_fault, "Opened At"), (closed_fault, "Closed At"),
-                              ("district_aliases" if aliased else None, "District")):
+        for fault, column in (
+            (opened_fault, "Opened At"),
+            (closed_fault, "Closed At"),
+            ("district_aliases" if aliased else None, "District"),
+        ):
             if fault:
                 lines[(fault, column)].append(line)
-        rows.append([incident["number"], opened, closed, incident["pen"], incident["asb_type"], incident["street"],
-                     incident["lsoa"], district, incident["caller"], incident["phone"] or "", incident["address"] or "",
-                     incident["postcode"] or "",
-                     f"Caller reports {incident['asb_type'].lower()} {incident['street'].lower()}"])
+        rows.append(
+            [
+                incident["number"],
+                opened,
+                closed,
+                incident["pen"],
+                incident["asb_type"],
+                incident["street"],
+                incident["lsoa"],
+                district,
+                incident["caller"],
+                incident["phone"] or "",
+                incident["address"] or "",
+                incident["postcode"] or "",
+                f"Caller reports {incident['asb_type'].lower()} {incident['street'].lower()}",
+            ]
+        )
     if rows and cfg.rate("dates_outside_period") and rng.random() < cfg.rate("dates_outside_period"):
         earlier = incidents[0]["opened_at"] - dt.timedelta(days=2)
         rows[0][1] = earlier.isoformat(sep=" ", timespec="minutes")
         for fault in ("dmy_dates", "excel_serial_dates"):  # the overwritten value is ISO now
             if 2 in lines.get((fault, "Opened At"), []):
                 lines[(fault, "Opened At")].remove(2)
-        out.fault("dates_outside_period", "storm_asb", name, "outside:Opened At", "blocking", [2],
-                  f"opened {earlier:%Y-%m-%d} in the extract for {day:%Y-%m-%d}")
+        out.fault(
+            "dates_outside_period",
+            "storm_asb",
+            name,
+            "outside:Opened At",
+            "blocking",
+            [2],
+            f"opened {earlier:%Y-%m-%d} in the extract for {day:%Y-%m-%d}",
+        )
     if rows and cfg.rate("unknown_codes") and rng.random() < cfg.rate("unknown_codes"):
         line = rng.randrange(len(rows))
         rows[line][3] = "Unclassified"
-        out.fault("unknown_codes", "storm_asb", name, "allowed_values:PEN Category", "blocking", [line + 2],
-                  "PEN category 'Unclassified'")
+        out.fault(
+            "unknown_codes",
+            "storm_asb",
+            name,
+            "allowed_values:PEN Category",
+            "blocking",
+            [line + 2],
+            "PEN category 'Unclassified'",
+        )
     bom = bool(rows) and cfg.rate("windows_1252_bom") and rng.random() < cfg.rate("windows_1252_bom")
     if bom:
         rows[0][12] = rows[0][12] + " \u2013 caller says it costs them \u00a320 a week"  # en dash and pound sign
-        out.fault("windows_1252_bom", "storm_asb", name, "encoding", "notice", [],
-                  "exported as Windows-1252 with a UTF-8 byte order mark")
+        out.fault(
+            "windows_1252_bom",
+            "storm_asb",
+            name,
+            "encoding",
+            "notice",
+            [],
+            "exported as Windows-1252 with a UTF-8 byte order mark",
+        )
     for (fault, column), hit in sorted((k, v) for k, v in lines.items() if v):
         check = "alias" if fault == "district_aliases" else "variant"
         out.fault(fault, "storm_asb", name, f"{check}:{column}", "notice", hit, "")
@@ -164,15 +238,21 @@ class Sentinel:
         rng = self.rng
         month_end = dt.date(opened.year, opened.month, calendar.monthrange(opened.year, opened.month)[1])
         updated = dt.datetime.combine(opened, dt.time(rng.randint(8, 18), rng.randint(0, 59))) + dt.timedelta(
-            days=rng.randint(0, max(0, (month_end - opened).days)))
+            days=rng.randint(0, max(0, (month_end - opened).days))
+        )
         closed = updated.date() if rng.random() < 0.7 else None
         district, aliased = district_name(authority, rng, self.cfg.rate("district_aliases"))
-        return {"opened_on": opened.isoformat(), "updated_at": updated.isoformat(timespec="seconds"),
-                "closed_on": closed.isoformat() if closed else None, "status": "Closed" if closed else "Open",
-                "district": district, "_aliased": aliased,
-                "perpetrator_name": self.people.name() if rng.random() < 0.6 else None,
-                "perpetrator_dob": self.people.date_of_birth(opened, 14, 70).isoformat() if rng.random() < 0.4
-                else None, "case_notes": "Case opened following report; see partner records."}
+        return {
+            "opened_on": opened.isoformat(),
+            "updated_at": updated.isoformat(timespec="seconds"),
+            "closed_on": closed.isoformat() if closed else None,
+            "status": "Closed" if closed else "Open",
+            "district": district,
+            "_aliased": aliased,
+            "perpetrator_name": self.people.name() if rng.random() < 0.6 else None,
+            "perpetrator_dob": self.people.date_of_birth(opened, 14, 70).isoformat() if rng.random() < 0.4 else None,
+            "case_notes": "Case opened following report; see partner records.",
+        }
 
     def _neighbour(self, lsoa: str) -> str:
         """Another LSOA of the same authority next to it in code order (codes run roughly by place)."""
@@ -183,20 +263,25 @@ class Sentinel:
             self._neighbours = {code: codes for codes in by_authority.values() for code in codes}
         codes = self._neighbours[lsoa]
         i = codes.index(lsoa)
-        return codes[min(len(codes) - 1, i + 1)] if (self.rng.random() < 0.5 or i == 0) and i + 1 < len(codes) \
+        return (
+            codes[min(len(codes) - 1, i + 1)]
+            if (self.rng.random() < 0.5 or i == 0) and i + 1 < len(codes)
             else codes[max(0, i - 1)]
+        )
 
     def from_storm(self, incident: dict) -> None:
         self.storm_by_district[incident["authority"]] += 1
         rng, p = self.rng, self.profile
         if not (self.cfg.rate("cross_system_duplicates") and rng.random() < self.cfg.rate("cross_system_duplicates")):
             return
-        month_end = dt.date(self.month.year, self.month.month, calendar.monthrange(self.month.year,
-                                                                                  self.month.month)[1])
-        incident_on = incident["opened_at"].date() + dt.timedelta(days=weighted(
-            rng, [(d, w) for d, w in p.offsets]))
-        opened = min(max(incident_on, incident["opened_at"].date()) + dt.timedelta(days=rng.randint(0, 3)),
-                     max(month_end, incident_on))
+        month_end = dt.date(
+            self.month.year, self.month.month, calendar.monthrange(self.month.year, self.month.month)[1]
+        )
+        incident_on = incident["opened_at"].date() + dt.timedelta(days=weighted(rng, [(d, w) for d, w in p.offsets]))
+        opened = min(
+            max(incident_on, incident["opened_at"].date()) + dt.timedelta(days=rng.randint(0, 3)),
+            max(month_end, incident_on),
+        )
         case = self._base(opened, incident["authority"])
         day, seq = incident["number"][3:11], int(incident["number"][12:])
         typed = None
@@ -204,12 +289,20 @@ class Sentinel:
             typed = rng.choice(REFERENCE_STYLES)(day, seq)
             if rng.random() < p.reference_transposed:
                 typed = linkage.transposed(rng, typed)
-        pen = incident["pen"] if rng.random() >= p.pen_changed else \
-            rng.choice([c for c, _ in PEN if c != incident["pen"]])
+        pen = (
+            incident["pen"]
+            if rng.random() >= p.pen_changed
+            else rng.choice([c for c, _ in PEN if c != incident["pen"]])
+        )
         asb_type = incident["asb_type"] if rng.random() >= p.type_changed else rng.choice(TYPES[pen])
         roll = rng.random()
-        lsoa = incident["lsoa"] if roll < p.lsoa_same else self._neighbour(incident["lsoa"]) \
-            if roll < p.lsoa_same + p.lsoa_neighbour else None
+        lsoa = (
+            incident["lsoa"]
+            if roll < p.lsoa_same
+            else self._neighbour(incident["lsoa"])
+            if roll < p.lsoa_same + p.lsoa_neighbour
+            else None
+        )
         person = incident["person"] or incident["caller"]
         address = incident["address"]
         if rng.random() < p.victim_unnamed:
@@ -222,16 +315,31 @@ class Sentinel:
         if address and rng.random() < p.address_variant:
             address = linkage.address_variant(rng, address)
         roll = rng.random()
-        postcode = incident["postcode"] if roll < p.postcode_same and incident["postcode"] else \
-            self.people.postcode(rng.choice(POSTCODE_DISTRICTS[incident["authority"]])) if roll < 0.9 else None
-        case.update({
-            "originating_agency": "Police", "storm_reference": typed, "case_type": "ASB",
-            "pen_category": pen, "asb_type": asb_type, "incident_on": incident_on.isoformat(),
-            "lsoa_code": lsoa, "victim_name": victim,
-            "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
-            "victim_address": address or self.people.address(), "victim_postcode": postcode,
-            "_authority": incident["authority"], "_storm": incident["number"], "_typed": typed,
-        })
+        postcode = (
+            incident["postcode"]
+            if roll < p.postcode_same and incident["postcode"]
+            else self.people.postcode(rng.choice(POSTCODE_DISTRICTS[incident["authority"]]))
+            if roll < 0.9
+            else None
+        )
+        case.update(
+            {
+                "originating_agency": "Police",
+                "storm_reference": typed,
+                "case_type": "ASB",
+                "pen_category": pen,
+                "asb_type": asb_type,
+                "incident_on": incident_on.isoformat(),
+                "lsoa_code": lsoa,
+                "victim_name": victim,
+                "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
+                "victim_address": address or self.people.address(),
+                "victim_postcode": postcode,
+                "_authority": incident["authority"],
+                "_storm": incident["number"],
+                "_typed": typed,
+            }
+        )
         self._keep(case)
 
     def _keep(self, case: dict) -> None:
@@ -239,9 +347,17 @@ class Sentinel:
         record = {k: v for k, v in case.items() if not k.startswith("_")}
         record["case_id"] = PLACEHOLDER
         text = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        self.month_cases.append(((case["updated_at"], case["opened_on"], case["victim_name"] or ""), text,
-                                 case["_authority"], case["_storm"], case["_typed"], case["case_type"],
-                                 case["_aliased"]))
+        self.month_cases.append(
+            (
+                (case["updated_at"], case["opened_on"], case["victim_name"] or ""),
+                text,
+                case["_authority"],
+                case["_storm"],
+                case["_typed"],
+                case["case_type"],
+                case["_aliased"],
+            )
+        )
 
     def finish_month(self) -> dict:
         rng = self.rng
@@ -256,40 +372,62 @@ class Sentinel:
                 case = self._base(opened, authority)
                 hate = rng.random() < HATE_SHARE
                 pen = weighted(rng, PEN)
-                case.update({
-                    "originating_agency": "Council", "storm_reference": None,
-                    "case_type": "Hate incident" if hate else "ASB", "pen_category": None if hate else pen,
-                    "asb_type": "Hate incident" if hate else rng.choice(TYPES[pen]),
-                    # reported within the month it happened in, so the month's matters are the month's cases
-                    "incident_on": max(opened - dt.timedelta(days=rng.randint(0, 5)), self.month).isoformat(),
-                    "lsoa_code": rng.choice(lsoas_by_authority[authority]),
-                    "victim_name": self.people.name(), "victim_dob": self.people.date_of_birth(opened, 18, 85)
-                    .isoformat(), "victim_address": self.people.address(),
-                    "victim_postcode": self.people.postcode(rng.choice(POSTCODE_DISTRICTS[authority])),
-                    "_authority": authority, "_storm": None, "_typed": None,
-                })
+                case.update(
+                    {
+                        "originating_agency": "Council",
+                        "storm_reference": None,
+                        "case_type": "Hate incident" if hate else "ASB",
+                        "pen_category": None if hate else pen,
+                        "asb_type": "Hate incident" if hate else rng.choice(TYPES[pen]),
+                        # reported within the month it happened in, so the month's matters are the month's cases
+                        "incident_on": max(opened - dt.timedelta(days=rng.randint(0, 5)), self.month).isoformat(),
+                        "lsoa_code": rng.choice(lsoas_by_authority[authority]),
+                        "victim_name": self.people.name(),
+                        "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
+                        "victim_address": self.people.address(),
+                        "victim_postcode": self.people.postcode(rng.choice(POSTCODE_DISTRICTS[authority])),
+                        "_authority": authority,
+                        "_storm": None,
+                        "_typed": None,
+                    }
+                )
                 self._keep(case)
         self.month_cases.sort(key=lambda c: c[0])
         counts = collections.Counter()
         for _, text, authority, storm, typed, case_type, aliased in self.month_cases:
             case_id = self._case_id()
             if storm:
-                self.out.truth_row("storm_sentinel_links", {
-                    "storm_incident_number": storm, "sentinel_case_id": case_id,
-                    "storm_reference_as_typed": typed or ""})
+                self.out.truth_row(
+                    "storm_sentinel_links",
+                    {
+                        "storm_incident_number": storm,
+                        "sentinel_case_id": case_id,
+                        "storm_reference_as_typed": typed or "",
+                    },
+                )
                 counts[(authority, "linked")] += 1
             if case_type == "ASB":
                 counts[(authority, "sentinel_asb")] += 1
             if aliased:
-                self.out.fault("district_aliases", "sentinel_asb", "api:cases", "alias:district", "notice",
-                               [], case_id)
+                self.out.fault("district_aliases", "sentinel_asb", "api:cases", "alias:district", "notice", [], case_id)
             self.fh.write(text.replace(PLACEHOLDER, case_id, 1) + "\n")
         for authority in sorted(self.storm_by_district):
-            storm, sentinel, linked = (self.storm_by_district[authority], counts[(authority, "sentinel_asb")],
-                                       counts[(authority, "linked")])
-            self.out.truth_row("asb_matters", {
-                "month": self.month.strftime("%Y-%m"), "geography_code": authority, "storm_incidents": storm,
-                "sentinel_asb_cases": sentinel, "linked": linked, "matters": storm + sentinel - linked})
+            storm, sentinel, linked = (
+                self.storm_by_district[authority],
+                counts[(authority, "sentinel_asb")],
+                counts[(authority, "linked")],
+            )
+            self.out.truth_row(
+                "asb_matters",
+                {
+                    "month": self.month.strftime("%Y-%m"),
+                    "geography_code": authority,
+                    "storm_incidents": storm,
+                    "sentinel_asb_cases": sentinel,
+                    "linked": linked,
+                    "matters": storm + sentinel - linked,
+                },
+            )
         return {"sentinel_cases": len(self.month_cases)}
 
     def close(self):

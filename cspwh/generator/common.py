@@ -1,4 +1,5 @@
 """Shared by every feed generator: seeded randomness, obviously fake people, file writers, the ground truth."""
+
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from cspwh import reference
+from cspwh.catalogue import reference
 
 
 def rng_for(seed: int, *parts) -> random.Random:
@@ -108,8 +109,9 @@ def quarter_label(start: dt.date) -> str:
 def quarters(months: list[dt.date]) -> list[dt.date]:
     """First months of the financial quarters whose three months are all in the run."""
     present = set(months)
-    return [m for m in months if m.month in (1, 4, 7, 10) and add_months(m, 1) in present
-            and add_months(m, 2) in present]
+    return [
+        m for m in months if m.month in (1, 4, 7, 10) and add_months(m, 1) in present and add_months(m, 2) in present
+    ]
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
@@ -133,9 +135,15 @@ def district_population() -> dict[str, int]:
 
 # postcode districts by local authority, for plausible (fake) addresses
 POSTCODE_DISTRICTS = {
-    "E07000129": [3, 8, 9, 19], "E07000130": [11, 12, 7], "E07000131": [16, 17, 8],
-    "E07000132": [9, 10, 67], "E07000133": [13, 14], "E07000134": [65, 67, 12],
-    "E07000135": [2, 18], "E06000016": [1, 2, 3, 4, 5], "E06000017": [15],
+    "E07000129": [3, 8, 9, 19],
+    "E07000130": [11, 12, 7],
+    "E07000131": [16, 17, 8],
+    "E07000132": [9, 10, 67],
+    "E07000133": [13, 14],
+    "E07000134": [65, 67, 12],
+    "E07000135": [2, 18],
+    "E06000016": [1, 2, 3, 4, 5],
+    "E06000017": [15],
 }
 
 
@@ -206,9 +214,11 @@ def xlsx_bytes(sheet_name: str, header: list[str], rows: list[list], title: str)
         for info in sorted(src.infolist(), key=lambda i: i.filename):
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":  # openpyxl stamps 'modified' at save whatever it was set to
-                text = re.sub(r"<dcterms:modified[^>]*>[^<]*</dcterms:modified>",
-                              '<dcterms:modified xsi:type="dcterms:W3CDTF">2000-01-01T00:00:00Z</dcterms:modified>',
-                              data.decode())
+                text = re.sub(
+                    r"<dcterms:modified[^>]*>[^<]*</dcterms:modified>",
+                    '<dcterms:modified xsi:type="dcterms:W3CDTF">2000-01-01T00:00:00Z</dcterms:modified>',
+                    data.decode(),
+                )
                 data = text.encode()
             entry = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
@@ -236,9 +246,18 @@ class Output:
         return path
 
     def fault(self, fault: str, feed: str, file: str, expected_check: str, severity: str, lines=(), detail=""):
-        self.truth_row("faults", {"fault": fault, "feed": feed, "file": file,
-                                  "lines": ";".join(map(str, lines)), "expected_check": expected_check,
-                                  "severity": severity, "detail": detail})
+        self.truth_row(
+            "faults",
+            {
+                "fault": fault,
+                "feed": feed,
+                "file": file,
+                "lines": ";".join(map(str, lines)),
+                "expected_check": expected_check,
+                "severity": severity,
+                "detail": detail,
+            },
+        )
 
     def truth_row(self, name: str, row: dict) -> None:
         if name not in self._truth_files:

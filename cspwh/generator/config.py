@@ -1,4 +1,5 @@
 """What to generate: partnership, months, scale, seed, and the rate of every planted fault."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,11 +54,11 @@ class Config:
         return float(self.faults.get(fault, 0))
 
     @classmethod
-    def without_faults(cls, out: Path, **kw) -> "Config":
+    def without_faults(cls, out: Path, **kw) -> Config:
         return cls(out=out, faults={k: 0 for k in DEFAULT_FAULTS}, **kw)
 
 
 def _configured_partnership() -> str:
-    from cspwh import reference
+    from cspwh.catalogue import reference
 
     return reference.partnership()["partnership"]

@@ -4,18 +4,45 @@ Storm incident (or the incident itself) does; the ground truth records the true 
 
 Nothing here knows how the linker works: the rates come from how call handlers and case officers record things.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import random
 
 NICKNAMES = {
-    "Robert": "Bob", "William": "Bill", "Elizabeth": "Liz", "Margaret": "Maggie", "James": "Jim", "John": "Jack",
-    "Richard": "Rick", "Catherine": "Kate", "Katherine": "Kate", "Thomas": "Tom", "Michael": "Mike",
-    "Christopher": "Chris", "Jennifer": "Jen", "Joseph": "Joe", "Daniel": "Dan", "Matthew": "Matt",
-    "Anthony": "Tony", "Edward": "Ted", "Susan": "Sue", "Patricia": "Pat", "Rebecca": "Becky", "Samuel": "Sam",
-    "Alexander": "Alex", "Victoria": "Vicky", "Deborah": "Debbie", "Stephen": "Steve", "Nicholas": "Nick",
-    "Benjamin": "Ben", "Jacqueline": "Jackie", "Jonathan": "Jon", "Andrew": "Andy", "David": "Dave",
+    "Robert": "Bob",
+    "William": "Bill",
+    "Elizabeth": "Liz",
+    "Margaret": "Maggie",
+    "James": "Jim",
+    "John": "Jack",
+    "Richard": "Rick",
+    "Catherine": "Kate",
+    "Katherine": "Kate",
+    "Thomas": "Tom",
+    "Michael": "Mike",
+    "Christopher": "Chris",
+    "Jennifer": "Jen",
+    "Joseph": "Joe",
+    "Daniel": "Dan",
+    "Matthew": "Matt",
+    "Anthony": "Tony",
+    "Edward": "Ted",
+    "Susan": "Sue",
+    "Patricia": "Pat",
+    "Rebecca": "Becky",
+    "Samuel": "Sam",
+    "Alexander": "Alex",
+    "Victoria": "Vicky",
+    "Deborah": "Debbie",
+    "Stephen": "Steve",
+    "Nicholas": "Nick",
+    "Benjamin": "Ben",
+    "Jacqueline": "Jackie",
+    "Jonathan": "Jon",
+    "Andrew": "Andy",
+    "David": "Dave",
 }
 ANONYMOUS = ["", "", "", "Anonymous", "Withheld", "Not given"]
 
@@ -44,17 +71,45 @@ class Profile:
 
 PROFILES = {
     "realistic": Profile(
-        "realistic", reference_kept=0.70, reference_transposed=0.02, busy_day=0.05, very_busy_day=0.0,
-        dense_numbers=0.1, caller_anonymous=0.10, victim_unnamed=0.08, victim_other_person=0.05, name_variant=0.10,
+        "realistic",
+        reference_kept=0.70,
+        reference_transposed=0.02,
+        busy_day=0.05,
+        very_busy_day=0.0,
+        dense_numbers=0.1,
+        caller_anonymous=0.10,
+        victim_unnamed=0.08,
+        victim_other_person=0.05,
+        name_variant=0.10,
         offsets=((0, 0.70), (1, 0.12), (-1, 0.06), (2, 0.05), (-2, 0.02), (3, 0.03), (-3, 0.02)),
-        lsoa_same=0.85, lsoa_neighbour=0.05, pen_changed=0.15, type_changed=0.10, postcode_same=0.80,
-        location_variant=0.1, address_variant=0.10),
+        lsoa_same=0.85,
+        lsoa_neighbour=0.05,
+        pen_changed=0.15,
+        type_changed=0.10,
+        postcode_same=0.80,
+        location_variant=0.1,
+        address_variant=0.10,
+    ),
     "hard": Profile(
-        "hard", reference_kept=0.55, reference_transposed=0.08, busy_day=0.35, very_busy_day=0.15,
-        dense_numbers=0.6, caller_anonymous=0.30, victim_unnamed=0.25, victim_other_person=0.15, name_variant=0.35,
+        "hard",
+        reference_kept=0.55,
+        reference_transposed=0.08,
+        busy_day=0.35,
+        very_busy_day=0.15,
+        dense_numbers=0.6,
+        caller_anonymous=0.30,
+        victim_unnamed=0.25,
+        victim_other_person=0.15,
+        name_variant=0.35,
         offsets=((0, 0.40), (1, 0.18), (-1, 0.12), (2, 0.10), (-2, 0.06), (3, 0.08), (-3, 0.06)),
-        lsoa_same=0.65, lsoa_neighbour=0.20, pen_changed=0.30, type_changed=0.30, postcode_same=0.55,
-        location_variant=0.5, address_variant=0.40),
+        lsoa_same=0.65,
+        lsoa_neighbour=0.20,
+        pen_changed=0.30,
+        type_changed=0.30,
+        postcode_same=0.55,
+        location_variant=0.5,
+        address_variant=0.40,
+    ),
 }
 
 
@@ -68,8 +123,13 @@ def sequence_numbers(rng: random.Random, p: Profile, n: int) -> list[int]:
     """The day's ASB incidents' Storm sequence numbers, in order: Storm numbers every call of the day, so ASB
     incidents get a sparse, rising subset, starting in 5 or 6 digits on busy days."""
     roll = rng.random()
-    start = (rng.randint(100_000, 900_000) if roll < p.very_busy_day else
-             rng.randint(10_000, 90_000) if roll < p.very_busy_day + p.busy_day else 1)
+    start = (
+        rng.randint(100_000, 900_000)
+        if roll < p.very_busy_day
+        else rng.randint(10_000, 90_000)
+        if roll < p.very_busy_day + p.busy_day
+        else 1
+    )
     if rng.random() < p.dense_numbers:
         return list(range(start, start + n))
     span = max(n * 40, 1500)
@@ -82,7 +142,7 @@ def transposed(rng: random.Random, text: str) -> str:
     if not spots:
         return text
     i = rng.choice(spots[-6:])  # mostly in the sequence, sometimes the day
-    return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+    return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
 
 
 def name_variant(rng: random.Random, name: str) -> str:
@@ -96,11 +156,11 @@ def name_variant(rng: random.Random, name: str) -> str:
         i = rng.randrange(1, len(last) - 1)
         kind = rng.random()
         if kind < 0.4:  # a doubled or dropped letter
-            last = last[:i] + last[i] + last[i:] if rng.random() < 0.5 else last[:i] + last[i + 1:]
+            last = last[:i] + last[i] + last[i:] if rng.random() < 0.5 else last[:i] + last[i + 1 :]
         elif kind < 0.7:  # neighbouring letters swapped
-            last = last[:i] + last[i + 1] + last[i] + last[i + 2:]
+            last = last[:i] + last[i + 1] + last[i] + last[i + 2 :]
         else:  # a vowel for another
-            last = last[:i] + rng.choice("aeiouy") + last[i + 1:]
+            last = last[:i] + rng.choice("aeiouy") + last[i + 1 :]
         return f"{first} {last}"
     if roll < 0.9:
         return f"{last.upper()}, {first}"
@@ -112,9 +172,26 @@ def location_variant(rng: random.Random, street: str) -> str:
     return rng.choice([bare, bare.upper(), f"Near {bare}", f"{bare} (outside shops)", f"Junction of {bare}"])
 
 
-SUFFIXES = {"Road": "Rd", "Street": "St", "Avenue": "Ave", "Close": "Cl", "Drive": "Dr", "Lane": "Ln",
-            "Crescent": "Cres", "Court": "Ct", "Gardens": "Gdns", "Place": "Pl", "Square": "Sq", "Terrace": "Ter",
-            "Grove": "Gr", "Park": "Pk", "Valleys": "Vlys", "Mount": "Mt", "Hills": "Hls", "Heights": "Hts"}
+SUFFIXES = {
+    "Road": "Rd",
+    "Street": "St",
+    "Avenue": "Ave",
+    "Close": "Cl",
+    "Drive": "Dr",
+    "Lane": "Ln",
+    "Crescent": "Cres",
+    "Court": "Ct",
+    "Gardens": "Gdns",
+    "Place": "Pl",
+    "Square": "Sq",
+    "Terrace": "Ter",
+    "Grove": "Gr",
+    "Park": "Pk",
+    "Valleys": "Vlys",
+    "Mount": "Mt",
+    "Hills": "Hls",
+    "Heights": "Hts",
+}
 
 
 def address_variant(rng: random.Random, address: str) -> str:

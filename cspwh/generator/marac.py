@@ -3,15 +3,26 @@ repeat cases, and the share of cases that are repeats within 12 months of the vi
 the run (the board papers: 28% to 49%). One month is re-sent later with corrections (a restatement).
 
 Cases are simulated from two years before the run so that the first months written already have repeats."""
+
 from __future__ import annotations
 
 import calendar
 import collections
 import datetime as dt
 
-from cspwh import contracts, reference
-from cspwh.generator.common import (Output, add_months, csv_bytes, date_text, district_name, district_population,
-                                    rng_for, scaled, weighted, years_before)
+from cspwh.catalogue import contracts, reference
+from cspwh.generator.common import (
+    Output,
+    add_months,
+    csv_bytes,
+    date_text,
+    district_name,
+    district_population,
+    rng_for,
+    scaled,
+    weighted,
+    years_before,
+)
 
 FEED = "marac"
 CASES_PER_MONTH = 100  # cases heard a month across the partnership's districts
@@ -21,8 +32,15 @@ SAME_PERPETRATOR = 0.9  # of returning victims, the same perpetrator as last tim
 PREHISTORY_MONTHS = 24
 GENDERS = [("Female", 0.93), ("Male", 0.06), ("Other", 0.01)]
 AGES = [((16, 20), 0.10), ((21, 29), 0.32), ((30, 39), 0.30), ((40, 49), 0.16), ((50, 64), 0.09), ((65, 85), 0.03)]
-AGENCIES = [("Police", 0.66), ("IDVA", 0.12), ("Health", 0.07), ("Children's social care", 0.06), ("Housing", 0.03),
-            ("Probation", 0.02), ("Other", 0.04)]
+AGENCIES = [
+    ("Police", 0.66),
+    ("IDVA", 0.12),
+    ("Health", 0.07),
+    ("Children's social care", 0.06),
+    ("Housing", 0.03),
+    ("Probation", 0.02),
+    ("Other", 0.04),
+]
 UNKNOWN_AGENCY = "Education"
 
 
@@ -79,24 +97,36 @@ def _month_cases(cfg, month: dt.date, repeat_share: float, victims: _Victims) ->
     cases = []
     for role in roles:
         conference = rng.choice(weekdays)
-        victim = victims.draw(rng, recent) if role == "recent" else \
-            victims.draw(rng, older) if role == "older" else None
+        victim = (
+            victims.draw(rng, recent) if role == "recent" else victims.draw(rng, older) if role == "older" else None
+        )
         if victim is None:
             low, high = weighted(rng, AGES)
-            victim = {"victim_id": victims.victim_id(),
-                      "perpetrator_id": victims.perpetrator_id() if rng.random() < 0.96 else None,
-                      "dob": years_before(conference, rng.randint(low, high)) - dt.timedelta(days=rng.randint(0, 364)),
-                      "gender": weighted(rng, GENDERS), "district_code": rng.choices(codes, weights)[0],
-                      "last": None}
+            victim = {
+                "victim_id": victims.victim_id(),
+                "perpetrator_id": victims.perpetrator_id() if rng.random() < 0.96 else None,
+                "dob": years_before(conference, rng.randint(low, high)) - dt.timedelta(days=rng.randint(0, 364)),
+                "gender": weighted(rng, GENDERS),
+                "district_code": rng.choices(codes, weights)[0],
+                "last": None,
+            }
         elif rng.random() > SAME_PERPETRATOR:
             victim["perpetrator_id"] = victims.perpetrator_id()
         previous = victim["last"]
-        cases.append({
-            "victim": victim, "conference_date": conference, "victim_id": victim["victim_id"],
-            "perpetrator_id": victim["perpetrator_id"], "victim_dob": victim["dob"] if rng.random() < 0.97 else None,
-            "victim_gender": victim["gender"], "district_code": victim["district_code"],
-            "referring_agency": weighted(rng, AGENCIES), "previous_referral_date": previous,
-            "repeat_12m": previous is not None and within_12_months(previous, conference)})
+        cases.append(
+            {
+                "victim": victim,
+                "conference_date": conference,
+                "victim_id": victim["victim_id"],
+                "perpetrator_id": victim["perpetrator_id"],
+                "victim_dob": victim["dob"] if rng.random() < 0.97 else None,
+                "victim_gender": victim["gender"],
+                "district_code": victim["district_code"],
+                "referring_agency": weighted(rng, AGENCIES),
+                "previous_referral_date": previous,
+                "repeat_12m": previous is not None and within_12_months(previous, conference),
+            }
+        )
     cases.sort(key=lambda c: (c["conference_date"], c["victim_id"]))
     for case in cases:
         case["victim"]["last"] = case["conference_date"]
@@ -107,9 +137,18 @@ def _month_cases(cfg, month: dt.date, repeat_share: float, victims: _Victims) ->
 
 def generate(cfg, out: Output) -> dict[str, int]:
     entity = contracts.load(FEED).entity("cases")
-    if list(entity.layouts[-1].names) != ["case_reference", "conference_date", "victim_id", "perpetrator_id",
-                                          "victim_dob", "victim_gender", "district", "referring_agency",
-                                          "previous_referral_date", "recorded_repeat"]:
+    if list(entity.layouts[-1].names) != [
+        "case_reference",
+        "conference_date",
+        "victim_id",
+        "perpetrator_id",
+        "victim_dob",
+        "victim_gender",
+        "district",
+        "referring_agency",
+        "previous_referral_date",
+        "recorded_repeat",
+    ]:
         raise ValueError(f"{FEED}.{entity.name}: the contract's columns changed; update the generator")
     run = cfg.months
     if not run:
@@ -140,23 +179,38 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
     rows, aliased_rows = [], set()
     for line, case in enumerate(cases, start=2):
         plant = not (corrected and line == len(cases) + 1)  # the case the original leaves out is written plainly
-        conference, fault = date_text(case["conference_date"], rng, cfg) if plant else \
-            (case["conference_date"].isoformat(), None)
+        conference, fault = (
+            date_text(case["conference_date"], rng, cfg) if plant else (case["conference_date"].isoformat(), None)
+        )
         if fault:
             lines[(fault, headers["conference_date"])].append(line)
         previous = ""
         if case["previous_referral_date"]:
-            previous, fault = date_text(case["previous_referral_date"], rng, cfg) if plant else \
-                (case["previous_referral_date"].isoformat(), None)
+            previous, fault = (
+                date_text(case["previous_referral_date"], rng, cfg)
+                if plant
+                else (case["previous_referral_date"].isoformat(), None)
+            )
             if fault:
                 lines[(fault, headers["previous_referral_date"])].append(line)
         district, aliased = district_name(case["district_code"], rng, cfg.rate("district_aliases") if plant else 0)
         if aliased:
             lines[("district_aliases", headers["district"])].append(line)
             aliased_rows.add(line - 2)
-        rows.append([case["case_reference"], conference, case["victim_id"], case["perpetrator_id"],
-                     case["victim_dob"].isoformat() if case["victim_dob"] else None, case["victim_gender"], district,
-                     case["referring_agency"], previous, "Y" if case["repeat_12m"] else "N"])
+        rows.append(
+            [
+                case["case_reference"],
+                conference,
+                case["victim_id"],
+                case["perpetrator_id"],
+                case["victim_dob"].isoformat() if case["victim_dob"] else None,
+                case["victim_gender"],
+                district,
+                case["referring_agency"],
+                previous,
+                "Y" if case["repeat_12m"] else "N",
+            ]
+        )
     notes = [""] * len(cases)
     original = rows
     if corrected and len(rows) >= 3:
@@ -175,17 +229,33 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
     elif rows and cfg.rate("unknown_codes") and rng.random() < cfg.rate("unknown_codes"):
         index = rng.randrange(len(rows))
         rows[index][7] = UNKNOWN_AGENCY
-        out.fault("unknown_codes", FEED, name, f"allowed_values:{headers['referring_agency']}", "blocking",
-                  [index + 2], f"{headers['referring_agency']} '{UNKNOWN_AGENCY}'")
+        out.fault(
+            "unknown_codes",
+            FEED,
+            name,
+            f"allowed_values:{headers['referring_agency']}",
+            "blocking",
+            [index + 2],
+            f"{headers['referring_agency']} '{UNKNOWN_AGENCY}'",
+        )
     for case, note in zip(cases, notes):
-        out.truth_row("marac_cases", {
-            "period": f"{month:%Y-%m}", "case_reference": case["case_reference"],
-            "conference_date": case["conference_date"].isoformat(), "victim_id": case["victim_id"],
-            "perpetrator_id": case["perpetrator_id"] or "", "district_code": case["district_code"],
-            "referring_agency": case["referring_agency"],
-            "previous_referral_date": case["previous_referral_date"].isoformat()
-            if case["previous_referral_date"] else "",
-            "is_repeat_12m": "Y" if case["repeat_12m"] else "N", "correction": note})
+        out.truth_row(
+            "marac_cases",
+            {
+                "period": f"{month:%Y-%m}",
+                "case_reference": case["case_reference"],
+                "conference_date": case["conference_date"].isoformat(),
+                "victim_id": case["victim_id"],
+                "perpetrator_id": case["perpetrator_id"] or "",
+                "district_code": case["district_code"],
+                "referring_agency": case["referring_agency"],
+                "previous_referral_date": case["previous_referral_date"].isoformat()
+                if case["previous_referral_date"]
+                else "",
+                "is_repeat_12m": "Y" if case["repeat_12m"] else "N",
+                "correction": note,
+            },
+        )
     for (fault, header), hit in sorted(lines.items()):
         check = "alias" if fault == "district_aliases" else "variant"
         out.fault(fault, FEED, name, f"{check}:{header}", "notice", hit, "")
@@ -195,9 +265,16 @@ def _write_month(cfg, out: Output, entity, month: dt.date, cases: list[dict], co
     if original is not rows:
         again = delivered + dt.timedelta(days=rng.randint(20, 30))
         out.write(FEED, f"corrections/{name}", csv_bytes(entity.headers, rows), again)
-        out.fault("corrected_file", FEED, name, "restatement", "warning", [],
-                  f"corrected copy in drop/{FEED}/corrections/, delivered {again}: one district and one referring "
-                  "agency corrected, one case added")
+        out.fault(
+            "corrected_file",
+            FEED,
+            name,
+            "restatement",
+            "warning",
+            [],
+            f"corrected copy in drop/{FEED}/corrections/, delivered {again}: one district and one referring "
+            "agency corrected, one case added",
+        )
 
 
 def _district_weights() -> tuple[list[str], list[int]]:

@@ -1,14 +1,25 @@
 """UAVA quarterly performance returns: one workbook a financial quarter, a row per district and service, with
 referrals, repeats, engagement, helpline calls (on the IDVA row) and waiting lists. The provider change of April 2022
 brings a new layout (renamed, reordered columns); one quarter's return leaves a district out."""
+
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 
-from cspwh import contracts, reference
-from cspwh.generator.common import (Output, binomial, district_name, district_population, poisson, quarter_label,
-                                    quarters, rng_for, scaled, xlsx_bytes)
+from cspwh.catalogue import contracts, reference
+from cspwh.generator.common import (
+    Output,
+    binomial,
+    district_name,
+    district_population,
+    poisson,
+    quarter_label,
+    quarters,
+    rng_for,
+    scaled,
+    xlsx_bytes,
+)
 
 FEED = "uava_return"
 # service -> (share of referrals, repeat share, engagement share, waiting list per referral, average days waited)
@@ -60,11 +71,12 @@ def generate(cfg, out: Output) -> dict[str, int]:
             text, aliased = district_name(code, rng, cfg.rate("district_aliases"))
             for service, (service_share, repeat, engage, waiting_rate, days) in SERVICES.items():
                 referrals = scaled(rng, poisson(rng, quarter_referrals * share * service_share), cfg.scale)
-                waiting = scaled(rng, poisson(rng, quarter_referrals * share * service_share * waiting_rate),
-                                  cfg.scale)
+                waiting = scaled(rng, poisson(rng, quarter_referrals * share * service_share * waiting_rate), cfg.scale)
                 average = rng.uniform(*days)
                 record = {
-                    "district": text, "service": service, "referrals": referrals,
+                    "district": text,
+                    "service": service,
+                    "referrals": referrals,
                     "repeat_referrals": binomial(rng, referrals, rng.uniform(*repeat)),
                     "engaged": binomial(rng, referrals, rng.uniform(*engage)),
                     "helpline_calls": calls if service == "IDVA" else 0,
@@ -73,11 +85,28 @@ def generate(cfg, out: Output) -> dict[str, int]:
                     "estimated": "Y" if code == estimated_district or rng.random() < 0.01 else "N",
                 }
                 in_file = left_out is None or code != left_out["geography_code"]
-                out.truth_row("uava_rows", {
-                    "period": label, "district_code": code, "service": service,
-                    **{k: record[k] for k in ("referrals", "repeat_referrals", "engaged", "helpline_calls",
-                                              "waiting_numbers", "waiting_total_days", "estimated")},
-                    "layout": version, "in_file": "Y" if in_file else "N"})
+                out.truth_row(
+                    "uava_rows",
+                    {
+                        "period": label,
+                        "district_code": code,
+                        "service": service,
+                        **{
+                            k: record[k]
+                            for k in (
+                                "referrals",
+                                "repeat_referrals",
+                                "engaged",
+                                "helpline_calls",
+                                "waiting_numbers",
+                                "waiting_total_days",
+                                "estimated",
+                            )
+                        },
+                        "layout": version,
+                        "in_file": "Y" if in_file else "N",
+                    },
+                )
                 if not in_file:
                     continue
                 rows.append([record[column] for column in layout.names])
@@ -87,11 +116,25 @@ def generate(cfg, out: Output) -> dict[str, int]:
         if aliased_lines:
             out.fault("district_aliases", FEED, name, f"alias:{district_header}", "notice", aliased_lines, "")
         if left_out is not None:
-            out.fault("district_missing", FEED, name, f"all_districts:{district_header}", "blocking", [],
-                      f"{left_out['geography_name']} missing")
+            out.fault(
+                "district_missing",
+                FEED,
+                name,
+                f"all_districts:{district_header}",
+                "blocking",
+                [],
+                f"{left_out['geography_name']} missing",
+            )
         if version == "v2" and wrote_v1 and not layout_change_recorded:
-            out.fault("layout_change", FEED, name, "layout_change", "warning", [],
-                      "new provider's return: columns renamed and reordered (layout v2)")
+            out.fault(
+                "layout_change",
+                FEED,
+                name,
+                "layout_change",
+                "warning",
+                [],
+                "new provider's return: columns renamed and reordered (layout v2)",
+            )
             layout_change_recorded = True
         wrote_v1 = wrote_v1 or version == "v1"
         data = xlsx_bytes("Return", list(layout.headers), rows, f"UAVA performance return {label}")

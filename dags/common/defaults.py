@@ -1,4 +1,5 @@
 """Defaults every DAG shares: owner, retries, failure callback, tags. Light imports only (parsed every loop)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,7 @@ from airflow.sdk import Asset
 
 log = logging.getLogger("cspwh.dags")
 
-START = dt.datetime(2020, 5, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2020, 5, 1, tzinfo=dt.UTC)
 
 
 def raw_asset(feed: str) -> Asset:
@@ -23,13 +24,19 @@ def on_failure(context) -> None:
     if getattr(ti, "task_id", None) == "outcome":  # it fails the run for a failure already recorded
         return
     exception = context.get("exception")
-    log.error("task failed: dag=%s task=%s run=%s: %s", getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"),
-              context.get("run_id"), exception)
+    log.error(
+        "task failed: dag=%s task=%s run=%s: %s",
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        context.get("run_id"),
+        exception,
+    )
     try:
-        from cspwh import audit
+        from cspwh.db import audit
 
-        audit.record_task_failure(getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"),
-                                  str(context.get("run_id")), str(exception))
+        audit.record_task_failure(
+            getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), str(context.get("run_id")), str(exception)
+        )
     except Exception:  # the callback must never hide the original failure
         log.exception("could not record the task failure")
 

@@ -3,6 +3,7 @@ and outcome. Light imports only.
 
 A DAG file that calls this must still say "airflow" and "dag" somewhere (its docstring does): Airflow's safe-mode
 parsing skips files without both words, and the DAG would silently not exist."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +13,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from common.defaults import DEFAULT_ARGS, START, raw_asset
 from common.run_end import alert_task, outcome, run_night
-from cspwh import night
+from cspwh.catalogue import night
 
 
 def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
@@ -20,8 +21,16 @@ def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
     # the partnership's local time (partnership.yml night): 01:30 stays 01:30 across the clock changes
     schedule = CronTriggerTimetable(config.cron(feed), timezone=config.timezone.key)
 
-    @dag(dag_id=feed, description=description, schedule=schedule, start_date=START, catchup=False,
-         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["feed", feed, *tags])
+    @dag(
+        dag_id=feed,
+        description=description,
+        schedule=schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["feed", feed, *tags],
+    )
     def build():
         # the pull has its own 30-minute deadline inside; this is the backstop
         @task(execution_timeout=dt.timedelta(minutes=45))
@@ -30,7 +39,7 @@ def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
             cursor moves only after land_gate_load decided the pages."""
             import os
 
-            from cspwh import sentinel_pull
+            from cspwh.ingest import sentinel_pull
 
             result = sentinel_pull.pull(os.environ["CSPWH_SENTINEL_API_URL"])
             return {"pages": len(result.pages), "cases": result.cases, "cursor": result.cursor}
@@ -38,15 +47,17 @@ def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
         @task
         def land_gate_load(run_id: str | None = None) -> dict:
             """Each waiting file on its own: a bad file is quarantined with its reason, the others still load."""
-            from cspwh import ingest
+            from cspwh.ingest import feed_run
 
-            outcomes = ingest.ingest_feed(feed, run_id or "manual")
-            summary = {o: sum(1 for x in outcomes if x.outcome == o)
-                       for o in ("loaded", "quarantined", "held", "already_received")}
+            outcomes = feed_run.ingest_feed(feed, run_id or "manual")
+            summary = {
+                o: sum(1 for x in outcomes if x.outcome == o)
+                for o in ("loaded", "quarantined", "held", "already_received")
+            }
             summary["rows_loaded"] = sum(x.rows or 0 for x in outcomes)
             summary["quarantined_files"] = [x.file_name for x in outcomes if x.outcome == "quarantined"]
             if pull:  # the pages are decided: move the cursor over those that loaded, hold it before one that did not
-                from cspwh import sentinel_pull
+                from cspwh.ingest import sentinel_pull
 
                 settled = sentinel_pull.settle(run_id or "manual")
                 summary["cursor"] = settled.cursor if settled else None
@@ -61,7 +72,7 @@ def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
             brought nothing (or only quarantined files) does not rebuild anything."""
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from cspwh import audit
+            from cspwh.db import audit
 
             context = get_current_context()
             files, rows = audit.files_loaded_since(feed, context["dag_run"].start_date)
@@ -73,12 +84,18 @@ def feed_dag(feed: str, description: str, tags: list[str], pull: bool = False):
             return extra
 
         def record_run(context, failed: list[str]) -> None:
-            from cspwh import audit
+            from cspwh.db import audit
 
             files, _ = audit.files_loaded_since(feed, context["dag_run"].start_date)
             tonight, scheduled = run_night(context)
-            audit.record_feed_run(feed, context["run_id"], tonight, scheduled,
-                                  "failed" if failed else ("loaded" if files else "nothing_new"), files)
+            audit.record_feed_run(
+                feed,
+                context["run_id"],
+                tonight,
+                scheduled,
+                "failed" if failed else ("loaded" if files else "nothing_new"),
+                files,
+            )
 
         loaded = land_gate_load()
         announced = announce()

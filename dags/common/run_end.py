@@ -1,6 +1,7 @@
 """How every run ends, feed or warehouse: `alert` always runs and reports the run's data-quality findings and failed
 tasks; `outcome` fails the run when a task failed, so the run's state tells the truth (an all_done alert task alone
 would leave a failed night green). Light imports only."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,7 +14,7 @@ FAILED = "failed"
 def record_failed_tasks() -> list[str]:
     """The tasks of this run that failed for good, recorded for the alerts: the failure callback records them too,
     but runs after the downstream tasks may start, or never (a worker killed)."""
-    from cspwh import audit
+    from cspwh.db import audit
 
     context = get_current_context()
     ti, run_id = context["ti"], context["run_id"]
@@ -27,11 +28,10 @@ def record_failed_tasks() -> list[str]:
 def run_night(context) -> tuple[dt.date, bool]:
     """The partnership night a run belongs to (by its logical date, else when it was due to run) and whether the
     schedule started it."""
-    from cspwh import night
+    from cspwh.catalogue import night
 
     dag_run = context["dag_run"]
-    moment = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None) or dt.datetime.now(
-        dt.timezone.utc)
+    moment = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None) or dt.datetime.now(dt.UTC)
     return night.config().night_of(moment), str(getattr(dag_run, "run_type", "")).endswith("scheduled")
 
 
@@ -42,12 +42,12 @@ def alert_task(on_end=None):
     def alert(run_id: str | None = None) -> int:
         """One digest per role for what this run found and which tasks failed; nothing already reported is sent
         again."""
-        from cspwh import alerts
+        from cspwh.alerts import digests
 
         failed = record_failed_tasks()
         if on_end is not None:
             on_end(get_current_context(), failed)
-        return len(alerts.dispatch(run_id or "manual"))
+        return len(digests.dispatch(run_id or "manual"))
 
     return alert()
 
@@ -58,5 +58,7 @@ def outcome(run_id: str | None = None) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     failed = record_failed_tasks()
-    raise AirflowFailException(f"run {run_id} failed: {', '.join(failed) or 'a task'} failed; the platform role "
-                               "is alerted (expectations/alert_routes.yml task_failures)")
+    raise AirflowFailException(
+        f"run {run_id} failed: {', '.join(failed) or 'a task'} failed; the platform role "
+        "is alerted (expectations/alert_routes.yml task_failures)"
+    )

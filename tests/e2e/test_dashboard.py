@@ -1,17 +1,20 @@
 """The board's dashboard for real: two years of police.uk files and a quarter of generated Storm and Sentinel feeds
 through their DAGs and the nightly build; the KPI mart checked against the files, the report rendered as HTML and
 PDF, figures explained back to their files and loads, and a corrected file for a reported quarter restated."""
+
 import csv
 import gzip
 import re
 
 import pytest
-
 from conftest import VENDORED
-from cspwh import cli, dag_runs, indicators, settings
+
+from cspwh import cli, settings
+from cspwh.catalogue import indicators
 from cspwh.generator import deliveries, generate
 from cspwh.generator.config import DEFAULT_FAULTS, Config
-from cspwh.sentinel_api import SentinelAPI
+from cspwh.local import dag_runs
+from cspwh.local.sentinel_api import SentinelAPI
 
 QUARTER = "2022-23Q1"  # April to June 2022: rolling 12 months Jul 2021-Jun 2022 against Jul 2020-Jun 2021
 MONTHS = [f"{y}-{m:02d}" for y, m in [(2020 + (6 + i) // 12, (6 + i) % 12 + 1) for i in range(24)]]
@@ -26,8 +29,9 @@ def state(run) -> str:
 @pytest.fixture(scope="module")
 def night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
     assert MONTHS[0] == "2020-07" and MONTHS[-1] == "2022-06"
-    module_warehouse.stage(*[f"{m}-leicestershire-street.csv.gz" for m in MONTHS],
-                           *[f"{m}-lancashire-street.csv.gz" for m in PEER_MONTHS])
+    module_warehouse.stage(
+        *[f"{m}-leicestershire-street.csv.gz" for m in MONTHS], *[f"{m}-lancashire-street.csv.gz" for m in PEER_MONTHS]
+    )
     generated = tmp_path_factory.mktemp("feeds")
     faults = {**{k: 0 for k in DEFAULT_FAULTS}, "cross_system_duplicates": 0.35}
     generate(Config(out=generated, start="2022-04", end="2022-06", faults=faults))
@@ -35,8 +39,9 @@ def night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
     deliveries.deliver(generated, module_warehouse.drop, storm)
     with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api, pytest.MonkeyPatch.context() as mp:
         mp.setenv("CSPWH_SENTINEL_API_URL", api.base_url)
-        assert [state(dag_runs.run(d)) for d in ("police_uk", "storm_asb", "sentinel_asb", "nightly_warehouse")] \
-            == ["success"] * 4
+        assert [state(dag_runs.run(d)) for d in ("police_uk", "storm_asb", "sentinel_asb", "nightly_warehouse")] == [
+            "success"
+        ] * 4
     return module_warehouse
 
 
@@ -49,10 +54,15 @@ def published_report(night, tmp_path_factory):
 
 def county_crimes_from_files(months: list[str], crime_type: str | None = None) -> int:
     """Records in the county's districts, counted from the police.uk files and the ONS lookup alone."""
-    lookup = {r["lsoa11cd"]: r["lad19cd"] for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "ons_lsoa11_to_lad19.csv").open())}
-    districts = {r["geography_code"] for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "geographies.csv").open()) if r["parent_code"] == COUNTY}
+    lookup = {
+        r["lsoa11cd"]: r["lad19cd"]
+        for r in csv.DictReader((settings.SOURCES_DIR / "reference" / "ons_lsoa11_to_lad19.csv").open())
+    }
+    districts = {
+        r["geography_code"]
+        for r in csv.DictReader((settings.SOURCES_DIR / "reference" / "geographies.csv").open())
+        if r["parent_code"] == COUNTY
+    }
     count = 0
     for month in months:
         with gzip.open(VENDORED / f"{month}-leicestershire-street.csv.gz", "rt", newline="") as fh:
@@ -76,10 +86,25 @@ def kpi(warehouse, indicator, geography, period_label):
         """select value, numerator, denominator, previous_value, change_pct, direction_of_travel, rag,
                   not_rated_reason, district_rank, districts_ranked, flags, is_complete, peer_rank, peers_ranked
              from marts.fct_kpi where indicator_id = %s and geography_code = %s and period_label = %s""",
-        (indicator, geography, period_label))
+        (indicator, geography, period_label),
+    )
     assert len(cur_rows) == 1, (indicator, geography, period_label)
-    keys = ("value", "numerator", "denominator", "previous_value", "change_pct", "direction", "rag", "not_rated",
-            "district_rank", "districts_ranked", "flags", "is_complete", "peer_rank", "peers_ranked")
+    keys = (
+        "value",
+        "numerator",
+        "denominator",
+        "previous_value",
+        "change_pct",
+        "direction",
+        "rag",
+        "not_rated",
+        "district_rank",
+        "districts_ranked",
+        "flags",
+        "is_complete",
+        "peer_rank",
+        "peers_ranked",
+    )
     return dict(zip(keys, cur_rows[0]))
 
 
@@ -88,9 +113,12 @@ def test_kpi_mart_recomputes_from_the_files(night):
     previous = kpi(night, "total_crime_rate", COUNTY, "R12 to 2021-22Q1")
     assert current["numerator"] == county_crimes_from_files(MONTHS[12:]) > 40000
     assert previous["numerator"] == county_crimes_from_files(MONTHS[:12])
-    population = night.query("""select population_mid_year from marts.fct_street_crime_monthly
+    population = night.query(
+        """select population_mid_year from marts.fct_street_crime_monthly
                                  where geography_code = %s and month_start = '2022-06-01'
-                                   and crime_category = 'total-crime'""", (COUNTY,))[0][0]
+                                   and crime_category = 'total-crime'""",
+        (COUNTY,),
+    )[0][0]
     assert current["denominator"] == population
     assert float(current["value"]) == pytest.approx(float(current["numerator"]) * 1000 / population, abs=5e-5)
     change = (float(current["value"]) - float(previous["value"])) / float(previous["value"]) * 100
@@ -104,9 +132,14 @@ def test_kpi_mart_recomputes_from_the_files(night):
     assert burglary["numerator"] == county_crimes_from_files(MONTHS[12:], "Burglary")
 
     # district rank: 1 = the lowest rate of the seven, as recomputed from the district rows
-    rates = dict(night.query("""select geography_code, value from marts.fct_kpi
+    rates = dict(
+        night.query(
+            """select geography_code, value from marts.fct_kpi
                                  where indicator_id = 'vehicle_crime_rate' and period_label = %s
-                                   and geography_level = 'district'""", (f"R12 to {QUARTER}",)))
+                                   and geography_level = 'district'""",
+            (f"R12 to {QUARTER}",),
+        )
+    )
     assert len(rates) == 7
     charnwood = kpi(night, "vehicle_crime_rate", CHARNWOOD, f"R12 to {QUARTER}")
     assert charnwood["district_rank"] == 1 + sum(v < rates[CHARNWOOD] for v in rates.values())
@@ -121,8 +154,10 @@ def test_kpi_mart_recomputes_from_the_files(night):
     rows = list(csv.DictReader(seed.open()))
     latest = max(int(r["mid_year"]) for r in rows if int(r["mid_year"]) <= 2022)  # carried forward to 2022
     population = {r["force_name"]: int(r["population"]) for r in rows if int(r["mid_year"]) == latest}
-    force_rates = {force: force_crimes_from_files(force, PEER_MONTHS) / population[force.title()]
-                   for force in ("leicestershire", "lancashire")}
+    force_rates = {
+        force: force_crimes_from_files(force, PEER_MONTHS) / population[force.title()]
+        for force in ("leicestershire", "lancashire")
+    }
     quarter = kpi(night, "total_crime_rate", FORCE_AREA, QUARTER)
     expected_rank = 1 + (force_rates["lancashire"] < force_rates["leicestershire"])  # lower crime ranks first
     assert (quarter["peer_rank"], quarter["peers_ranked"]) == (expected_rank, 2), force_rates
@@ -148,7 +183,8 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
         found = night.query(
             """select k.value, i.decimals from marts.fct_kpi k join marts.dim_indicator i using (indicator_id)
                 where k.indicator_id = %s and k.geography_code = %s and k.period_label = %s""",
-            (ind["id"], COUNTY, f"R12 to {QUARTER}"))
+            (ind["id"], COUNTY, f"R12 to {QUARTER}"),
+        )
         if not found:  # the domestic abuse and offending feeds were never connected here: awaiting their feed
             assert f"{escape(ind['name'])} (awaiting feed)" in html, ind["id"]
             continue
@@ -166,19 +202,25 @@ def test_report_renders_the_dashboard_as_html_and_pdf(night, published_report):
 
     assert len(HTML(string=html).render().pages) >= 2
     # the as-reported ledger holds what the report showed
-    reported = night.query("""select f.value, k.value from audit.reported_figures f join audit.reports r
+    reported = night.query(
+        """select f.value, k.value from audit.reported_figures f join audit.reports r
                                 using (report_id)
                               join marts.fct_kpi k using (indicator_id, geography_code, period_type, period_label)
-                              where r.quarter = %s""", (QUARTER,))
+                              where r.quarter = %s""",
+        (QUARTER,),
+    )
     # county and 7 districts per indicator, and the county's two comparators for the five police.uk indicators
     # (ASB has one quarter of data: no comparators)
     assert len(reported) == shown * 8 + 5 * 2 and all(a == b for a, b in reported)
     # each with the decimals it was printed at, and the headline with the RAG printed beside it
-    printed = night.query("""select f.indicator_id, f.geography_code, f.period_label, f.decimals, f.unit, f.rag,
+    printed = night.query(
+        """select f.indicator_id, f.geography_code, f.period_label, f.decimals, f.unit, f.rag,
                                     k.rag
                                from audit.reported_figures f join audit.reports r using (report_id)
                                join marts.fct_kpi k using (indicator_id, geography_code, period_type, period_label)
-                              where r.quarter = %s""", (QUARTER,))
+                              where r.quarter = %s""",
+        (QUARTER,),
+    )
     for indicator_id, geography, label, decimals, unit, rag, kpi_rag in printed:
         ind = indicators.get(indicator_id)
         assert (decimals, unit) == (ind["decimals"], ind["unit"])
@@ -205,14 +247,21 @@ def test_explain_traces_a_figure_to_its_files_and_loads(night, capsys):
     text = capsys.readouterr().out
     storm, sentinel, linked, combined = night.query(
         """select sum(storm_incidents), sum(sentinel_cases), sum(linked_sentinel_cases), sum(combined_matters)
-             from marts.fct_asb_monthly where geography_code = 'E07000135'""")[0]
+             from marts.fct_asb_monthly where geography_code = 'E07000135'"""
+    )[0]
     assert linked > 0
-    assert (f"storm_incidents {storm:,}, sentinel_cases {sentinel:,}, linked_sentinel_cases {linked:,}, "
-            f"combined_matters {combined:,}") in text
+    assert (
+        f"storm_incidents {storm:,}, sentinel_cases {sentinel:,}, linked_sentinel_cases {linked:,}, "
+        f"combined_matters {combined:,}"
+    ) in text
     assert f"combined = {storm:,} + {sentinel:,} - {linked:,}" in text
     named = set(re.findall(r"load (\d+)\s+(storm_asb_\d{8}\.csv)", text))
-    loaded = {(str(i), n) for i, n in night.query("select file_id, file_name from landing.file_manifest "
-                                                  "where feed = 'storm_asb' and outcome = 'loaded'")}
+    loaded = {
+        (str(i), n)
+        for i, n in night.query(
+            "select file_id, file_name from landing.file_manifest where feed = 'storm_asb' and outcome = 'loaded'"
+        )
+    }
     assert len(named) > 20 and named <= loaded
     assert "stg_sentinel_asb__cases" in text
     assert "passed  asb.combined_is_storm_plus_sentinel_minus_linked" in text
@@ -232,7 +281,8 @@ def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, publish
     assert restated["numerator"] < reported["numerator"]
     success, message, details = night.query(
         """select success, message, details from audit.check_results
-            where check_name = 'dashboard.reported_figures_restated' order by check_result_id desc limit 1""")[0]
+            where check_name = 'dashboard.reported_figures_restated' order by check_result_id desc limit 1"""
+    )[0]
     assert not success and "restatement" in message
     # every crime indicator's June-affected figures moved: county and districts, current and previous FY...
     assert details["unexpected_count"] > 10
@@ -249,15 +299,19 @@ def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, publish
     assert then != now
     assert cli.main(["report", "--quarter", QUARTER, "--out", str(tmp_path), "--draft"]) == 0
     html = (tmp_path / f"dashboard_{QUARTER}.html").read_text()
-    assert re.search(rf">{re.escape(now)}<span class=\"label\">R12 to {QUARTER}(<br>[^<]*)?</span>"
-                     rf"<span class=\"published\">as published {re.escape(then)} \({QUARTER}, report \d+\)</span>",
-                     html)
+    assert re.search(
+        rf">{re.escape(now)}<span class=\"label\">R12 to {QUARTER}(<br>[^<]*)?</span>"
+        rf"<span class=\"published\">as published {re.escape(then)} \({QUARTER}, report \d+\)</span>",
+        html,
+    )
 
 
 # --- analysts: lineage from marts, every column documented, the docs site --------------------------------------
 
+
 def test_the_analyst_explains_a_figure_from_marts_alone(night, capsys, monkeypatch):
-    from cspwh import db, demo
+    from cspwh import db
+    from cspwh.local import demo
 
     assert cli.main(["explain", "asb_rate", "--geo", "Charnwood", "--period", QUARTER]) == 0
     as_owner = capsys.readouterr().out
@@ -269,10 +323,15 @@ def test_the_analyst_explains_a_figure_from_marts_alone(night, capsys, monkeypat
     assert capsys.readouterr().out == as_owner
     loads = set(re.findall(r"load (\d+)\s+storm_asb_\d{8}\.csv", as_owner))
     with db.connect(analyst) as conn:
-        storm = {str(i) for (i,) in conn.execute(
-            """select distinct load_id from marts.fct_kpi_source_records
+        storm = {
+            str(i)
+            for (i,) in conn.execute(
+                """select distinct load_id from marts.fct_kpi_source_records
                 where indicator_id = 'asb_rate' and relation = 'stg_storm_asb__incidents'
-                  and geography_code = %s""", (CHARNWOOD,)).fetchall()}
+                  and geography_code = %s""",
+                (CHARNWOOD,),
+            ).fetchall()
+        }
     assert loads and loads == storm
 
 
@@ -306,14 +365,19 @@ def test_docs_builds_the_site_and_serves_it(night, tmp_path):
     import json
     import urllib.request
 
-    from cspwh import docs
+    from cspwh.reporting import docs
 
     assert cli.main(["docs", "--build-only", "--out", str(tmp_path)]) == 0
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     kpi_node = catalog["nodes"]["model.cspwh.fct_kpi"]
     assert kpi_node["metadata"]["schema"] == "marts"  # catalogued where analysts read it
-    built = {c for t, c in night.query("select table_name, column_name from information_schema.columns "
-                                       "where table_schema = 'marts' and table_name = 'fct_kpi'")}
+    built = {
+        c
+        for t, c in night.query(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'fct_kpi'"
+        )
+    }
     assert set(kpi_node["columns"]) == built
     assert (tmp_path / "index.html").stat().st_size > 10_000
     httpd = docs.serve_in_background(tmp_path, port=0)
@@ -331,20 +395,26 @@ def test_docs_builds_the_site_and_serves_it(night, tmp_path):
 
 # --- the board's rows: hate incidents from Sentinel, context notes -------------------------------------------------
 
+
 def test_hate_incidents_are_sentinels_hate_cases(night, published_report):
-    districts = {r["geography_code"] for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "geographies.csv").open()) if r["parent_code"] == COUNTY}
+    districts = {
+        r["geography_code"]
+        for r in csv.DictReader((settings.SOURCES_DIR / "reference" / "geographies.csv").open())
+        if r["parent_code"] == COUNTY
+    }
     # counted from raw (the cases as pulled, their latest version), not from any model
     [(start, end, numerator, value, population)] = night.query(
         """select period_start, period_end, numerator, value, denominator from marts.fct_kpi
             where indicator_id = 'hate_incident_rate' and geography_code = %s and period_label = %s""",
-        (COUNTY, f"R12 to {QUARTER}"))
+        (COUNTY, f"R12 to {QUARTER}"),
+    )
     [(cases,)] = night.query(
         """select count(*) from (
                select distinct on (case_id) case_type, district_code, incident_on from raw.sentinel_asb__cases
                 order by case_id, updated_at desc, _load_id desc) latest
             where case_type = 'Hate incident' and district_code = any(%s) and incident_on between %s and %s""",
-        (sorted(districts), start, end))
+        (sorted(districts), start, end),
+    )
     assert cases > 0 and numerator == cases
     assert float(value) == pytest.approx(cases * 1000 / float(population), abs=0.00006)
     html = (published_report / f"dashboard_{QUARTER}.html").read_text()
@@ -360,6 +430,6 @@ def test_a_comparison_with_lockdown_months_carries_the_context_note(night, publi
     notes = re.findall(r"<li>(.*?)</li>", page.split('<div class="notes">')[1], re.S)
     number = [html_lib.unescape(n).strip() for n in notes].index(note["note"].strip()) + 1
     # R12 to 2022-23Q1 is compared with July 2020 to June 2021, inside the configured months: total crime has it
-    row = page[page.index(html_lib.escape(indicators.get("total_crime_rate")["name"])):]
+    row = page[page.index(html_lib.escape(indicators.get("total_crime_rate")["name"])) :]
     marks = re.match(r"[^<]*((?:<sup>[^<]*</sup>)*)", row).group(1)
     assert str(number) in re.findall(r"\d+", marks)

@@ -2,22 +2,28 @@
 dropped in, a real night (Airflow's police.uk and warehouse DAGs, dbt, the consistency gate, publish), and the
 published counts compared with counts taken straight from the files and the national ONS lookups (read here with
 csv and gzip, no cspwh code)."""
+
 import collections
 import csv
 import gzip
 
 import pytest
-
 from conftest import VENDORED, _activate, create_database
-from cspwh import cli, dag_runs, indicators, reference, settings
+
+from cspwh import cli, settings
+from cspwh.catalogue import indicators, reference
+from cspwh.local import dag_runs
 
 NATIONAL = settings.SOURCES_DIR / "national" / "geography"
 QUARTER, QUARTER_MONTHS = "2021-22Q4", ["2022-01", "2022-02", "2022-03"]
 PARTNERSHIPS = {
     # a multi-district English CSP inside a county it shares with other CSPs and a city; a whole financial year, so
     # the dashboard's rolling 12 months are complete for it and its region's forces with files here
-    "south_nottinghamshire": ("South Nottinghamshire", "nottinghamshire",
-                              [f"2021-{m:02d}" for m in range(4, 13)] + QUARTER_MONTHS),
+    "south_nottinghamshire": (
+        "South Nottinghamshire",
+        "nottinghamshire",
+        [f"2021-{m:02d}" for m in range(4, 13)] + QUARTER_MONTHS,
+    ),
     # a Welsh CSP of two unitaries
     "cwm_taf": ("Cwm Taf", "south-wales", ["2022-02", "2022-03"]),
 }
@@ -91,8 +97,9 @@ def night(request, server_url, airflow_ready, mailbox, tmp_path_factory):
         assert cli.main(["init", name, "--out", str(root / "reference")]) == 0
         mp.setenv("CSPWH_REFERENCE_DIR", str(root / "reference"))
         clear_configuration_caches()
-        warehouse.stage(*[f"{m}-{f}-street.csv.gz" for m in months
-                          for f in [force] + REGION_FILES.get(request.param, [])])
+        warehouse.stage(
+            *[f"{m}-{f}-street.csv.gz" for m in months for f in [force] + REGION_FILES.get(request.param, [])]
+        )
         assert [state(dag_runs.run(d)) for d in ("police_uk", "nightly_warehouse")] == ["success", "success"]
         yield warehouse, name, force, months, root
     clear_configuration_caches()
@@ -105,7 +112,8 @@ def test_published_counts_equal_counts_from_the_files(night):
         """select f.geography_code, to_char(f.month_start, 'YYYY-MM'), f.crime_category, f.incident_count
              from marts.fct_street_crime_monthly f join marts.dim_district d using (geography_code)
             where f.crime_category in ('anti-social-behaviour', 'total-crime')
-              and (d.is_partnership_district or d.geography_level in ('county', 'force_area'))""")
+              and (d.is_partnership_district or d.geography_level in ('county', 'force_area'))"""
+    )
     geographies = {g for g, _, _ in expected}
     seen = {(g, m, "asb" if c == "anti-social-behaviour" else "crime"): n for g, m, c, n in published}
     assert {g for g, _, _ in seen} >= geographies
@@ -119,9 +127,12 @@ def test_published_counts_equal_counts_from_the_files(night):
 
 def test_the_partnership_is_the_one_configured(night):
     warehouse, name, force, _, _ = night
-    rows = warehouse.query("select geography_name, geography_level from marts.dim_district "
-                           "where geography_level = 'county' and is_partnership_district is false "
-                           "and geography_code = %s", (reference.partnership()["county_code"],))
+    rows = warehouse.query(
+        "select geography_name, geography_level from marts.dim_district "
+        "where geography_level = 'county' and is_partnership_district is false "
+        "and geography_code = %s",
+        (reference.partnership()["county_code"],),
+    )
     assert rows == [(name, "county")]
     assert reference.partnership()["police_uk_force"] == force
 
@@ -132,14 +143,21 @@ def test_regional_average_and_peer_rank_from_the_region_s_files(night):
         pytest.skip("only this partnership's region has other forces' files here")
     codes = {"nottinghamshire": "E23000019", "leicestershire": "E23000021", "northamptonshire": "E23000022"}
     # the quarter's months are 2022: the latest estimate (mid-2021) carried forward
-    rates = {f: force_records(f, QUARTER_MONTHS, asb=False) * 1000 / force_population(code, 2021)
-             for f, code in codes.items()}
-    pooled = sum(force_records(f, QUARTER_MONTHS, asb=False) for f in codes) * 1000 / sum(
-        force_population(c, 2021) for c in codes.values())
+    rates = {
+        f: force_records(f, QUARTER_MONTHS, asb=False) * 1000 / force_population(code, 2021)
+        for f, code in codes.items()
+    }
+    pooled = (
+        sum(force_records(f, QUARTER_MONTHS, asb=False) for f in codes)
+        * 1000
+        / sum(force_population(c, 2021) for c in codes.values())
+    )
     rows = warehouse.query(
         """select geography_level, value, region_value, region_forces_covered, region_forces, peer_rank, peers_ranked
              from marts.fct_kpi
-            where indicator_id = 'total_crime_rate' and period_type = 'quarter' and period_label = %s""", (QUARTER,))
+            where indicator_id = 'total_crime_rate' and period_type = 'quarter' and period_label = %s""",
+        (QUARTER,),
+    )
     assert rows and all(float(r[2]) == pytest.approx(pooled, abs=1e-4) for r in rows)
     assert {(r[3], r[4]) for r in rows} == {(3, 5)}  # Derbyshire and Lincolnshire have no files here
     force_row = next(r for r in rows if r[0] == "force_area")
@@ -154,8 +172,11 @@ def test_the_public_dashboard_from_police_uk_and_ons_alone(night, tmp_path):
     assert cli.main(["report", "--quarter", QUARTER, "--draft", "--out", str(tmp_path)]) == 0
     page = next(tmp_path.glob("*.html")).read_text()
     assert f"{name} Community Safety Partnership" in page
-    partner_rows = [i["name"] for i in indicators.catalogue()
-                    if i["status"] == "active" and i["source"]["model"] != "fct_street_crime_monthly"]
+    partner_rows = [
+        i["name"]
+        for i in indicators.catalogue()
+        if i["status"] == "active" and i["source"]["model"] != "fct_street_crime_monthly"
+    ]
     assert partner_rows and "awaiting feed" in page
     for indicator_name in partner_rows:
         assert indicator_name.split(" (")[0] in page
@@ -166,6 +187,7 @@ def test_the_public_dashboard_from_police_uk_and_ons_alone(night, tmp_path):
 def test_the_next_night_changes_nothing_and_leaves_the_configuration_alone(night, tmp_path):
     warehouse, name, _, _, root = night
     tables = ("fct_street_crime_monthly", "fct_kpi", "dim_district")
+
     # compared as sorted rows: no short column list orders every mart totally (fct_kpi repeats its first four
     # columns across periods), and an order that differs between nights is not a change
     def rows():

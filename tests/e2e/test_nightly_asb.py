@@ -1,18 +1,35 @@
 """The ASB night for real on generated feeds: Storm from the drop folder, Sentinel from its API, both through the
 gates into raw, linked and deduplicated by dbt, checked and published; combined ASB equals the ground truth."""
+
 import csv
 
 import pytest
 
-from cspwh import dag_runs
 from cspwh.generator import deliveries, generate
 from cspwh.generator.config import DEFAULT_FAULTS, Config
-from cspwh.sentinel_api import SentinelAPI
+from cspwh.local import dag_runs
+from cspwh.local.sentinel_api import SentinelAPI
 
 # faults that load with warnings; the ones that hold a file back are tested on their own below
-FAULTS = {**{k: 0 for k in DEFAULT_FAULTS}, "cross_system_duplicates": 0.35, "district_aliases": 0.05,
-          "dmy_dates": 0.03, "excel_serial_dates": 0.01}
-PERSONAL_WORDS = ("caller", "victim", "perpetrator", "phone", "address", "dob", "birth", "postcode", "notes", "log_text")
+FAULTS = {
+    **{k: 0 for k in DEFAULT_FAULTS},
+    "cross_system_duplicates": 0.35,
+    "district_aliases": 0.05,
+    "dmy_dates": 0.03,
+    "excel_serial_dates": 0.01,
+}
+PERSONAL_WORDS = (
+    "caller",
+    "victim",
+    "perpetrator",
+    "phone",
+    "address",
+    "dob",
+    "birth",
+    "postcode",
+    "notes",
+    "log_text",
+)
 
 
 def state(run) -> str:
@@ -31,16 +48,17 @@ def asb_night(module_warehouse, airflow_ready, mailbox, tmp_path_factory):
     deliveries.deliver(generated, module_warehouse.drop, [f for f in storm if f not in june])
     with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api, pytest.MonkeyPatch.context() as mp:
         mp.setenv("CSPWH_SENTINEL_API_URL", api.base_url)
-        assert [state(dag_runs.run(d)) for d in ("storm_asb", "sentinel_asb", "nightly_warehouse")] == \
-            ["success"] * 3
+        assert [state(dag_runs.run(d)) for d in ("storm_asb", "sentinel_asb", "nightly_warehouse")] == ["success"] * 3
     module_warehouse.before_storm_june = module_warehouse.query(
         """select to_char(month_start, 'YYYY-MM'), storm_month_status, sentinel_month_status, combined_is_complete,
                   sum(storm_incidents), sum(sentinel_cases)
              from marts.fct_asb_monthly where geography_level = 'district'
-            group by 1, 2, 3, 4 order by 1""")
+            group by 1, 2, 3, 4 order by 1"""
+    )
     module_warehouse.blocking_before_storm_june = module_warehouse.query(
         "select check_name from audit.check_results where gate = 'consistency' and not success "
-        "and severity = 'blocking'")
+        "and severity = 'blocking'"
+    )
     deliveries.deliver(generated, module_warehouse.drop, june)
     assert [state(dag_runs.run(d)) for d in ("storm_asb", "nightly_warehouse")] == ["success"] * 2
     module_warehouse.generated = generated
@@ -64,17 +82,23 @@ def truth(generated, name):
 
 def test_combined_asb_is_within_one_percent_of_the_ground_truth_matters(asb_night):
     expected = {(r["geography_code"], r["month"]): int(r["matters"]) for r in truth(asb_night.generated, "asb_matters")}
-    published = {(g, m): n for g, m, n in asb_night.query(
-        """select geography_code, to_char(month_start, 'YYYY-MM'), combined_matters from marts.fct_asb_monthly
-            where geography_level in ('district', 'unitary')""")}
+    published = {
+        (g, m): n
+        for g, m, n in asb_night.query(
+            """select geography_code, to_char(month_start, 'YYYY-MM'), combined_matters from marts.fct_asb_monthly
+            where geography_level in ('district', 'unitary')"""
+        )
+    }
     assert sum(expected.values()) > 4000
     # the realistic profile: a few duplicates the evidence cannot show stay two matters
     assert abs(sum(published.get(k, 0) for k in expected) / sum(expected.values()) - 1) <= 0.01
-    assert all(abs(published[k] - n) <= max(3, 0.03 * n) for k, n in expected.items()), \
-        [(k, published[k], n) for k, n in expected.items() if abs(published[k] - n) > max(3, 0.03 * n)]
+    assert all(abs(published[k] - n) <= max(3, 0.03 * n) for k, n in expected.items()), [
+        (k, published[k], n) for k, n in expected.items() if abs(published[k] - n) > max(3, 0.03 * n)
+    ]
     county, districts = asb_night.query(
         """select sum(combined_matters) filter (where geography_level = 'county'),
-                  sum(combined_matters) filter (where geography_level = 'district') from marts.fct_asb_monthly""")[0]
+                  sum(combined_matters) filter (where geography_level = 'district') from marts.fct_asb_monthly"""
+    )[0]
     assert county == districts
 
 
@@ -83,7 +107,8 @@ def test_the_mart_says_how_each_sentinel_case_was_counted(asb_night):
         """select sum(sentinel_cases), sum(linked_sentinel_cases), sum(linked_by_reference), sum(linked_by_score),
                   sum(unlinked_sentinel_cases), sum(unlinked_with_storm_number), sum(unlinked_with_person_only),
                   sum(unlinked_with_neither), sum(references_matching_no_incident)
-             from marts.fct_asb_monthly where geography_level in ('district', 'unitary')""")
+             from marts.fct_asb_monthly where geography_level in ('district', 'unitary')"""
+    )
     sentinel, linked, by_reference, by_score, unlinked, with_number, person_only, neither, no_incident = rows[0]
     assert sentinel == linked + unlinked and linked == by_reference + by_score
     assert unlinked == with_number + person_only + neither
@@ -95,18 +120,28 @@ def test_the_mart_says_how_each_sentinel_case_was_counted(asb_night):
 
 
 def test_links_meet_the_precision_and_recall_targets(asb_night):
-    true_pairs = {(r["sentinel_case_id"], r["storm_incident_number"]) for r in truth(asb_night.generated,
-                                                                                      "storm_sentinel_links")}
+    true_pairs = {
+        (r["sentinel_case_id"], r["storm_incident_number"]) for r in truth(asb_night.generated, "storm_sentinel_links")
+    }
     build = asb_night.query("select build_schema from audit.publications order by publication_id desc limit 1")[0][0]
-    found = {(c, i) for c, i in asb_night.query(f"select case_id, incident_number from {build}_intermediate"
-                                                ".int_asb_incidents_linked")}
+    found = {
+        (c, i)
+        for c, i in asb_night.query(
+            f"select case_id, incident_number from {build}_intermediate.int_asb_incidents_linked"
+        )
+    }
     precision, recall = len(found & true_pairs) / len(found), len(found & true_pairs) / len(true_pairs)
     assert precision >= 0.98 and recall >= 0.95, (precision, recall)
-    methods = dict(asb_night.query("select link_method, count(*) from marts.fct_asb_incident "
-                                   "where recorded_in = 'both' group by 1"))
+    methods = dict(
+        asb_night.query(
+            "select link_method, count(*) from marts.fct_asb_incident where recorded_in = 'both' group by 1"
+        )
+    )
     assert methods.get("storm_reference", 0) > 0 and methods.get("scored_match", 0) > 0
-    reasons = [r for (r,) in asb_night.query("select link_reason from marts.fct_asb_incident "
-                                             "where link_method = 'scored_match'")]
+    reasons = [
+        r
+        for (r,) in asb_night.query("select link_reason from marts.fct_asb_incident where link_method = 'scored_match'")
+    ]
     assert reasons and all("same Storm number" not in r for r in reasons)
     assert any("same initial and surname (pseudonyms)" in r for r in reasons)
 
@@ -116,14 +151,23 @@ def test_typed_storm_references_never_leave_landing(asb_night):
     (a fixed word) reach raw, staging and the marts."""
     # spellings that cannot occur inside a Storm number as issued (a lower-case letter, space, slash, bracket,
     # colon or letter O), so finding one anywhere means the typed text itself got through
-    typed = {t for t in (r["storm_reference_as_typed"] for r in truth(asb_night.generated, "storm_sentinel_links"))
-             if t and any(c.islower() or c in " /(:O" for c in t)}
+    typed = {
+        t
+        for t in (r["storm_reference_as_typed"] for r in truth(asb_night.generated, "storm_sentinel_links"))
+        if t and any(c.islower() or c in " /(:O" for c in t)
+    }
     assert len(typed) > 100
     assert asb_night.query("""select count(*) from information_schema.columns
-                               where table_name = 'sentinel_asb__cases' and column_name = 'storm_reference'""") == [(0,)]
+                               where table_name = 'sentinel_asb__cases' and column_name = 'storm_reference'""") == [
+        (0,)
+    ]
     build = asb_night.query("select build_schema from audit.publications order by publication_id desc limit 1")[0][0]
-    for table in ("raw.sentinel_asb__cases", f"{build}_staging.stg_sentinel_asb__cases",
-                  f"{build}_intermediate.int_asb_incidents_linked", "marts.fct_asb_incident"):
+    for table in (
+        "raw.sentinel_asb__cases",
+        f"{build}_staging.stg_sentinel_asb__cases",
+        f"{build}_intermediate.int_asb_incidents_linked",
+        "marts.fct_asb_incident",
+    ):
         text = "\n".join(str(v) for row in asb_night.query(f"select * from {table}") for v in row)
         assert not [t for t in typed if t in text], table
     forms = dict(asb_night.query("select storm_reference_form, count(*) from raw.sentinel_asb__cases group by 1"))
@@ -131,8 +175,9 @@ def test_typed_storm_references_never_leave_landing(asb_night):
 
 
 def test_no_personal_data_reaches_the_marts(asb_night):
-    columns = [c for (c,) in asb_night.query("select column_name from information_schema.columns "
-                                             "where table_schema = 'marts'")]
+    columns = [
+        c for (c,) in asb_night.query("select column_name from information_schema.columns where table_schema = 'marts'")
+    ]
     assert not [c for c in columns if any(w in c for w in PERSONAL_WORDS)]
     storm_file = next((asb_night.generated / "drop" / "storm_asb").glob("*.csv"))
     with storm_file.open(newline="") as fh:
@@ -157,7 +202,8 @@ def test_a_bad_storm_file_is_quarantined_and_the_police_asb_lead_told(asb_night,
         csv.writer(fh).writerows(rows)
     assert state(dag_runs.run("storm_asb")) == "success"
     assert asb_night.query("select outcome from landing.file_manifest where file_name = %s", (name,)) == [
-        ("quarantined",)]
+        ("quarantined",)
+    ]
     earlier = len(mailbox.to("police-asb-lead@example.org"))
     assert state(dag_runs.run("storm_asb")) == "success"  # nothing new: the same problems are not sent again
     digests = mailbox.to("police-asb-lead@example.org")

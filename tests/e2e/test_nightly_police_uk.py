@@ -1,5 +1,6 @@
 """The nightly job for real: Airflow runs the police.uk DAG and the warehouse DAG (dag.test) on a real Postgres;
 the published marts are checked against counts taken straight from the police.uk files."""
+
 import collections
 import csv
 import gzip
@@ -7,9 +8,10 @@ import shutil
 
 import psycopg
 import pytest
-
 from conftest import VENDORED
-from cspwh import dag_runs, db, settings
+
+from cspwh import db, settings
+from cspwh.local import dag_runs
 
 MONTHS = ["2021-04", "2021-05", "2021-06", "2021-07"]
 FILES = [f"{m}-leicestershire-street.csv.gz" for m in MONTHS]
@@ -18,10 +20,15 @@ MART_TABLES = ["dim_date", "dim_district", "fct_street_crime_monthly", "fct_stre
 
 def independent_counts() -> collections.Counter:
     """(geography, month, 'asb' | 'crime') -> records, counted from the files and the ONS lookup alone."""
-    lookup = {r["lsoa11cd"]: r["lad19cd"] for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "ons_lsoa11_to_lad19.csv").open())}
-    districts = {r["geography_code"] for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "geographies.csv").open()) if r["geography_level"] == "district"}
+    lookup = {
+        r["lsoa11cd"]: r["lad19cd"]
+        for r in csv.DictReader((settings.SOURCES_DIR / "reference" / "ons_lsoa11_to_lad19.csv").open())
+    }
+    districts = {
+        r["geography_code"]
+        for r in csv.DictReader((settings.SOURCES_DIR / "reference" / "geographies.csv").open())
+        if r["geography_level"] == "district"
+    }
     counts = collections.Counter()
     for name in FILES:
         with gzip.open(VENDORED / name, "rt", newline="") as fh:
@@ -60,7 +67,8 @@ def test_published_district_month_counts_equal_counts_from_the_files(first_night
     published = first_night.query(
         """select geography_code, to_char(month_start, 'YYYY-MM'), crime_category, incident_count
              from marts.fct_street_crime_monthly
-            where crime_category in ('anti-social-behaviour', 'total-crime')""")
+            where crime_category in ('anti-social-behaviour', 'total-crime')"""
+    )
     assert len(published) == 12 * len(MONTHS) * 2  # 7 districts, county, 2 unitaries, L&R, force area
     expected = independent_counts()
     for geography, month, category, count in published:
@@ -78,12 +86,15 @@ def test_unplaced_records_are_reported_not_dropped(first_night):
 
 
 def test_rates_use_the_ons_population(first_night):
-    ons = {(r["geography_code"], r["mid_year"]): int(r["population"]) for r in csv.DictReader(
-        (settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open())}
+    ons = {
+        (r["geography_code"], r["mid_year"]): int(r["population"])
+        for r in csv.DictReader((settings.SOURCES_DIR / "reference" / "ons_population_mid_year.csv").open())
+    }
     count, population, year, carried, rate = first_night.query(
         """select incident_count, population_mid_year, population_year, population_is_carried_forward, rate_per_1000
              from marts.fct_street_crime_monthly
-            where geography_code = 'E07000130' and month_start = '2021-06-01' and crime_category = 'total-crime'""")[0]
+            where geography_code = 'E07000130' and month_start = '2021-06-01' and crime_category = 'total-crime'"""
+    )[0]
     # Charnwood in 2021: the latest ONS estimate in the seeds is mid-2020, carried forward
     assert (population, year, carried) == (ons[("E07000130", "2020")], 2020, True)
     assert float(rate) == pytest.approx(count * 1000 / population, abs=5e-5)
@@ -114,8 +125,9 @@ def test_malformed_files_are_quarantined_and_marts_stay_as_they_were(first_night
         csv.writer(fh).writerows(rows)
 
     run_night()
-    quarantined = dict(first_night.query(
-        "select file_name, reason from landing.file_manifest where outcome = 'quarantined'"))
+    quarantined = dict(
+        first_night.query("select file_name, reason from landing.file_manifest where outcome = 'quarantined'")
+    )
     assert set(quarantined) == {no_month, bad_month}
     assert "missing 'Month'" in quarantined[no_month]
     assert "column 'Month'" in quarantined[bad_month] and "YYYY-MM" in quarantined[bad_month]
@@ -161,8 +173,9 @@ checks:
     assert [(n, s) for n, s, _ in failed] == [("planted.charnwood_never_has_burglary", "blocking")]
     assert int(failed[0][2]) == len(MONTHS)
     # the shared failure callback recorded which task failed and why
-    assert first_night.query("select dag_id, task_id, error like '%charnwood_never_has_burglary%' "
-                             "from audit.task_failures") == [("nightly_warehouse", "consistency_gate", True)]
+    assert first_night.query(
+        "select dag_id, task_id, error like '%charnwood_never_has_burglary%' from audit.task_failures"
+    ) == [("nightly_warehouse", "consistency_gate", True)]
     # the check's role is told once, with the counts and example rows; Charnwood's CSP officer is copied in
     [digest] = planted_digests(mailbox)
     assert "check planted.charnwood_never_has_burglary" in digest.get_content()
@@ -178,7 +191,7 @@ def planted_digests(mailbox) -> list:
 
 
 def test_the_analyst_reads_marts_and_nothing_else(first_night):
-    from cspwh import demo
+    from cspwh.local import demo
 
     url = demo.analyst_url()
     assert url.startswith("postgresql://analyst:") and db.database_name(url) == db.database_name(first_night.url)

@@ -6,6 +6,7 @@ operator triggers a feed again through the REST API.
 
 Only the three DAGs the night needs are unpaused (the others, paused at creation here, would only add empty runs to
 a 2-core machine). Every process started is stopped at the end, whatever failed."""
+
 from __future__ import annotations
 
 import csv
@@ -14,13 +15,12 @@ import socket
 import time
 
 import pytest
+from conftest import create_database
 
-from cspwh import airflow_service
 from cspwh.generator import deliveries, generate
 from cspwh.generator.config import DEFAULT_FAULTS, Config
-from cspwh.sentinel_api import SentinelAPI
-
-from conftest import create_database
+from cspwh.local import airflow_service
+from cspwh.local.sentinel_api import SentinelAPI
 
 pytestmark = pytest.mark.scheduler
 
@@ -86,11 +86,17 @@ def deployment(module_warehouse, mailbox, server_url, tmp_path_factory):
         create_database(server_url, metadata)  # fresh metadata: no runs but this test's
         try:
             started = time.monotonic()
-            deployed = airflow_service.up(port=port, airflow_db=metadata, timeout=150,
-                                          extra_env={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-                                                     # a failing feed fails within the test, not after minutes
-                                                     "CSPWH_TASK_RETRY_DELAY_SECONDS": "1",
-                                                     "CSPWH_SENTINEL_RETRIES": "0"})
+            deployed = airflow_service.up(
+                port=port,
+                airflow_db=metadata,
+                timeout=150,
+                extra_env={
+                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                    # a failing feed fails within the test, not after minutes
+                    "CSPWH_TASK_RETRY_DELAY_SECONDS": "1",
+                    "CSPWH_SENTINEL_RETRIES": "0",
+                },
+            )
             timings["up"] = time.monotonic() - started
             client = airflow_service.Client(deployed)
             for dag_id in ("nightly_warehouse", *FEEDS):  # the crons' latest interval is due: the feeds run now
@@ -102,8 +108,17 @@ def deployment(module_warehouse, mailbox, server_url, tmp_path_factory):
             for dag_id in (*FEEDS, "nightly_warehouse"):
                 for r in client.runs(dag_id):
                     print(f"{dag_id} {r['run_type']} {r['state']} {r['start_date']} .. {r['end_date']}")
-            yield {"client": client, "warehouse": module_warehouse, "generated": generated, "dropped": dropped,
-                   "feed_runs": feed_runs, "nightly": nightly, "api": api, "mailbox": mailbox, "timings": timings}
+            yield {
+                "client": client,
+                "warehouse": module_warehouse,
+                "generated": generated,
+                "dropped": dropped,
+                "feed_runs": feed_runs,
+                "nightly": nightly,
+                "api": api,
+                "mailbox": mailbox,
+                "timings": timings,
+            }
         finally:
             for component in airflow_service.components("local"):
                 print(f"--- {component} log (end) ---\n{airflow_service._tail(component, 1500)}")
@@ -133,8 +148,11 @@ def test_the_night_runs_from_the_crons_and_succeeds(deployment):
     assert [s["publish"] for s in built].count("success") == 1, built
     # the build's log shows dbt's lines, model by model, and no spurious errors at the end
     [run] = [r for r, s in zip(nightly, built) if s["build"] == "success"]
-    log = json.dumps(deployment["client"].get(
-        f"/api/v2/dags/nightly_warehouse/dagRuns/{run['dag_run_id']}/taskInstances/build/logs/1"))
+    log = json.dumps(
+        deployment["client"].get(
+            f"/api/v2/dags/nightly_warehouse/dagRuns/{run['dag_run_id']}/taskInstances/build/logs/1"
+        )
+    )
     assert "OK created sql table model" in log and "fct_asb_monthly" in log, log[-3000:]
     assert "leaked semaphore" not in log and '"level": "error"' not in log.lower(), log[-3000:]
 
@@ -155,14 +173,22 @@ def test_the_marts_are_published(deployment):
     warehouse = deployment["warehouse"]
     publications = warehouse.query("select build_schema from audit.publications")
     assert len(publications) == 1, publications  # at most once a night
-    assert warehouse.query("select sum(combined_matters) from marts.fct_asb_monthly "
-                           "where geography_level = 'county'")[0][0] > 0
+    assert (
+        warehouse.query("select sum(combined_matters) from marts.fct_asb_monthly where geography_level = 'county'")[0][
+            0
+        ]
+        > 0
+    )
 
 
 def test_what_the_pipeline_fixed_itself_mails_no_lead(deployment):
     # converted dates and matched district spellings are notices: counted in the next digest, never sent alone
-    assert deployment["warehouse"].query("select count(*) from audit.check_results where severity = 'notice' "
-                                         "and not success")[0][0] > 0
+    assert (
+        deployment["warehouse"].query(
+            "select count(*) from audit.check_results where severity = 'notice' and not success"
+        )[0][0]
+        > 0
+    )
     assert not deployment["mailbox"].to("police-asb-lead@example.org")
 
 
@@ -170,8 +196,11 @@ def test_a_feed_triggered_through_the_api_again_loads_nothing_twice(deployment):
     client, warehouse = deployment["client"], deployment["warehouse"]
     before = warehouse.query("select count(*) from raw.storm_asb__incidents")[0][0]
     run_id = client.trigger("storm_asb")
-    run = wait_for(lambda: next((r for r in client.runs("storm_asb") if r["dag_run_id"] == run_id
-                                 and r["state"] in DONE), None), "the triggered run", 90)
+    run = wait_for(
+        lambda: next((r for r in client.runs("storm_asb") if r["dag_run_id"] == run_id and r["state"] in DONE), None),
+        "the triggered run",
+        90,
+    )
     assert run["run_type"] == "manual" and run["state"] == "success"
     assert warehouse.query("select count(*) from raw.storm_asb__incidents")[0][0] == before
     # a run that loaded nothing sends no raw Asset event, so it sets off no warehouse run (the night's own runs
@@ -188,12 +217,21 @@ def test_a_feed_that_fails_is_a_failed_run_and_the_platform_role_is_mailed(deplo
     nightly_before = len(client.runs("nightly_warehouse"))
     api.failures[1] = [503] * 100  # Sentinel's API is down
     run_id = client.trigger("sentinel_asb")
-    run = wait_for(lambda: next((r for r in client.runs("sentinel_asb") if r["dag_run_id"] == run_id
-                                 and r["state"] in DONE), None), "the failing run", 150)
+    run = wait_for(
+        lambda: next(
+            (r for r in client.runs("sentinel_asb") if r["dag_run_id"] == run_id and r["state"] in DONE), None
+        ),
+        "the failing run",
+        150,
+    )
     assert run["state"] == "failed"  # not green because its alert task succeeded
     states = client.task_states("sentinel_asb", run_id)
     assert (states["pull_from_api"], states["land_gate_load"], states["alert"], states["outcome"]) == (
-        "failed", "upstream_failed", "success", "failed"), states
+        "failed",
+        "upstream_failed",
+        "success",
+        "failed",
+    ), states
     [mail] = wait_for(lambda: mailbox.to("data-platform@example.org"), "the platform role's digest", 30)
     assert "sentinel_asb.pull_from_api failed" in mail.get_content() and run_id in mail.get_content()
     assert str(mail["Subject"]) == "[cspwh] platform_operations: 1 run failed"

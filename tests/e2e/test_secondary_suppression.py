@@ -7,15 +7,18 @@ authority, month and breakdown cell), read from the reference seeds: a geography
 (geographies.csv, geography_members.csv), a period its months, a breakdown value a slice of the cross-classification.
 A withheld number can be recovered exactly when its atoms' indicator vector lies in the span of the published
 numbers' vectors (any combination of sums and differences, not only the one-step subtractions the marts guard)."""
+
 import csv
 import datetime as dt
 
 import numpy as np
 import pytest
 
-from cspwh import dag_runs, reference, settings
+from cspwh import settings
+from cspwh.catalogue import reference
 from cspwh.generator import deliveries, generate
 from cspwh.generator.config import DEFAULT_FAULTS, Config
+from cspwh.local import dag_runs
 
 FEEDS = ["uava_return", "marac", "yos", "crc_rat"]
 TOTALS = {"All", "All services", "All cases"}
@@ -82,19 +85,27 @@ def published_cells(warehouse, mart: str) -> list[dict]:
         f"""select kpi_code, geography_code, period_type, period_label, period_start, period_end, breakdown_type,
                    breakdown_value, numerator, denominator, denominator_kind, is_suppressed,
                    coalesce(suppression_reason like 'fewer than%%', false) as is_primary
-              from marts.{mart}""")
+              from marts.{mart}"""
+    )
     cells = []
-    for (code, geo, ptype, plabel, start, end, btype, bvalue, num, den, den_kind, suppressed,
-         primary) in cur_rows:
+    for code, geo, ptype, plabel, start, end, btype, bvalue, num, den, den_kind, suppressed, primary in cur_rows:
         if btype in NOT_ADDITIVE:
             continue
         measures = [("numerator", num)] + ([("denominator", den)] if den_kind == "count" else [])
         for measure, value in measures:
             quantity = SAME_COUNT.get((code, measure), (code, measure))
-            cells.append(dict(quantity=quantity, geo=geo, months=tuple(months(start, end)),
-                              slice=None if bvalue in TOTALS else (btype, bvalue), known=value is not None,
-                              primary=primary and measure == "numerator", secondary=suppressed and not primary,
-                              name=f"{code} {measure} {geo} {plabel} {bvalue}"))
+            cells.append(
+                dict(
+                    quantity=quantity,
+                    geo=geo,
+                    months=tuple(months(start, end)),
+                    slice=None if bvalue in TOTALS else (btype, bvalue),
+                    known=value is not None,
+                    primary=primary and measure == "numerator",
+                    secondary=suppressed and not primary,
+                    name=f"{code} {measure} {geo} {plabel} {bvalue}",
+                )
+            )
     return cells
 
 
@@ -103,14 +114,25 @@ def dashboard_cells(warehouse) -> list[dict]:
     rows = warehouse.query(
         """select indicator_id, geography_code, period_type, period_label, period_start, period_end, numerator,
                   is_suppressed, is_secondary_suppression, previous_value, previous_period_label
-             from marts.fct_kpi""")
+             from marts.fct_kpi"""
+    )
     withheld = {(r[0], r[1], r[3]) for r in rows if r[7]}
     for code, geo, _, _, _, _, _, _, _, previous, previous_label in rows:
         # a comparator never shows what its own row withholds
         assert previous is None or (code, geo, previous_label) not in withheld, (code, geo, previous_label)
-    return [dict(quantity=code, geo=geo, months=tuple(months(start, end)), slice=None, known=num is not None,
-                 primary=suppressed and not secondary, secondary=secondary, name=f"{code} {geo} {label}")
-            for code, geo, _, label, start, end, num, suppressed, secondary, _, _ in rows]
+    return [
+        dict(
+            quantity=code,
+            geo=geo,
+            months=tuple(months(start, end)),
+            slice=None,
+            known=num is not None,
+            primary=suppressed and not secondary,
+            secondary=secondary,
+            name=f"{code} {geo} {label}",
+        )
+        for code, geo, _, label, start, end, num, suppressed, secondary, _, _ in rows
+    ]
 
 
 def recoverable(cells: list[dict], known) -> list[str]:
@@ -129,8 +151,11 @@ def recoverable(cells: list[dict], known) -> list[str]:
             mask = np.zeros(shape, dtype=bool)
             index = [[geos.index(la) for la in las[cell["geo"]]], [all_months.index(m) for m in cell["months"]]]
             for d in dims:
-                index.append([values[d].index(cell["slice"][1])] if cell["slice"] and cell["slice"][0] == d
-                             else list(range(len(values[d]))))
+                index.append(
+                    [values[d].index(cell["slice"][1])]
+                    if cell["slice"] and cell["slice"][0] == d
+                    else list(range(len(values[d])))
+                )
             mask[np.ix_(*index)] = True
             return mask.ravel().astype(float)
 
@@ -177,46 +202,56 @@ def test_secondary_suppression_says_why(night):
             where is_suppressed group by 1, 2
            union all
            select suppression_reason, is_secondary_suppression, count(*) from marts.fct_domestic_abuse_kpi
-            where is_suppressed group by 1, 2""")
+            where is_suppressed group by 1, 2"""
+    )
     reasons = {(reason, secondary) for reason, secondary, _ in rows}
-    assert ("withheld to protect another small number (it could be recovered from the figures beside it)", True) \
-        in reasons
+    assert (
+        "withheld to protect another small number (it could be recovered from the figures beside it)",
+        True,
+    ) in reasons
     assert all(reason.startswith("fewer than") != secondary for reason, secondary in reasons)
     # county and the YOS footprint figures the board reads are withheld only when nothing smaller can be
     published = night.query(
         """select count(*) from marts.fct_domestic_abuse_kpi
-            where geography_level = 'county' and is_suppressed""")
+            where geography_level = 'county' and is_suppressed"""
+    )
     assert published == [(0,)]
 
 
 def test_the_dashboard_shows_first_time_entrants_to_date_for_the_yos_footprint(night, tmp_path):
     """The board reports the YOS's yearly cumulative count for Leicestershire and Rutland, with the rate beside it;
     publishing it beside the county's count would give away Rutland's small number, so the county's is withheld."""
-    from cspwh import cli, reference
+    from cspwh import cli
 
     footprint = reference.partnership()["kpi"]["yos_footprint"]
     authorities = local_authorities()[footprint]
     with (night.generated / "ground_truth" / "yos_fte.csv").open() as fh:
-        entrants = [r for r in csv.DictReader(fh) if 10 <= int(r["age_at_entry"]) <= 17
-                    and r["district_code"] in authorities
-                    and "2022-04-01" <= r["entry_date"] <= "2022-06-30"]
+        entrants = [
+            r
+            for r in csv.DictReader(fh)
+            if 10 <= int(r["age_at_entry"]) <= 17
+            and r["district_code"] in authorities
+            and "2022-04-01" <= r["entry_date"] <= "2022-06-30"
+        ]
     with (settings.SOURCES_DIR / "reference" / "ons_population_age10to17_mid2020.csv").open() as fh:
         youth = {r["code"]: int(r["age_10_17"]) for r in csv.DictReader(fh)}
     population = sum(youth[code] for code in authorities)  # the footprint's 10-17s: its authorities' own
     rate = len(entrants) * 100000 / population
     assert cli.main(["report", "--quarter", "2022-23Q1", "--out", str(tmp_path), "--draft"]) == 0
     page = (tmp_path / "dashboard_2022-23Q1.html").read_text()
-    assert f">{len(entrants):,}<span class=\"label\">YTD to 2022-23Q1 · {rate:,.1f} per 100,000" in page
+    assert f'>{len(entrants):,}<span class="label">YTD to 2022-23Q1 · {rate:,.1f} per 100,000' in page
     [(shown, rutland_small, county_withheld)] = night.query(
         """select bool_and(not is_suppressed) filter (where geography_level = 'combined'),
                   bool_or(is_suppressed and not is_secondary_suppression) filter (where geography_level = 'unitary'),
                   bool_or(is_suppressed) filter (where geography_level = 'county')
-             from marts.fct_kpi where indicator_id = 'yos_fte_rate' and period_type = 'year_to_date'""")
+             from marts.fct_kpi where indicator_id = 'yos_fte_rate' and period_type = 'year_to_date'"""
+    )
     assert shown is True and (county_withheld or not rutland_small)
 
 
 def test_the_analyst_explains_the_footprints_first_time_entrants(night, capsys, monkeypatch):
-    from cspwh import cli, demo
+    from cspwh import cli
+    from cspwh.local import demo
 
     monkeypatch.setenv("WAREHOUSE_URL", demo.analyst_url())
     assert cli.main(["explain", "yos_fte_rate", "--geo", "Leicestershire and Rutland", "--period", "2022-23Q1"]) == 0
@@ -224,7 +259,8 @@ def test_the_analyst_explains_the_footprints_first_time_entrants(night, capsys, 
     [(numerator,)] = night.query("""select numerator from marts.fct_kpi where indicator_id = 'yos_fte_rate'
                                      and geography_code = 'LEICS_RUTLAND' and period_label = 'YTD to 2022-23Q1'""")
     assert f"numerator {int(numerator):,}" in text and "YTD to 2022-23Q1" in text
-    files = night.query("""select file_id, file_name from landing.file_manifest where feed = 'yos' and outcome = 'loaded'
+    files = night.query("""select file_id, file_name from landing.file_manifest where feed = 'yos' and outcome =
+    'loaded'
                             and file_name like 'yos_fte_2022-0%%' and file_name >= 'yos_fte_2022-04'""")
     assert files and all(f"load {file_id}  {name}" in text for file_id, name in files)
     # Rutland's few children make the county's count a figure withheld to protect another: explain says so

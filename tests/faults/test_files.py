@@ -3,6 +3,7 @@ middle of a COPY, a real full file system (a 64 kB tmpfs) under quarantine, real
 FIFO, names the file system barely allows or that are not UTF-8, a header-less export of personal data, a
 header-only restatement. Each asserts what the operator is told, that no row was lost or doubled (raw against the
 file) and that a rerun recovers."""
+
 from __future__ import annotations
 
 import csv
@@ -20,20 +21,51 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import EXTERNAL_URL, VENDORED
-from cspwh import alerts, cli, demo, ingest, landing, pseudonymise, settings
 
-STORM_HEADER = ["Incident Number", "Opened At", "Closed At", "PEN Category", "ASB Type", "Location", "LSOA Code",
-                "District", "Caller Name", "Caller Phone", "Caller Address", "Caller Postcode", "Log Text"]
+from cspwh import cli, settings
+from cspwh.alerts import digests
+from cspwh.ingest import feed_run, landing, pseudonymise
+from cspwh.local import demo
+
+STORM_HEADER = [
+    "Incident Number",
+    "Opened At",
+    "Closed At",
+    "PEN Category",
+    "ASB Type",
+    "Location",
+    "LSOA Code",
+    "District",
+    "Caller Name",
+    "Caller Phone",
+    "Caller Address",
+    "Caller Postcode",
+    "Log Text",
+]
 JUNE = "2021-06-leicestershire-street.csv.gz"
 
 
 def storm_rows(count: int, day: str = "20210615") -> list[list[str]]:
     iso = f"{day[:4]}-{day[4:6]}-{day[6:]}"
-    return [[f"LP-{day}-{i:06d}", f"{iso} {i % 24:02d}:{i % 60:02d}", "", "Nuisance", "Noise",
-             f"On or near Street {i % 97}", "E01025678", "Charnwood" if i % 2 else "Blaby", f"Caller {i}",
-             f"07700 {i:06d}", "1 A Road", "LE11 1AA", "loud music"] for i in range(count)]
+    return [
+        [
+            f"LP-{day}-{i:06d}",
+            f"{iso} {i % 24:02d}:{i % 60:02d}",
+            "",
+            "Nuisance",
+            "Noise",
+            f"On or near Street {i % 97}",
+            "E01025678",
+            "Charnwood" if i % 2 else "Blaby",
+            f"Caller {i}",
+            f"07700 {i:06d}",
+            "1 A Road",
+            "LE11 1AA",
+            "loud music",
+        ]
+        for i in range(count)
+    ]
 
 
 def csv_bytes(rows: list[list[str]]) -> bytes:
@@ -57,9 +89,14 @@ def raw_count(warehouse, table: str, file_name: str | None = None) -> int:
 
 
 def manifest(warehouse, feed: str) -> dict[str, tuple]:
-    return {r[0]: r[1:] for r in warehouse.query(
-        """select file_name, outcome, rows, attempts, last_error, file_id from landing.file_manifest
-            where feed = %s order by file_id""", (feed,))}
+    return {
+        r[0]: r[1:]
+        for r in warehouse.query(
+            """select file_name, outcome, rows, attempts, last_error, file_id from landing.file_manifest
+            where feed = %s order by file_id""",
+            (feed,),
+        )
+    }
 
 
 def every_file_under(*folders: Path) -> list[Path]:
@@ -67,6 +104,7 @@ def every_file_under(*folders: Path) -> list[Path]:
 
 
 # --- Postgres killed mid-COPY -------------------------------------------------------------------------------------
+
 
 def _kill_the_copy(url: str, killed: list, stop: threading.Event) -> None:
     """Watch for the loader's COPY to be under way (rows already in) and SIGKILL the server process running it."""
@@ -115,8 +153,8 @@ def test_postgres_killed_mid_copy_loses_nothing_and_the_rerun_loads_the_file_onc
     watcher = threading.Thread(target=_kill_the_copy, args=(warehouse.url, killed, stop), daemon=True)
     watcher.start()
     try:
-        with pytest.raises(ingest.IngestIncomplete) as failed:
-            ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
+        with pytest.raises(feed_run.IngestIncomplete) as failed:
+            feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)
     finally:
         stop.set()
         watcher.join()
@@ -131,17 +169,18 @@ def test_postgres_killed_mid_copy_loses_nothing_and_the_rerun_loads_the_file_onc
 
     if drop_copy != "kept":
         path.unlink()  # the partner's clean-up removed it: the landed copy is decided instead
-    [outcome] = ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
+    [outcome] = feed_run.ingest_feed("storm_asb", "night-2", warehouse.drop)
     assert (outcome.file_name, outcome.outcome, outcome.rows) == (name, "loaded", count)
     assert raw_count(warehouse, "storm_asb__incidents") == count  # every row of the file, once
     assert warehouse.query("select count(distinct incident_number) from raw.storm_asb__incidents")[0][0] == count
     assert manifest(warehouse, "storm_asb")[name][:3] == ("loaded", count, 2)
     assert not path.exists()
-    assert ingest.ingest_feed("storm_asb", "night-3", warehouse.drop) == []  # nothing left, nothing loaded twice
+    assert feed_run.ingest_feed("storm_asb", "night-3", warehouse.drop) == []  # nothing left, nothing loaded twice
     assert raw_count(warehouse, "storm_asb__incidents") == count
 
 
 # --- a full quarantine disk -----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def tiny_quarantine(warehouse, monkeypatch, tmp_path):
@@ -167,7 +206,8 @@ def tiny_quarantine(warehouse, monkeypatch, tmp_path):
 
 
 def test_a_full_quarantine_disk_keeps_the_file_undecided_alerts_after_three_tries_and_recovers(
-        warehouse, tiny_quarantine):
+    warehouse, tiny_quarantine
+):
     bad = "storm_asb_20210616.csv"
     rows = storm_rows(50, "20210616")
     rows[3][3] = "Not a PEN category"
@@ -176,8 +216,8 @@ def test_a_full_quarantine_disk_keeps_the_file_undecided_alerts_after_three_trie
     drop(warehouse, "storm_asb", good, csv_bytes([STORM_HEADER] + storm_rows(40, "20210617")))
 
     for night in (1, 2, 3):
-        with pytest.raises(ingest.IngestIncomplete) as failed:
-            ingest.ingest_feed("storm_asb", f"night-{night}", warehouse.drop)
+        with pytest.raises(feed_run.IngestIncomplete) as failed:
+            feed_run.ingest_feed("storm_asb", f"night-{night}", warehouse.drop)
         assert bad in str(failed.value) and "No space left on device" in str(failed.value)
         assert bad_path.exists()
         outcome, _, attempts, error, _ = manifest(warehouse, "storm_asb")[bad]
@@ -186,13 +226,13 @@ def test_a_full_quarantine_disk_keeps_the_file_undecided_alerts_after_three_trie
     assert manifest(warehouse, "storm_asb")[good][:2] == ("loaded", 40)
     assert raw_count(warehouse, "storm_asb__incidents") == 40
     # the third failed try reaches the feed's owner as a blocking finding
-    told = [f for f in alerts.failures("night-3") if f.check == "undecided"]
+    told = [f for f in digests.failures("night-3") if f.check == "undecided"]
     assert [(f.file_name, f.role, f.severity) for f in told] == [(bad, "police_asb_lead", "blocking")]
     assert "tried 3 times" in told[0].message and "No space left on device" in told[0].message
-    assert not [f for f in alerts.failures("night-2") if f.check == "undecided"]
+    assert not [f for f in digests.failures("night-2") if f.check == "undecided"]
 
     tiny_quarantine()  # space freed
-    assert ingest.ingest_feed("storm_asb", "night-4", warehouse.drop)[0].outcome == "quarantined"
+    assert feed_run.ingest_feed("storm_asb", "night-4", warehouse.drop)[0].outcome == "quarantined"
     assert not bad_path.exists()
     kept = [p for p in Path(settings.quarantine_dir()).rglob(bad)]
     assert len(kept) == 1 and kept[0].read_bytes() == csv_bytes([STORM_HEADER] + rows)
@@ -200,6 +240,7 @@ def test_a_full_quarantine_disk_keeps_the_file_undecided_alerts_after_three_trie
 
 
 # --- names --------------------------------------------------------------------------------------------------------
+
 
 def test_unlandable_names_are_quarantined_each_by_itself_and_the_feed_goes_on(warehouse, monkeypatch):
     monkeypatch.setenv("CSPWH_UPLOAD_GRACE_SECONDS", "600")
@@ -222,11 +263,13 @@ def test_unlandable_names_are_quarantined_each_by_itself_and_the_feed_goes_on(wa
     os.utime(orphan, (time.time() - 3600, time.time() - 3600))  # left by a full disk an hour ago
     uploading = drop(warehouse, "storm_asb", "storm_asb_20210623.csv.part", content[:100])
 
-    outcomes = {o.file_name: o for o in ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)}
+    outcomes = {o.file_name: o for o in feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)}
     assert (outcomes[good].outcome, outcomes[good].rows) == ("loaded", 20)
     assert raw_count(warehouse, "storm_asb__incidents") == 20
-    shown = {landing.display_name(n): n for n in (impossible, long_bad, os.fsdecode(not_utf8), newline, arabic_digits,
-                                                   escape, orphan.name)}
+    shown = {
+        landing.display_name(n): n
+        for n in (impossible, long_bad, os.fsdecode(not_utf8), newline, arabic_digits, escape, orphan.name)
+    }
     assert set(outcomes) == {good, *shown}
     for name in shown:
         assert outcomes[name].outcome == "quarantined", (name, outcomes[name].reason)
@@ -247,16 +290,17 @@ def test_unlandable_names_are_quarantined_each_by_itself_and_the_feed_goes_on(wa
 
     # a name as long as the file system allows, matching the contract, loads (its stored name is shortened)
     month = "2021-07-" + "a" * (252 - len("2021-07--street.csv")) + "-street.csv"
-    drop(warehouse, "police_uk", month, gzip.decompress((VENDORED / "2021-07-leicestershire-street.csv.gz")
-                                                         .read_bytes()))
-    [loaded] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
-    expected = len(gzip.decompress((VENDORED / "2021-07-leicestershire-street.csv.gz").read_bytes())
-                   .splitlines()) - 1
+    drop(
+        warehouse, "police_uk", month, gzip.decompress((VENDORED / "2021-07-leicestershire-street.csv.gz").read_bytes())
+    )
+    [loaded] = feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)
+    expected = len(gzip.decompress((VENDORED / "2021-07-leicestershire-street.csv.gz").read_bytes()).splitlines()) - 1
     assert (len(month.encode()), loaded.outcome, loaded.rows) == (252, "loaded", expected)
     assert raw_count(warehouse, "police_uk__street_crimes", month) == expected
 
 
 # --- links and special files --------------------------------------------------------------------------------------
+
 
 def test_links_to_secrets_and_special_files_are_never_read(warehouse, mailbox, caplog):
     secret = pseudonymise._key()  # the real key file of this test home
@@ -265,8 +309,11 @@ def test_links_to_secrets_and_special_files_are_never_read(warehouse, mailbox, c
     password = Path(settings.home() / "pg" / "owner_password")
     folder = warehouse.drop / "police_uk"
     folder.mkdir(parents=True, exist_ok=True)
-    links = {"2021-06-leicestershire-street.csv": key_file, "2021-07-leicestershire-street.csv": password,
-             "2021-08-leicestershire-street.csv": Path("/proc/self/environ")}
+    links = {
+        "2021-06-leicestershire-street.csv": key_file,
+        "2021-07-leicestershire-street.csv": password,
+        "2021-08-leicestershire-street.csv": Path("/proc/self/environ"),
+    }
     for name, target in links.items():
         (folder / name).symlink_to(target)
     os.mkfifo(folder / "2021-09-leicestershire-street.csv")
@@ -274,7 +321,7 @@ def test_links_to_secrets_and_special_files_are_never_read(warehouse, mailbox, c
     before = {p: p.read_bytes() for p in (key_file, password) if p.exists()}
 
     caplog.set_level(logging.DEBUG)
-    outcomes = {o.file_name: o for o in ingest.ingest_feed("police_uk", "night-1", warehouse.drop)}
+    outcomes = {o.file_name: o for o in feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)}
     assert outcomes["2021-10-leicestershire-street.csv.gz"].outcome == "loaded"
     for name in [*links, "2021-09-leicestershire-street.csv"]:
         assert outcomes[name].outcome == "quarantined"
@@ -293,7 +340,7 @@ def test_links_to_secrets_and_special_files_are_never_read(warehouse, mailbox, c
     blobs = [p.read_bytes().decode(errors="ignore") for p in stored if p.is_file()]
     audit = [str(r) for r in warehouse.query("select message, details from audit.check_results")]
     audit += [str(r) for r in warehouse.query("select reason, findings from landing.file_manifest")]
-    alerts.dispatch("night-1")
+    digests.dispatch("night-1")
     mails = [m.get_content() for m in mailbox.to("police-performance@example.org")]
     assert any("2021-06-leicestershire-street.csv" in m and "symbolic link" in m for m in mails)
     for text in secrets_text:
@@ -327,19 +374,32 @@ def test_the_key_file_is_private_from_creation_and_env_is_never_committed(tmp_pa
 
 # --- content that must not leave landing --------------------------------------------------------------------------
 
-PERSON = ["LP-20210615-000000", "2021-06-15 10:00", "", "Nuisance", "Noise", "On or near Mill Lane", "E01025678",
-          "Charnwood", "Zebedee Quuxworth", "07700 900461", "17 Quuxworth Gardens", "LE11 9ZZ", "shouting"]
+PERSON = [
+    "LP-20210615-000000",
+    "2021-06-15 10:00",
+    "",
+    "Nuisance",
+    "Noise",
+    "On or near Mill Lane",
+    "E01025678",
+    "Charnwood",
+    "Zebedee Quuxworth",
+    "07700 900461",
+    "17 Quuxworth Gardens",
+    "LE11 9ZZ",
+    "shouting",
+]
 
 
 def test_a_file_exported_without_its_header_quotes_nothing_of_its_first_row(warehouse, mailbox, caplog):
     name = "storm_asb_20210615.csv"
     drop(warehouse, "storm_asb", name, csv_bytes([PERSON] + storm_rows(30)[1:]))
     caplog.set_level(logging.DEBUG)
-    [outcome] = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
+    [outcome] = feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)
     assert outcome.outcome == "quarantined"
     assert "exported without its header row" in outcome.reason and "(lines 1)" in outcome.reason
     assert raw_count(warehouse, "storm_asb__incidents") == 0
-    alerts.dispatch("night-1")
+    digests.dispatch("night-1")
     mails = [m.get_content() for m in mailbox.to("police-asb-lead@example.org")]
     assert any(name in m and "without its header row" in m for m in mails)
     audit = [str(r) for r in warehouse.query("select message, details from audit.check_results")]
@@ -350,25 +410,27 @@ def test_a_file_exported_without_its_header_quotes_nothing_of_its_first_row(ware
 
     # resent with its header, it loads every row
     drop(warehouse, "storm_asb", name, csv_bytes([STORM_HEADER, PERSON] + storm_rows(30)[1:]))
-    [again] = ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
+    [again] = feed_run.ingest_feed("storm_asb", "night-2", warehouse.drop)
     assert (again.outcome, again.rows) == ("loaded", 30)
     assert raw_count(warehouse, "storm_asb__incidents") == 30
 
 
 # --- restatements -------------------------------------------------------------------------------------------------
 
+
 def _located_in_june(warehouse, schema: str) -> int:
     """The month's records as dbt stages them (the manifest says which file is the month's current one)."""
-    from cspwh import dbt_runner
+    from cspwh.warehouse import dbt_runner
 
     dbt_runner.run("build", schema, "--select", "+int_street_crimes_located", "--exclude", "test_type:data")
-    return warehouse.query(f"select count(*) from {schema}_intermediate.int_street_crimes_located "
-                           "where month_start = '2021-06-01'")[0][0]
+    return warehouse.query(
+        f"select count(*) from {schema}_intermediate.int_street_crimes_located where month_start = '2021-06-01'"
+    )[0][0]
 
 
 def test_a_header_only_restatement_is_held_until_accepted_and_the_month_keeps_its_rows(warehouse, mailbox, capsys):
     warehouse.stage(JUNE)
-    [first] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
+    [first] = feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)
     rows = first.rows
     assert first.outcome == "loaded" and rows > 400
     with gzip.open(VENDORED / JUNE, "rt", newline="") as fh:
@@ -376,20 +438,21 @@ def test_a_header_only_restatement_is_held_until_accepted_and_the_month_keeps_it
     empty = "2021-06-leicestershire-street.csv"
     drop(warehouse, "police_uk", empty, header.encode())
 
-    [held] = ingest.ingest_feed("police_uk", "night-2", warehouse.drop)
+    [held] = feed_run.ingest_feed("police_uk", "night-2", warehouse.drop)
     assert held.outcome == "held" and not (warehouse.drop / "police_uk" / empty).exists()
     assert f"with 0 row(s); the loaded file {JUNE}" in held.reason and f"has {rows} row(s)" in held.reason
     assert "shrink the period to nothing" in held.reason and f"cspwh accept police_uk {held.file_id}" in held.reason
     # the month keeps its rows: the held file loaded nothing
     assert raw_count(warehouse, "police_uk__street_crimes") == rows
     assert raw_count(warehouse, "police_uk__street_crimes", empty) == 0
-    alerts.dispatch("night-2")
-    [mail] = [m.get_content() for m in mailbox.to("police-performance@example.org")
-              if "restatement_shrink" in m.get_content()]
+    digests.dispatch("night-2")
+    [mail] = [
+        m.get_content() for m in mailbox.to("police-performance@example.org") if "restatement_shrink" in m.get_content()
+    ]
     assert empty in mail and JUNE in mail and f"has {rows} row(s)" in mail and "0 row(s)" in mail
     assert "Files held back" in mail
     # a rerun leaves it held (nothing is decided twice)
-    assert ingest.ingest_feed("police_uk", "night-3", warehouse.drop) == []
+    assert feed_run.ingest_feed("police_uk", "night-3", warehouse.drop) == []
     assert manifest(warehouse, "police_uk")[empty][0] == "held"
 
     # a person accepts it: it loads at once, and the summary no longer lists it as held
@@ -402,12 +465,12 @@ def test_a_header_only_restatement_is_held_until_accepted_and_the_month_keeps_it
 
 def test_an_accepted_empty_restatement_empties_its_month_in_the_next_build(warehouse, capsys):
     warehouse.stage(JUNE)
-    [first] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
+    [first] = feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)
     assert _located_in_june(warehouse, "build_before") == first.rows
     with gzip.open(VENDORED / JUNE, "rt", newline="") as fh:
         header = fh.readline()
     drop(warehouse, "police_uk", "2021-06-leicestershire-street.csv", header.encode())
-    [held] = ingest.ingest_feed("police_uk", "night-2", warehouse.drop)
+    [held] = feed_run.ingest_feed("police_uk", "night-2", warehouse.drop)
     assert held.outcome == "held"
     assert _located_in_june(warehouse, "build_held") == first.rows  # held: the month keeps its rows
 
@@ -418,29 +481,29 @@ def test_an_accepted_empty_restatement_empties_its_month_in_the_next_build(wareh
 
 def test_a_restatement_within_the_allowed_shrink_loads_and_one_beyond_it_is_held(warehouse, monkeypatch):
     warehouse.stage(JUNE)
-    [first] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
+    [first] = feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)
     with gzip.open(VENDORED / JUNE, "rt", newline="") as fh:
         lines = fh.read().splitlines(keepends=True)
     total = len(lines) - 1
     keep = total * 6 // 10  # 40% fewer rows: within the default 50%
-    drop(warehouse, "police_uk", "2021-06-leicestershire-street.csv", "".join(lines[:keep + 1]).encode())
-    [second] = ingest.ingest_feed("police_uk", "night-2", warehouse.drop)
+    drop(warehouse, "police_uk", "2021-06-leicestershire-street.csv", "".join(lines[: keep + 1]).encode())
+    [second] = feed_run.ingest_feed("police_uk", "night-2", warehouse.drop)
     assert (second.outcome, second.rows) == ("loaded", keep)
     monkeypatch.setenv("CSPWH_RESTATEMENT_MAX_SHRINK", "0.2")  # configured tighter: 30% fewer is held
     smaller = keep * 7 // 10
     with gzip.open(warehouse.drop / "police_uk" / JUNE, "wt", newline="") as fh:
-        fh.write("".join(lines[:smaller + 1]))
-    [third] = ingest.ingest_feed("police_uk", "night-3", warehouse.drop)
+        fh.write("".join(lines[: smaller + 1]))
+    [third] = feed_run.ingest_feed("police_uk", "night-3", warehouse.drop)
     assert third.outcome == "held" and f"has {keep} row(s)" in third.reason and f"with {smaller} row(s)" in third.reason
     assert "by 30% (more than the 20% allowed)" in third.reason
     assert raw_count(warehouse, "police_uk__street_crimes") == first.rows + keep
 
 
-
 def test_a_file_replaced_in_the_drop_folder_during_the_run_is_not_removed_with_the_old_one(warehouse):
     """A partner re-uploads a corrected file under the same name while the first is being decided: removing the
     first one's drop name after its outcome must not remove the new file, and the next run decides both."""
-    from cspwh import contracts, db
+    from cspwh import db
+    from cspwh.catalogue import contracts
 
     name = "storm_asb_20210615.csv"
     path = drop(warehouse, "storm_asb", name, csv_bytes([STORM_HEADER] + storm_rows(10)))
@@ -449,10 +512,10 @@ def test_a_file_replaced_in_the_drop_folder_during_the_run_is_not_removed_with_t
     upload = path.with_name(".upload")
     upload.write_bytes(csv_bytes([STORM_HEADER] + storm_rows(12)))
     upload.replace(path)  # the partner's atomic re-upload under the same name
-    ingest._remove_from_drop(path, landed)  # the run's last step for the first file
+    feed_run._remove_from_drop(path, landed)  # the run's last step for the first file
     assert path.exists(), "the re-uploaded file was removed with the first one"
 
-    outcomes = ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)  # the first from landing, the second
+    outcomes = feed_run.ingest_feed("storm_asb", "night-2", warehouse.drop)  # the first from landing, the second
     assert sorted((o.outcome, o.rows) for o in outcomes) == [("loaded", 10), ("loaded", 12)]
     assert raw_count(warehouse, "storm_asb__incidents") == 22  # every row of both files, once
     assert not path.exists()

@@ -2,6 +2,7 @@
 webhook that fails, a local Sentinel API that misbehaves (impossible timestamps, a trickle, absurd page counts, a
 Retry-After of hours), two real dbt builds at once, and the analyst's limits tried for real on Postgres. Each case
 asserts what the operator is told, that nothing is lost or doubled, and that a rerun recovers."""
+
 import csv
 import json
 import os
@@ -16,11 +17,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cspwh import alerts, bootstrap, dag_runs, db, demo, ingest, publish, sentinel_pull
-from cspwh import warehouse as nightly
+from cspwh import db
+from cspwh.alerts import digests
+from cspwh.db import bootstrap
 from cspwh.generator import generate
 from cspwh.generator.config import Config
-from cspwh.sentinel_api import SentinelAPI
+from cspwh.ingest import feed_run, sentinel_pull
+from cspwh.local import dag_runs, demo
+from cspwh.local.sentinel_api import SentinelAPI
+from cspwh.warehouse import nightly, publish
 
 ENDPOINT = "/api/v1/cases"
 
@@ -33,6 +38,7 @@ def generated(tmp_path_factory) -> Path:
 
 
 # --- alerts: an outbox, sent only when the server accepted ------------------------------------------------------
+
 
 class SwitchableSMTP:
     """A real SMTP server (aiosmtpd) on a fixed loopback port that can be stopped and started again."""
@@ -88,56 +94,65 @@ def plant_bad_storm_file(warehouse, generated) -> str:
 
 
 def outbox(warehouse) -> list[tuple]:
-    return warehouse.query("select role, channel, attempts, sent_at is not null, last_error from audit.alert_outbox "
-                           "order by outbox_id")
+    return warehouse.query(
+        "select role, channel, attempts, sent_at is not null, last_error from audit.alert_outbox order by outbox_id"
+    )
 
 
 def test_smtp_down_keeps_the_digest_until_the_server_accepts_it_and_sends_it_once(warehouse, generated, smtp):
     name = plant_bad_storm_file(warehouse, generated)
-    [outcome] = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
+    [outcome] = feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)
     assert outcome.outcome == "quarantined"
 
-    with pytest.raises(alerts.NotDelivered) as failed:  # the server is down: the task fails, the run shows it
-        alerts.dispatch("night-1")
+    with pytest.raises(digests.NotDelivered) as failed:  # the server is down: the task fails, the run shows it
+        digests.dispatch("night-1")
     # the feed's lead and the dashboard's owner (the file leaves figures short): neither digest is lost
     assert "2 alert digest(s) not delivered" in str(failed.value) and "police_asb_lead" in str(failed.value)
     pending = outbox(warehouse)
     assert [(role, channel, attempts, sent) for role, channel, attempts, sent, _ in pending] == [
-        ("community_safety_coordinator", "email", 1, False), ("police_asb_lead", "email", 1, False)]
+        ("community_safety_coordinator", "email", 1, False),
+        ("police_asb_lead", "email", 1, False),
+    ]
     assert all("Connection" in error for *_, error in pending)
     # a retry of the same run finds nothing new to queue, but the digests are still pending: it fails again
-    with pytest.raises(alerts.NotDelivered):
-        alerts.dispatch("night-1")
+    with pytest.raises(digests.NotDelivered):
+        digests.dispatch("night-1")
     assert [row[2:4] for row in outbox(warehouse)] == [(2, False), (2, False)]
     assert "Alert digests NOT delivered: 2" in demo.summary()
 
     smtp.start()
-    assert alerts.dispatch("night-2") == []  # nothing new tonight, and last night's digests go out
+    assert digests.dispatch("night-2") == []  # nothing new tonight, and last night's digests go out
     assert [m["To"] for m in smtp.messages] == ["community-safety@example.org", "police-asb-lead@example.org"]
     mail = smtp.messages[1]
     assert f"feed storm_asb, file {name}, check allowed_values:PEN Category" in mail.get_content()
-    assert outbox(warehouse) == [("community_safety_coordinator", "email", 3, True, None),
-                                 ("police_asb_lead", "email", 3, True, None)]
-    alerts.dispatch("night-3")
+    assert outbox(warehouse) == [
+        ("community_safety_coordinator", "email", 3, True, None),
+        ("police_asb_lead", "email", 3, True, None),
+    ]
+    digests.dispatch("night-3")
     assert len(smtp.messages) == 2  # sent once, never again
 
 
-def test_with_smtp_down_the_feeds_night_fails_and_the_next_night_delivers(warehouse, generated, smtp,
-                                                                         airflow_ready):
+def test_with_smtp_down_the_feeds_night_fails_and_the_next_night_delivers(warehouse, generated, smtp, airflow_ready):
     plant_bad_storm_file(warehouse, generated)
     run = dag_runs.run("storm_asb")
     assert str(run.state).rsplit(".", 1)[-1].lower() == "failed"
     assert warehouse.query("select count(*) from raw.storm_asb__incidents")[0][0] == 0  # the file held back
     assert warehouse.query("select task_id from audit.task_failures where dag_id = 'storm_asb'") == [("alert",)]
-    assert [row[:4] for row in outbox(warehouse)] == [("community_safety_coordinator", "email", 1, False),
-                                                      ("police_asb_lead", "email", 1, False)]
+    assert [row[:4] for row in outbox(warehouse)] == [
+        ("community_safety_coordinator", "email", 1, False),
+        ("police_asb_lead", "email", 1, False),
+    ]
 
     smtp.start()
     run = dag_runs.run("storm_asb")  # an empty drop folder, and the pending digests
     assert str(run.state).rsplit(".", 1)[-1].lower() == "success"
     # last night's digests, then the platform's: last night's alert task failed (recorded after it had dispatched)
-    assert [m["To"] for m in smtp.messages] == ["community-safety@example.org", "police-asb-lead@example.org",
-                                                "data-platform@example.org"]
+    assert [m["To"] for m in smtp.messages] == [
+        "community-safety@example.org",
+        "police-asb-lead@example.org",
+        "data-platform@example.org",
+    ]
     assert "storm_asb.alert failed" in smtp.messages[2].get_content()
     run = dag_runs.run("storm_asb")
     assert len(smtp.messages) == 3  # each failure is told once
@@ -148,8 +163,12 @@ def task_states(run) -> dict[str, str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in session.query(TaskInstance).filter(
-            TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)}
+        return {
+            ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower()
+            for ti in session.query(TaskInstance).filter(
+                TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+            )
+        }
 
 
 def raw_events(feed: str) -> list[dict]:
@@ -157,12 +176,18 @@ def raw_events(feed: str) -> list[dict]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return [e.extra for e in session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                .filter(AssetModel.name == f"raw.{feed}").order_by(AssetEvent.id)]
+        return [
+            e.extra
+            for e in session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"raw.{feed}")
+            .order_by(AssetEvent.id)
+        ]
 
 
-def test_a_feed_whose_pull_fails_is_a_failed_run_and_the_platform_is_told(warehouse, mailbox, airflow_ready,
-                                                                          monkeypatch):
+def test_a_feed_whose_pull_fails_is_a_failed_run_and_the_platform_is_told(
+    warehouse, mailbox, airflow_ready, monkeypatch
+):
     mailbox.messages.clear()  # the session's mailbox: only this test's mail
     with socket.socket() as probe:  # a port nothing listens on: the partner's API is down
         probe.bind(("127.0.0.1", 0))
@@ -180,9 +205,11 @@ def test_a_feed_whose_pull_fails_is_a_failed_run_and_the_platform_is_told(wareho
     assert states["alert"] == "success" and states["outcome"] == "failed"
     assert len(raw_events("sentinel_asb")) == before  # nothing loaded, nothing announced
     assert warehouse.query("select task_id from audit.task_failures where dag_id = 'sentinel_asb'") == [
-        ("pull_from_api",)]
+        ("pull_from_api",)
+    ]
     assert warehouse.query("select outcome, files_loaded from audit.feed_runs where dag_id = 'sentinel_asb'") == [
-        ("failed", 0)]
+        ("failed", 0)
+    ]
     [mail] = mailbox.to("data-platform@example.org")
     body = mail.get_content()
     assert "sentinel_asb.pull_from_api failed" in body and run.run_id in body
@@ -205,8 +232,9 @@ def test_a_feed_run_that_loads_nothing_sends_no_raw_event(warehouse, generated, 
     [*_, event] = raw_events("storm_asb")
     assert event["files"] == 1 and event["rows"] == len(source.read_text().splitlines()) - 1
     assert event["scheduled"] is False and event["night"]
-    assert warehouse.query("select outcome, files_loaded from audit.feed_runs where dag_id = 'storm_asb' "
-                           "order by ended_at") == [("nothing_new", 0), ("nothing_new", 0), ("loaded", 1)]
+    assert warehouse.query(
+        "select outcome, files_loaded from audit.feed_runs where dag_id = 'storm_asb' order by ended_at"
+    ) == [("nothing_new", 0), ("nothing_new", 0), ("loaded", 1)]
 
 
 @pytest.fixture
@@ -241,15 +269,18 @@ def flaky_webhook(monkeypatch):
 
 def test_a_failing_webhook_is_retried_and_its_url_never_stored(warehouse, generated, flaky_webhook):
     plant_bad_storm_file(warehouse, generated)
-    ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
-    with pytest.raises(alerts.NotDelivered) as failed:
-        alerts.dispatch("night-1")
+    feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)
+    with pytest.raises(digests.NotDelivered) as failed:
+        digests.dispatch("night-1")
     assert "the webhook answered HTTP 503" in str(failed.value)
     # the first webhook post (the dashboard owner's copy) is refused; the lead's, after it, goes through
     assert [(r, c, s) for r, c, _, s, _ in outbox(warehouse)] == [
-        ("community_safety_coordinator", "email", True), ("community_safety_coordinator", "webhook", False),
-        ("police_asb_lead", "email", True), ("police_asb_lead", "webhook", True)]
-    alerts.dispatch("night-2")
+        ("community_safety_coordinator", "email", True),
+        ("community_safety_coordinator", "webhook", False),
+        ("police_asb_lead", "email", True),
+        ("police_asb_lead", "webhook", True),
+    ]
+    digests.dispatch("night-2")
     first, retried = flaky_webhook["received"]
     assert "police_asb_lead" in first["text"] and "community_safety_coordinator" in retried["text"]
     assert all(sent for *_, sent, _ in outbox(warehouse))
@@ -257,25 +288,27 @@ def test_a_failing_webhook_is_retried_and_its_url_never_stored(warehouse, genera
     assert "secret-token-XYZ" not in stored and "secret-token-XYZ" not in str(failed.value)
 
 
-HOSTILE = ("```\n<!channel> *URGENT* <https://evil.example|click here> [here](https://evil.example) "
-           "\u202egnp.exe\x1b[31m")
+HOSTILE = (
+    "```\n<!channel> *URGENT* <https://evil.example|click here> [here](https://evil.example) \u202egnp.exe\x1b[31m"
+)
 
 
 def test_header_text_cannot_break_out_of_the_webhook_message():
     body = f"* [blocking] feed storm_asb, file f.csv, check columns:\n  unexpected {HOSTILE!s}\n"
-    slack = alerts.webhook_payload("slack", "cspwh: 1 new problem", body)["text"]
+    slack = digests.webhook_payload("slack", "cspwh: 1 new problem", body)["text"]
     assert slack.startswith("*cspwh: 1 new problem*\n```") and slack.endswith("```")
     assert slack.count("```") == 2  # the code block opened is the one closed: nothing after it is formatted
     assert "<" not in slack and ">" not in slack  # no <!channel>, no <url|link>
     assert "\u202e" not in slack and "\x1b" not in slack
     assert "&lt;!channel&gt;" in slack  # the text is still there to read
-    card = alerts.webhook_payload("teams", "cspwh: 1 new problem", body)["attachments"][0]["content"]
+    card = digests.webhook_payload("teams", "cspwh: 1 new problem", body)["attachments"][0]["content"]
     runs = [run for block in card["body"] for run in block["inlines"]]
     assert {r["type"] for r in runs} == {"TextRun"}  # plain text runs: Markdown is not read in them
     assert "[here](https://evil.example)" in runs[1]["text"] and "\u202e" not in runs[1]["text"]
 
 
 # --- Sentinel: the cursor moves only over pages that loaded; the pull is bounded ----------------------------------
+
 
 def case_lines(generated) -> list[dict]:
     return [json.loads(line) for line in (generated / "api" / "sentinel" / "cases.jsonl").read_text().splitlines()]
@@ -290,14 +323,15 @@ def night(warehouse, source: Path, run_id: str, **misbehaviour) -> tuple[sentine
     with SentinelAPI(source, **misbehaviour) as api:
         result = sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
         requests_made = list(api.requests)
-    outcomes = ingest.ingest_feed("sentinel_asb", run_id, warehouse.drop)
+    outcomes = feed_run.ingest_feed("sentinel_asb", run_id, warehouse.drop)
     settled = sentinel_pull.settle(run_id)
     return result, outcomes, (settled, requests_made)
 
 
 @pytest.mark.parametrize("stamp", ["2099-01-01T00:00:00", "not-a-date"])
 def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_source(
-        warehouse, generated, tmp_path, mailbox, stamp):
+    warehouse, generated, tmp_path, mailbox, stamp
+):
     mailbox.messages.clear()
     cases = case_lines(generated)
     total = len(cases)
@@ -313,7 +347,7 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     assert sentinel_pull.read_cursor(ENDPOINT) == settled.cursor < cases[start]["updated_at"]
     loaded = warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0]
     assert loaded == (sum(c["updated_at"] <= settled.cursor for c in cases),) * 2
-    alerts.dispatch("night-1")
+    digests.dispatch("night-1")
     [mail] = mailbox.to("sentinel-lead@example.org")
     body = mail.get_content()
     assert f"the Sentinel cursor is held at {settled.cursor}" in body
@@ -330,7 +364,7 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     held = warehouse.query("select cursor_after, held->>'outcome' from landing.api_pulls order by pull_id desc limit 1")
     assert held == [(settled.cursor, "quarantined")]
     assert f"Sentinel cursor held at {settled.cursor}: page {again.held_page['page']}" in demo.summary()
-    alerts.dispatch("night-2")
+    digests.dispatch("night-2")
     assert len(mailbox.to("sentinel-lead@example.org")) == 2
     assert "cursor is held" in mailbox.to("sentinel-lead@example.org")[1].get_content()
 
@@ -339,12 +373,12 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     _, outcomes, (recovered, _) = night(warehouse, fixed, "night-3")
     assert {o.outcome for o in outcomes} == {"loaded"} and recovered.held_page is None
     assert recovered.cursor == "2025-01-02T09:00:00"
-    assert warehouse.query("select count(*) from audit.alerts where alert_key like '%cursor_held%' "
-                           "and resolved_at is null") == [(0,)]  # the held nights' alerts are resolved
+    assert warehouse.query(
+        "select count(*) from audit.alerts where alert_key like '%cursor_held%' and resolved_at is null"
+    ) == [(0,)]  # the held nights' alerts are resolved
     # every case once: a version loaded on night 1 and received again (it shares the held cursor's second) is not
     # loaded twice (the contract's version_column)
-    assert warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0] == (
-        total, total)
+    assert warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0] == (total, total)
     assert warehouse.query("select sum(rows) from landing.file_manifest where feed = 'sentinel_asb'")[0][0] == total
     _, outcomes, (quiet, _) = night(warehouse, fixed, "night-4")
     assert outcomes == [] and quiet.cursor == recovered.cursor
@@ -363,8 +397,9 @@ def test_a_page_quarantined_mid_pull_holds_the_cursor_before_it_and_no_case_is_l
     fixed = write_cases(tmp_path / "fixed.jsonl", cases)
     _, outcomes, (recovered, _) = night(warehouse, fixed, "night-2")
     assert {o.outcome for o in outcomes} == {"loaded"} and recovered.cursor == max(c["updated_at"] for c in cases)
-    versions = warehouse.query("select count(distinct case_id), count(distinct (case_id, updated_at)) "
-                               "from raw.sentinel_asb__cases")[0]
+    versions = warehouse.query(
+        "select count(distinct case_id), count(distinct (case_id, updated_at)) from raw.sentinel_asb__cases"
+    )[0]
     assert versions == (len(cases), len(cases))  # every case, in its one version; none lost
     # and none doubled: the pages after the held one, asked for again, add no second copy of a version
     assert warehouse.query("select count(*) from raw.sentinel_asb__cases")[0][0] == len(cases)
@@ -413,8 +448,10 @@ def test_a_retry_after_of_six_hours_is_not_waited_for_and_a_short_one_is(warehou
     source = generated / "api" / "sentinel" / "cases.jsonl"
     started = time.monotonic()
     with SentinelAPI(source, failures={1: [429]}, retry_after="21600") as api:
-        with pytest.raises(sentinel_pull.PullFailed,
-                           match=r"HTTP 429 asking to be asked again in 21,600 s \(Retry-After\), more than the 120 s"):
+        with pytest.raises(
+            sentinel_pull.PullFailed,
+            match=r"HTTP 429 asking to be asked again in 21,600 s \(Retry-After\), more than the 120 s",
+        ):
             sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
     assert time.monotonic() - started < 10
     assert sentinel_pull.read_cursor(ENDPOINT) == sentinel_pull.EPOCH
@@ -429,17 +466,16 @@ def test_a_retry_after_of_six_hours_is_not_waited_for_and_a_short_one_is(warehou
 
 # --- builds: one at a time, never dropping another's schemas ------------------------------------------------------
 
-BUILD = "import sys; from cspwh import warehouse; warehouse.build(sys.argv[1])"
+BUILD = "import sys; from cspwh.warehouse import nightly; nightly.build(sys.argv[1])"
 
 
 def schemas(warehouse, build: str) -> set[str]:
-    return {n for (n,) in warehouse.query("select nspname from pg_namespace where nspname like %s",
-                                          (build + "%",))}
+    return {n for (n,) in warehouse.query("select nspname from pg_namespace where nspname like %s", (build + "%",))}
 
 
 def test_two_builds_at_once_are_serialised_and_neither_drops_the_others_schemas(warehouse):
     warehouse.stage("2021-06-leicestershire-street.csv.gz")
-    [loaded] = ingest.ingest_feed("police_uk", "night-1", warehouse.drop)
+    [loaded] = feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)
     first = nightly.new_build_schema()
     time.sleep(1.1)  # the names start with their second: the second is the newer
     second = nightly.new_build_schema()
@@ -463,13 +499,16 @@ def test_two_builds_at_once_are_serialised_and_neither_drops_the_others_schemas(
     assert counts["fct_street_crime_monthly"] > 0
     with pytest.raises(publish.Superseded):
         nightly.publish_build(first, "night-1")
-    rows = warehouse.query("select sum(incident_count) from marts.fct_street_crime_monthly "
-                           "where geography_code = 'E23000021' and crime_category = 'total-crime'")[0][0]
+    rows = warehouse.query(
+        "select sum(incident_count) from marts.fct_street_crime_monthly "
+        "where geography_code = 'E23000021' and crime_category = 'total-crime'"
+    )[0][0]
     assert rows > 0 and loaded.rows > rows  # total-crime is every type but ASB
 
 
 def test_files_loaded_before_one_that_could_not_be_decided_still_set_off_the_warehouse(
-        warehouse, generated, airflow_ready, monkeypatch, tmp_path):
+    warehouse, generated, airflow_ready, monkeypatch, tmp_path
+):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")  # the quarantine area is unusable: the bad file cannot be decided this run
     monkeypatch.setenv("CSPWH_QUARANTINE_DIR", str(blocked / "quarantine"))
@@ -487,7 +526,8 @@ def test_files_loaded_before_one_that_could_not_be_decided_still_set_off_the_war
     [*_, event] = raw_events("storm_asb")
     assert len(raw_events("storm_asb")) == before + 1 and event["files"] == 1
     assert warehouse.query("select outcome, files_loaded from audit.feed_runs where dag_id = 'storm_asb'") == [
-        ("failed", 1)]
+        ("failed", 1)
+    ]
 
 
 def fake_build(warehouse, stamp: str, marker: int) -> str:
@@ -511,7 +551,7 @@ def test_the_schedule_publishes_once_a_night_and_an_operator_can_ask_for_more(wa
     assert "nothing was loaded" in nightly.no_build_needed(night, force=True, from_feeds=True)
     assert nightly.no_build_needed(night, force=True, from_feeds=False) is None  # an operator's own run builds
     warehouse.stage("2021-06-leicestershire-street.csv.gz")
-    ingest.ingest_feed("police_uk", "night-1-late", warehouse.drop)
+    feed_run.ingest_feed("police_uk", "night-1-late", warehouse.drop)
     assert "already published" in nightly.no_build_needed(night, force=False, from_feeds=True)
     late = fake_build(warehouse, "20261202t030000", 2)
     with pytest.raises(publish.AlreadyPublishedTonight, match='"force": true'):
@@ -523,7 +563,10 @@ def test_the_schedule_publishes_once_a_night_and_an_operator_can_ask_for_more(wa
     assert "already published" not in (nightly.no_build_needed(next_night, force=False, from_feeds=True) or "")
     nightly.publish_build(fake_build(warehouse, "20261203t013500", 3), "night-2", next_night, force=False)
     assert warehouse.query("select night, forced from audit.publications order by publication_id") == [
-        (night, False), (night, True), (next_night, False)]
+        (night, False),
+        (night, True),
+        (next_night, False),
+    ]
 
 
 def test_a_build_waits_for_the_lock_then_gives_up_and_says_who_held_it(warehouse):
@@ -538,6 +581,7 @@ def test_a_build_waits_for_the_lock_then_gives_up_and_says_who_held_it(warehouse
 
 
 # --- the analyst: bounded, and only this database ------------------------------------------------------------------
+
 
 def test_the_analyst_login_is_bounded_and_reaches_only_the_warehouse(warehouse, monkeypatch):
     monkeypatch.setenv("CSPWH_ANALYST_CONNECTION_LIMIT", "3")
@@ -572,8 +616,10 @@ def test_on_a_plain_owner_login_the_limits_it_cannot_set_are_named(warehouse, mo
     """The owner of a managed database is no superuser: it can set the connection limit and statement timeout,
     and says what a superuser must grant for the temp-file limit."""
     owner = "cspwh_plain_owner"
-    warehouse.execute(f"drop role if exists cspwh_plain_analyst; drop role if exists {owner}; "
-                      f"create role {owner} login password 'owner' createrole nosuperuser")
+    warehouse.execute(
+        f"drop role if exists cspwh_plain_analyst; drop role if exists {owner}; "
+        f"create role {owner} login password 'owner' createrole nosuperuser"
+    )
     server = db.with_database(warehouse.url, "postgres")
     with db.connect(server, autocommit=True) as conn:
         conn.execute("drop database if exists cspwh_plain with (force)")
@@ -585,10 +631,11 @@ def test_on_a_plain_owner_login_the_limits_it_cannot_set_are_named(warehouse, mo
         said = caplog.text
         assert "GRANT SET ON PARAMETER temp_file_limit TO cspwh_plain_owner" in said
         with db.connect(url) as conn:
-            limits = conn.execute("select rolconnlimit from pg_roles where rolname = 'cspwh_plain_analyst'"
-                                  ).fetchone()
-            settings = conn.execute("select setconfig from pg_db_role_setting s join pg_roles r on r.oid = "
-                                    "s.setrole where r.rolname = 'cspwh_plain_analyst'").fetchone()[0]
+            limits = conn.execute("select rolconnlimit from pg_roles where rolname = 'cspwh_plain_analyst'").fetchone()
+            settings = conn.execute(
+                "select setconfig from pg_db_role_setting s join pg_roles r on r.oid = "
+                "s.setrole where r.rolname = 'cspwh_plain_analyst'"
+            ).fetchone()[0]
         assert limits == (10,) and "statement_timeout=5min" in settings
     finally:
         with db.connect(server, autocommit=True) as conn:

@@ -1,5 +1,6 @@
 """Alerts from a real gate run: one digest per role by SMTP and webhook, naming file, check and lines, never the
 personal data in the file, and not sent again while the problem stays open."""
+
 import csv
 import json
 import threading
@@ -7,9 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cspwh import alerts, ingest
+from cspwh.alerts import digests
 from cspwh.generator import generate
 from cspwh.generator.config import Config
+from cspwh.ingest import feed_run
 
 
 @pytest.fixture
@@ -43,13 +45,13 @@ def test_a_quarantined_storm_file_alerts_its_lead_without_personal_data(warehous
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="") as fh:
         csv.writer(fh).writerows(rows)
-    [outcome] = ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)
+    [outcome] = feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)
     assert outcome.outcome == "quarantined"
 
     # the feed's lead, and the dashboard's owner: the figures the file feeds are short until it is corrected
-    digests = {d.role: d for d in alerts.dispatch("night-1")}
-    assert set(digests) == {"police_asb_lead", "community_safety_coordinator"}
-    assert digests["police_asb_lead"].address == "police-asb-lead@example.org"
+    sent = {d.role: d for d in digests.dispatch("night-1")}
+    assert set(sent) == {"police_asb_lead", "community_safety_coordinator"}
+    assert sent["police_asb_lead"].address == "police-asb-lead@example.org"
     [mail] = mailbox.to("police-asb-lead@example.org")
     body = mail.get_content()
     assert f"feed storm_asb, file {source.name}, check allowed_values:PEN Category" in body
@@ -59,21 +61,22 @@ def test_a_quarantined_storm_file_alerts_its_lead_without_personal_data(warehous
     assert str(copy["Subject"]) == "[cspwh] community_safety_coordinator: 1 file held back"
     assert f"file {source.name}" in copy.get_content() and "marked short on the dashboard" in copy.get_content()
     assert len(webhook) == 2 and {"police_asb_lead", "community_safety_coordinator"} == {
-        role for role in ("police_asb_lead", "community_safety_coordinator") for hook in webhook if role in hook["text"]}
+        role for role in ("police_asb_lead", "community_safety_coordinator") for hook in webhook if role in hook["text"]
+    }
     personal = {v for row in rows[1:] for v in (row[8], row[9], row[10], row[11], row[12])}
     for text in (body, copy.get_content(), *(hook["text"] for hook in webhook), outcome.reason):
         assert not [v for v in personal if v and v in text]
 
     # the same open problem found again the next night is not sent as new
-    ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
-    assert alerts.dispatch("night-1") == [] and len(mailbox.messages) == 2
+    feed_run.ingest_feed("storm_asb", "night-2", warehouse.drop)
+    assert digests.dispatch("night-1") == [] and len(mailbox.messages) == 2
 
 
 def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
-    assert alerts.webhook_format("https://hooks.slack.com/services/T0/B0/x") == "slack"
-    assert alerts.webhook_format("https://contoso.webhook.office.com/webhookb2/abc") == "teams"
-    assert alerts.webhook_format("https://prod-12.uksouth.logic.azure.com:443/workflows/abc") == "teams"
-    payload = alerts.webhook_payload("teams", "cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv")
+    assert digests.webhook_format("https://hooks.slack.com/services/T0/B0/x") == "slack"
+    assert digests.webhook_format("https://contoso.webhook.office.com/webhookb2/abc") == "teams"
+    assert digests.webhook_format("https://prod-12.uksouth.logic.azure.com:443/workflows/abc") == "teams"
+    payload = digests.webhook_payload("teams", "cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv")
     [attachment] = payload["attachments"]
     assert payload["type"] == "message" and attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     # TextRuns: Adaptive Cards never read them as Markdown, so a file's header text cannot format the card
@@ -81,7 +84,7 @@ def test_teams_webhooks_get_an_adaptive_card_with_the_digest():
     assert {run["type"] for run in runs} == {"TextRun"}
     assert [run["text"] for run in runs] == ["cspwh: 1 new data-quality problem", "- feed storm_asb, file f.csv"]
     with pytest.raises(ValueError):
-        alerts.webhook_payload("pager", "s", "b")
+        digests.webhook_payload("pager", "s", "b")
 
 
 def write_rows(path, rows):
@@ -104,8 +107,8 @@ def test_notices_are_counted_not_alerted_and_a_superseded_file_closes_its_alert(
 
     for source in days[:5]:
         dmy(source)
-    assert [o.outcome for o in ingest.ingest_feed("storm_asb", "night-1", warehouse.drop)] == ["loaded"] * 5
-    assert alerts.dispatch("night-1") == [] and mailbox.messages == []  # nothing a person must do
+    assert [o.outcome for o in feed_run.ingest_feed("storm_asb", "night-1", warehouse.drop)] == ["loaded"] * 5
+    assert digests.dispatch("night-1") == [] and mailbox.messages == []  # nothing a person must do
     assert warehouse.query("select count(*) from audit.alerts")[0][0] == 0
 
     # night 2: a day with an unknown PEN category is held back, two more days have converted dates
@@ -114,22 +117,23 @@ def test_notices_are_counted_not_alerted_and_a_superseded_file_closes_its_alert(
     write_rows(target / days[5].name, bad)
     for source in days[6:8]:
         dmy(source)
-    ingest.ingest_feed("storm_asb", "night-2", warehouse.drop)
-    digests = {d.role: d for d in alerts.dispatch("night-2")}
-    assert digests["police_asb_lead"].subject == "[cspwh] police_asb_lead: 1 file held back"
-    assert digests["community_safety_coordinator"].subject == "[cspwh] community_safety_coordinator: 1 file held back"
+    feed_run.ingest_feed("storm_asb", "night-2", warehouse.drop)
+    sent = {d.role: d for d in digests.dispatch("night-2")}
+    assert sent["police_asb_lead"].subject == "[cspwh] police_asb_lead: 1 file held back"
+    assert sent["community_safety_coordinator"].subject == "[cspwh] community_safety_coordinator: 1 file held back"
     body = mailbox.to("police-asb-lead@example.org")[0].get_content()
     assert f"feed storm_asb, file {days[5].name}, check allowed_values:PEN Category" in body
     # night 1's notices sent no mail of their own: they are counted in this, the lead's next digest, with tonight's
-    assert ("* storm_asb: dates sent in another shape, converted to ISO on load (Opened At): 7 file(s), "
-            "7 value(s)") in body
+    assert (
+        "* storm_asb: dates sent in another shape, converted to ISO on load (Opened At): 7 file(s), 7 value(s)"
+    ) in body
     assert "variant:" not in body.split("Fixed on load")[0]  # never listed as a problem
-    assert "Fixed on load" not in digests["community_safety_coordinator"].body  # notices go to the feed's lead
+    assert "Fixed on load" not in sent["community_safety_coordinator"].body  # notices go to the feed's lead
 
     # night 3: the force resends the day corrected, under the same name: the held-back file's alert closes
     write_rows(target / days[5].name, list(csv.reader(days[5].open(newline=""))))
-    assert [o.outcome for o in ingest.ingest_feed("storm_asb", "night-3", warehouse.drop)] == ["loaded"]
-    assert alerts.dispatch("night-3") == []
+    assert [o.outcome for o in feed_run.ingest_feed("storm_asb", "night-3", warehouse.drop)] == ["loaded"]
+    assert digests.dispatch("night-3") == []
     [(resolution,)] = warehouse.query("select distinct resolution from audit.alerts where resolved_at is not null")
     assert resolution.startswith(f"superseded: {days[5].name}, received ")
 
@@ -137,8 +141,8 @@ def test_notices_are_counted_not_alerted_and_a_superseded_file_closes_its_alert(
     late = list(csv.reader(days[8].open(newline="")))
     late[2][3] = "Unknown"
     write_rows(target / days[8].name, late)
-    ingest.ingest_feed("storm_asb", "night-4", warehouse.drop)
-    [digest] = [d for d in alerts.dispatch("night-4") if d.role == "police_asb_lead"]
+    feed_run.ingest_feed("storm_asb", "night-4", warehouse.drop)
+    [digest] = [d for d in digests.dispatch("night-4") if d.role == "police_asb_lead"]
     assert "Fixed on load" not in digest.body  # every notice was counted once, in night 2's digest
     assert "Resolved since the last digest" in digest.body and f"superseded: {days[5].name}" in digest.body
     assert "still open" not in digest.body  # nothing else is open

@@ -2,6 +2,7 @@
 force in the winter 2020-21 lockdown (real, and said to be force-wide); a month in which the force geocoded fewer
 records (planted: two districts' records lose their location, as the force's did in spring 2020, outside the months
 vendored here) is said to be a no-location problem. Warnings: nothing blocks."""
+
 import csv
 import gzip
 import io
@@ -9,8 +10,9 @@ import io
 import pytest
 from psycopg.rows import dict_row
 
-from cspwh import consistency_gate, db, ingest
-from cspwh import warehouse as nightly
+from cspwh import db
+from cspwh.ingest import feed_run
+from cspwh.warehouse import consistency_gate, nightly
 
 MONTHS = ["2020-05", "2020-06", "2020-07", "2020-08", "2020-09", "2020-10", "2020-11", "2020-12", "2021-01"]
 UNLOCATED = ("Melton", "Oadby and Wigston")  # planted in 2021-01
@@ -40,7 +42,7 @@ def flagged(module_warehouse):
     staged = module_warehouse.stage(*[f"{m}-leicestershire-street.csv.gz" for m in MONTHS])
     lost = unlocate(staged[-1], UNLOCATED)
     assert lost > 400
-    assert {o.outcome for o in ingest.ingest_feed("police_uk", "anomalies", module_warehouse.drop)} == {"loaded"}
+    assert {o.outcome for o in feed_run.ingest_feed("police_uk", "anomalies", module_warehouse.drop)} == {"loaded"}
     build = nightly.build(nightly.new_build_schema(), "anomalies")
     results = consistency_gate.run(build, "anomalies")
     assert not consistency_gate.blocking_failures(results)
@@ -66,8 +68,11 @@ def test_the_lockdown_fall_in_asb_is_warned_as_force_wide(flagged):
 
 def test_districts_that_lost_their_locations_are_warned_as_a_no_location_problem(flagged):
     _, examples = flagged
-    totals = {e["geography_name"]: e for e in examples
-              if e["crime_category"] == "total-crime" and f"{e['month_start']:%Y-%m}" == "2021-01"}
+    totals = {
+        e["geography_name"]: e
+        for e in examples
+        if e["crime_category"] == "total-crime" and f"{e['month_start']:%Y-%m}" == "2021-01"
+    }
     assert set(totals) == set(UNLOCATED), sorted(totals)
     for e in totals.values():
         assert e["incident_count"] < 0.1 * float(e["usual_median"])

@@ -2,9 +2,8 @@
 its links held to the generator's ground truth pairs: the realistic default profile, and the hard profile
 (anonymous callers, unnamed victims, name variants, 5- and 6-digit and transposed Storm numbers, 72 h offsets,
 neighbouring LSOAs, category changes). Margins sit under the targets bench/linking.py measures over 12 months."""
-import pytest
 
-from cspwh import asb_linking
+from bench import linkage_quality
 from cspwh.generator import generate
 from cspwh.generator.config import Config
 
@@ -14,15 +13,16 @@ BUILD = "lq"
 def run(warehouse, tmp_path, **config) -> dict:
     generated = tmp_path / "feeds"
     generate(Config(out=generated, start="2021-04", end="2021-06", **config))
-    loaded = asb_linking.load_generated(warehouse.url, generated)
+    loaded = linkage_quality.load_generated(warehouse.url, generated)
     assert loaded["storm_asb"] > 2500 and loaded["sentinel_asb"] > 2000
-    asb_linking.build_staging(BUILD)
-    asb_linking.run_linker(BUILD)
-    found = asb_linking.links(warehouse.url, BUILD)
-    measured = asb_linking.quality(found, generated, warehouse.url, BUILD)
-    measured.update(asb_linking.combined_error(found, generated, warehouse.url, BUILD))
-    measured["methods"] = dict(warehouse.query(
-        f"select link_method, count(*) from {BUILD}_intermediate.int_asb_incidents_linked group by 1"))
+    linkage_quality.build_staging(BUILD)
+    linkage_quality.run_linker(BUILD)
+    found = linkage_quality.links(warehouse.url, BUILD)
+    measured = linkage_quality.quality(found, generated, warehouse.url, BUILD)
+    measured.update(linkage_quality.combined_error(found, generated, warehouse.url, BUILD))
+    measured["methods"] = dict(
+        warehouse.query(f"select link_method, count(*) from {BUILD}_intermediate.int_asb_incidents_linked group by 1")
+    )
     return measured
 
 

@@ -1,10 +1,11 @@
 """Issue 16 item 5: in-process `dag.test()` runs (the demo, tests) leave asset-triggered runs queued in Airflow's
 metadata; `cspwh airflow up` clears those before a real scheduler starts, and keeps any a real run queued."""
+
 import os
 
 import pytest
 
-from cspwh import airflow_service, dag_runs
+from cspwh.local import airflow_service, dag_runs
 
 
 def queued(warehouse) -> list[str]:
@@ -12,8 +13,13 @@ def queued(warehouse) -> list[str]:
 
     url = "postgresql://" + os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split("://", 1)[1]
     with psycopg.connect(url) as conn:
-        return [d for (d,) in conn.execute("select target_dag_id from asset_dag_run_queue q join asset a "
-                                           "on a.id = q.asset_id where a.name = 'raw.police_uk'")]
+        return [
+            d
+            for (d,) in conn.execute(
+                "select target_dag_id from asset_dag_run_queue q join asset a "
+                "on a.id = q.asset_id where a.name = 'raw.police_uk'"
+            )
+        ]
 
 
 @pytest.fixture
@@ -35,11 +41,15 @@ def test_runs_queued_only_by_dag_test_are_cleared_and_real_ones_kept(warehouse, 
     assert queued(warehouse) == []
 
     # the same event, had a scheduled run made it, stays queued for the scheduler
-    sql.execute("update dag_run set triggered_by = 'TIMETABLE' where dag_id = 'police_uk' and run_id = %s",
-                (run.run_id,))
-    sql.execute("""insert into asset_dag_run_queue (asset_id, target_dag_id, created_at)
+    sql.execute(
+        "update dag_run set triggered_by = 'TIMETABLE' where dag_id = 'police_uk' and run_id = %s", (run.run_id,)
+    )
+    sql.execute(
+        """insert into asset_dag_run_queue (asset_id, target_dag_id, created_at)
                    select e.asset_id, 'nightly_warehouse', e.timestamp from asset_event e
-                    where e.source_dag_id = 'police_uk' and e.source_run_id = %s""", (run.run_id,))
+                    where e.source_dag_id = 'police_uk' and e.source_run_id = %s""",
+        (run.run_id,),
+    )
     assert airflow_service.clear_test_asset_events(conn_url) == 0
     assert queued(warehouse) == ["nightly_warehouse"]
     sql.execute("delete from asset_dag_run_queue")

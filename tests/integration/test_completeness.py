@@ -2,13 +2,16 @@
 quarantined (a broken header) and one restated by a smaller file that is held back for a person. The published
 months and the board's KPI for the quarters they touch carry the flag and a note naming the files; the months whose
 files all loaded carry nothing; a corrected file clears its month."""
+
 import gzip
 
 import pytest
 from psycopg.rows import dict_row
 
-from cspwh import db, ingest, publish, report
-from cspwh import warehouse as nightly
+from cspwh import db
+from cspwh.ingest import feed_run
+from cspwh.reporting import dashboard
+from cspwh.warehouse import nightly, publish
 
 SENT = ["2020-05", "2020-06", "2020-08", "2020-09", "2020-10"]  # 2020-07 never sent
 FORCE = "leicestershire"
@@ -26,19 +29,29 @@ def rewrite(path, edit) -> None:
 
 def by_month(wh, build: str) -> dict:
     with db.connect(wh.url) as conn:
-        rows = conn.cursor(row_factory=dict_row).execute(
-            f"""select to_char(month_start, 'YYYY-MM') as month, bool_and(is_files_complete) as complete,
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                f"""select to_char(month_start, 'YYYY-MM') as month, bool_and(is_files_complete) as complete,
                        min(files_note) as note, count(distinct files_note) as notes
-                  from {build}_marts.fct_street_crime_monthly group by 1""").fetchall()
+                  from {build}_marts.fct_street_crime_monthly group by 1"""
+            )
+            .fetchall()
+        )
     return {r["month"]: r for r in rows}
 
 
 def kpi(wh, build: str, indicator: str = "total_crime_rate") -> dict:
     with db.connect(wh.url) as conn:
-        rows = conn.cursor(row_factory=dict_row).execute(
-            f"""select period_label, flags, is_files_complete, files_note from {build}_marts.fct_kpi
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                f"""select period_label, flags, is_files_complete, files_note from {build}_marts.fct_kpi
                  where indicator_id = %s and period_type = 'quarter' and geography_level = 'county'""",
-            (indicator,)).fetchall()
+                (indicator,),
+            )
+            .fetchall()
+        )
     return {r["period_label"]: r for r in rows}
 
 
@@ -47,12 +60,12 @@ def night(module_warehouse):
     wh = module_warehouse
     staged = wh.stage(*[name(m) for m in SENT])
     rewrite(staged[3], lambda lines: [lines[0].replace("Crime type", "Crime kind"), *lines[1:]])  # 2020-09
-    outcomes = {o.file_name: o.outcome for o in ingest.ingest_feed("police_uk", "first", wh.drop)}
+    outcomes = {o.file_name: o.outcome for o in feed_run.ingest_feed("police_uk", "first", wh.drop)}
     assert outcomes[name("2020-09")] == "quarantined", outcomes
     # June restated by a file a fifth of its size: held for a person, the loaded June stays
     again = wh.stage(name("2020-06"))[0]
     rewrite(again, lambda lines: lines[: len(lines) // 5])
-    outcomes = {o.file_name: o.outcome for o in ingest.ingest_feed("police_uk", "second", wh.drop)}
+    outcomes = {o.file_name: o.outcome for o in feed_run.ingest_feed("police_uk", "second", wh.drop)}
     assert outcomes[name("2020-06")] == "held", outcomes
     build = nightly.build(nightly.new_build_schema(), "completeness")
     return wh, build
@@ -92,10 +105,10 @@ def test_the_boards_quarters_carry_the_flag_and_the_notes_of_their_months(night)
 def test_the_dashboard_marks_the_short_figure_and_footnotes_its_files(night):
     wh, build = night
     publish.publish(build, "completeness")
-    html = report.render_html(report.collect("2020-21Q2"))
+    html = dashboard.render_html(dashboard.collect("2020-21Q2"))
     crime = next(line for line in html.splitlines() if "Total crime rate" in line and "<sup>" in line)
-    footnotes = html[html.index('<div class="notes">'):]
-    assert "files short" in html[html.index("Total crime rate"):][:2000]
+    footnotes = html[html.index('<div class="notes">') :]
+    assert "files short" in html[html.index("Total crime rate") :][:2000]
     assert "Total crime rate: Short: a file this figure needs was not loaded" in footnotes
     assert name("2020-09") in footnotes and "2020-07" in footnotes
     assert crime
@@ -104,7 +117,7 @@ def test_the_dashboard_marks_the_short_figure_and_footnotes_its_files(night):
 def test_a_corrected_file_clears_its_month(night, module_warehouse):
     wh, _ = night
     wh.stage(name("2020-09"))
-    outcomes = {o.file_name: o.outcome for o in ingest.ingest_feed("police_uk", "third", wh.drop)}
+    outcomes = {o.file_name: o.outcome for o in feed_run.ingest_feed("police_uk", "third", wh.drop)}
     assert outcomes[name("2020-09")] == "loaded", outcomes
     build = nightly.build(nightly.new_build_schema(), "completeness-again")
     months = by_month(wh, build)

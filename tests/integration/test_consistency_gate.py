@@ -1,13 +1,16 @@
 """The consistency gate on a real Postgres with real GX: failures carry their rows; a check that cannot run never
 reads as passed; the checks are GX suites run by checkpoints in a file context whose results are kept and rendered
 as Data Docs beside the reports."""
+
 import re
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from cspwh import alerts, consistency_gate, settings
+from cspwh import settings
+from cspwh.alerts import digests
+from cspwh.warehouse import consistency_gate
 
 CHECK = """
 family: probe
@@ -43,7 +46,8 @@ def test_failures_report_their_rows_and_are_recorded(warehouse, build):
     assert sorted(r["district"] for r in result.examples) == ["C", "H"]
     assert consistency_gate.blocking_failures([result]) == [result]
     assert warehouse.query("select check_name, severity, success from audit.check_results") == [
-        ("probe.non_negative", "blocking", False)]
+        ("probe.non_negative", "blocking", False)
+    ]
 
 
 def test_a_check_whose_sql_fails_raises_instead_of_passing(warehouse, build):
@@ -125,10 +129,11 @@ def independent(warehouse) -> dict[str, set]:
     """What each planted check should find, computed from the tables without GX."""
     counts = dict(warehouse.query("select district, n from build_probe_marts.counts"))
     totals = dict(warehouse.query("select district, total from build_probe_marts.totals"))
-    return {"counts_not_negative": {d for d, n in counts.items() if n < 0},
-            "counts_add_up_to_the_total": {d for d, n in counts.items()
-                                           if totals.get(d) is not None and totals[d] != n},
-            "totals_present": {d for d, t in totals.items() if t is None}}
+    return {
+        "counts_not_negative": {d for d, n in counts.items() if n < 0},
+        "counts_add_up_to_the_total": {d for d, n in counts.items() if totals.get(d) is not None and totals[d] != n},
+        "totals_present": {d for d, t in totals.items() if t is None},
+    }
 
 
 def test_a_declarative_and_a_custom_sql_expectation_fail_with_their_counts_and_block(warehouse, planted):
@@ -142,12 +147,18 @@ def test_a_declarative_and_a_custom_sql_expectation_fail_with_their_counts_and_b
     # the declarative check's examples carry the table's keys and the value that broke it
     assert sorted((e["district"], e["n"]) for e in results["counts_not_negative"].examples) == [("C", -1), ("H", -2)]
     assert {r.name for r in consistency_gate.blocking_failures(list(results.values()))} == {
-        "counts_not_negative", "counts_add_up_to_the_total"}
-    recorded = {name: (severity, success, details["unexpected_count"]) for name, severity, success, details in
-                warehouse.query("""select check_name, severity, success, details from audit.check_results
-                                    where run_id = 'run-planted' and gate = 'consistency'""")}
-    assert recorded == {f"probe.{name}": (results[name].severity, False, len(districts))
-                        for name, districts in expected.items()}
+        "counts_not_negative",
+        "counts_add_up_to_the_total",
+    }
+    recorded = {
+        name: (severity, success, details["unexpected_count"])
+        for name, severity, success, details in warehouse.query("""select check_name, severity, success, details
+                                    from audit.check_results
+                                    where run_id = 'run-planted' and gate = 'consistency'""")
+    }
+    assert recorded == {
+        f"probe.{name}": (results[name].severity, False, len(districts)) for name, districts in expected.items()
+    }
 
 
 def test_results_are_kept_across_runs_and_rendered_as_data_docs_beside_the_reports(warehouse, planted):
@@ -166,8 +177,12 @@ def test_results_are_kept_across_runs_and_rendered_as_data_docs_beside_the_repor
     assert {c.name for c in ctx.checkpoints.all()} == {"consistency.probe.counts", "consistency.probe.totals"}
     assert "${CSPWH_GX_WAREHOUSE_URL}" in (settings.home() / "gx" / "great_expectations.yml").read_text()
     password = urllib.parse.urlsplit(settings.warehouse_url()).password
-    assert password and not [p for folder in (settings.home() / "gx", settings.reports_dir())
-                             for p in folder.rglob("*") if p.is_file() and password in p.read_text(errors="replace")]
+    assert password and not [
+        p
+        for folder in (settings.home() / "gx", settings.reports_dir())
+        for p in folder.rglob("*")
+        if p.is_file() and password in p.read_text(errors="replace")
+    ]
     assert ctx.variables.analytics_enabled is False
 
     docs = settings.reports_dir() / "data_docs"
@@ -189,7 +204,7 @@ def test_the_alert_links_each_failing_check_to_its_result_page(warehouse, plante
     monkeypatch.setenv("CSPWH_ALERT_ROUTES", str(settings.PROJECT_ROOT / "expectations" / "alert_routes.yml"))
     mailbox.messages.clear()
     results = consistency_gate.run("build_probe", "night-alert")
-    [digest] = alerts.dispatch("night-alert")
+    [digest] = digests.dispatch("night-alert")
     links = re.findall(r"result page \(GX Data Docs\): (\S+)", digest.body)
     assert len(links) == sum(not r.success for r in results) == 3
     for link in links:
@@ -199,26 +214,38 @@ def test_the_alert_links_each_failing_check_to_its_result_page(warehouse, plante
 
 
 def test_a_declarative_check_that_cannot_run_raises(warehouse, build):
-    (build / "probe.yml").write_text(PLANTED.replace("{column: n, min_value: 0}",
-                                                     "{column: no_such_column, min_value: 0}"))
+    (build / "probe.yml").write_text(
+        PLANTED.replace("{column: n, min_value: 0}", "{column: no_such_column, min_value: 0}")
+    )
     with pytest.raises(RuntimeError, match="probe.counts_not_negative could not run"):
         consistency_gate.run("build_probe", "run-broken")
 
 
 def test_a_check_on_a_table_the_build_lacks_raises(warehouse, build):
-    (build / "probe.yml").write_text(CHECK.format(name="missing", severity="warning", condition="n < 0")
-                                     .replace("table: counts", "table: no_such_table"))
+    (build / "probe.yml").write_text(
+        CHECK.format(name="missing", severity="warning", condition="n < 0").replace(
+            "table: counts", "table: no_such_table"
+        )
+    )
     with pytest.raises(RuntimeError, match="probe.missing"):
         consistency_gate.run("build_probe", "run-missing")
 
 
-@pytest.mark.parametrize("change, says", [
-    (lambda text: text.replace("    expectation: ExpectColumnValuesToBeBetween\n", ""), "give either `expectation`"),
-    (lambda text: text.replace("ExpectColumnValuesToBeBetween", "ExpectColumnValuesToBeSensible"),
-     "GX has no expectation"),
-    (lambda text: text.replace("min_value: 0", "minimum: 0"), "does not take these kwargs"),
-    (lambda text: text.replace("severity: warning", "severity: urgent"), "severity 'urgent' is none of"),
-])
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (
+            lambda text: text.replace("    expectation: ExpectColumnValuesToBeBetween\n", ""),
+            "give either `expectation`",
+        ),
+        (
+            lambda text: text.replace("ExpectColumnValuesToBeBetween", "ExpectColumnValuesToBeSensible"),
+            "GX has no expectation",
+        ),
+        (lambda text: text.replace("min_value: 0", "minimum: 0"), "does not take these kwargs"),
+        (lambda text: text.replace("severity: warning", "severity: urgent"), "severity 'urgent' is none of"),
+    ],
+)
 def test_a_wrongly_written_check_says_what_and_where(warehouse, planted, change, says):
     (planted / "probe.yml").write_text(change(PLANTED))
     with pytest.raises(consistency_gate.CheckDefinitionError, match=re.escape(says)):
@@ -241,13 +268,20 @@ def test_the_converted_sentinel_check_finds_what_its_former_sql_found(warehouse,
     family = yaml.safe_load((settings.PROJECT_ROOT / "expectations" / "consistency" / "asb.yml").read_text())
     family["checks"] = [c for c in family["checks"] if c["name"] == "sentinel_above_police"]
     (build / "asb.yml").write_text(yaml.safe_dump(family))
-    rows = [("B", "district", "2021-04-01", 10, 12, True), ("B", "district", "2021-05-01", 10, 9, True),
-            ("C", "district", "2021-04-01", 5, 6, False), ("K", "county", "2021-04-01", 15, 18, True),
-            ("L", "force_area", "2021-04-01", 20, 30, True), ("C", "district", "2021-05-01", 7, 7, True)]
-    warehouse.execute("""create table build_probe_marts.fct_asb_monthly (geography_code text, geography_level text,
+    rows = [
+        ("B", "district", "2021-04-01", 10, 12, True),
+        ("B", "district", "2021-05-01", 10, 9, True),
+        ("C", "district", "2021-04-01", 5, 6, False),
+        ("K", "county", "2021-04-01", 15, 18, True),
+        ("L", "force_area", "2021-04-01", 20, 30, True),
+        ("C", "district", "2021-05-01", 7, 7, True),
+    ]
+    warehouse.execute(
+        """create table build_probe_marts.fct_asb_monthly (geography_code text, geography_level text,
                            month_start date, storm_incidents int, sentinel_cases int, combined_is_complete boolean);
-                         insert into build_probe_marts.fct_asb_monthly values """ + ", ".join(
-        f"('{g}', '{lvl}', '{m}', {s}, {n}, {c})" for g, lvl, m, s, n, c in rows))
+                         insert into build_probe_marts.fct_asb_monthly values """
+        + ", ".join(f"('{g}', '{lvl}', '{m}', {s}, {n}, {c})" for g, lvl, m, s, n, c in rows)
+    )
     [result] = consistency_gate.run("build_probe", "run-sentinel")
     expected = {(g, m) for g, lvl, m, s, n, c in rows if lvl in ("district", "county") and c and n > s}
     assert expected and result.unexpected_count == len(expected)

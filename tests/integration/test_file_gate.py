@@ -1,10 +1,12 @@
 """Landing and the file gate on a real Postgres with real GX: what loads, what is quarantined, and what it says."""
+
 import csv
 import gzip
 import io
 
 from conftest import VENDORED
-from cspwh import ingest
+
+from cspwh.ingest import feed_run
 
 JUNE = "2021-06-leicestershire-street.csv.gz"
 
@@ -17,8 +19,11 @@ def read_rows(name: str) -> list[list[str]]:
 def write_csv(warehouse, name: str, rows: list[list[str]], encoding="utf-8") -> bytes:
     buffer = io.StringIO(newline="")
     csv.writer(buffer, lineterminator="\n").writerows(rows)
-    data = gzip.compress(buffer.getvalue().encode(encoding), mtime=0) if name.endswith(".gz") \
+    data = (
+        gzip.compress(buffer.getvalue().encode(encoding), mtime=0)
+        if name.endswith(".gz")
         else buffer.getvalue().encode(encoding)
+    )
     folder = warehouse.drop / "police_uk"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
@@ -26,12 +31,13 @@ def write_csv(warehouse, name: str, rows: list[list[str]], encoding="utf-8") -> 
 
 
 def run(warehouse, run_id="test"):
-    return {o.file_name: o for o in ingest.ingest_feed("police_uk", run_id, warehouse.drop)}
+    return {o.file_name: o for o in feed_run.ingest_feed("police_uk", run_id, warehouse.drop)}
 
 
 def raw_rows_of(warehouse, file_name):
-    return warehouse.query("select count(*) from raw.police_uk__street_crimes where _source_file = %s",
-                           (file_name,))[0][0]
+    return warehouse.query("select count(*) from raw.police_uk__street_crimes where _source_file = %s", (file_name,))[
+        0
+    ][0]
 
 
 def test_a_good_file_loads_with_lineage_and_is_never_loaded_twice(warehouse):
@@ -41,13 +47,15 @@ def test_a_good_file_loads_with_lineage_and_is_never_loaded_twice(warehouse):
     assert (outcome.outcome, outcome.rows) == ("loaded", expected)
     assert warehouse.query(
         """select count(*), min(_line_number), max(_line_number), count(distinct _load_id), min(month)::text
-             from raw.police_uk__street_crimes""")[0] == (expected, 2, expected + 1, 1, "2021-06-01")
+             from raw.police_uk__street_crimes"""
+    )[0] == (expected, 2, expected + 1, 1, "2021-06-01")
     manifest = warehouse.query("select feed, file_name, rows, outcome, length(content_hash) from landing.file_manifest")
     assert manifest == [("police_uk", JUNE, expected, "loaded", 64)]
 
     # the same bytes again, even under another name, are recognised and not loaded again
     (warehouse.drop / "police_uk" / "copy-2021-06-leicestershire-street.csv.gz").write_bytes(
-        (VENDORED / JUNE).read_bytes())
+        (VENDORED / JUNE).read_bytes()
+    )
     again = run(warehouse, "second")
     assert {o.outcome for o in again.values()} == {"already_received"}
     assert warehouse.query("select count(*) from raw.police_uk__street_crimes")[0][0] == expected
@@ -70,7 +78,8 @@ def test_missing_column_is_quarantined_byte_for_byte_with_an_actionable_reason(w
     assert "missing 'Month'" in kept[0].with_name(name + ".reason.txt").read_text()
     assert raw_rows_of(warehouse, name) == 0
     assert warehouse.query("select outcome from landing.file_manifest where file_name = %s", (name,)) == [
-        ("quarantined",)]
+        ("quarantined",)
+    ]
     failed = warehouse.query("""select check_name, alert_role from audit.check_results
                                  where gate = 'file' and not success""")
     assert ("columns", "police_performance_lead") in failed
@@ -88,8 +97,9 @@ def test_bad_months_name_their_lines_column_and_values_and_the_other_files_still
     assert outcomes["2021-07-leicestershire-street.csv.gz"].outcome == "loaded"
     reason = outcomes[bad].reason
     assert outcomes[bad].outcome == "quarantined"
-    assert "[format:Month] column 'Month' has 3 value(s) not shaped as YYYY-MM (lines 6, 10, 13) e.g. '2021/06'" \
-        in reason
+    assert (
+        "[format:Month] column 'Month' has 3 value(s) not shaped as YYYY-MM (lines 6, 10, 13) e.g. '2021/06'" in reason
+    )
     assert "[file_period:Month] column 'Month' has 4 row(s) for a month other than the file's 2021-06" in reason
     assert "lines 6, 10, 13, 21" in reason
     assert raw_rows_of(warehouse, bad) == 0
@@ -104,8 +114,10 @@ def test_unknown_crime_type_and_ragged_rows_are_caught(warehouse):
     write_csv(warehouse, "2021-07-leicestershire-street.csv", ragged)
     outcomes = run(warehouse)
     june = outcomes["2021-06-leicestershire-street.csv"].reason
-    assert "[allowed_values:Crime type] column 'Crime type' has 1 value(s) outside the 14 allowed codes (lines 4)" \
+    assert (
+        "[allowed_values:Crime type] column 'Crime type' has 1 value(s) outside the 14 allowed codes (lines 4)"
         " e.g. 'Burglery'" in june
+    )
     july = outcomes["2021-07-leicestershire-street.csv"].reason
     assert "[row_width] 1 row(s) do not have the header's 12 fields (lines 8)" in july
 

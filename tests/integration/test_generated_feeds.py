@@ -1,16 +1,18 @@
 """The generator: deterministic, grounded in the real police.uk ASB records, every file valid against its contract
 with faults off, and every planted fault caught by the check the ground truth names."""
+
 import collections
 import csv
 import gzip
 from pathlib import Path
 
-
 from conftest import VENDORED
-from cspwh import contracts, ingest, sentinel_pull
+
+from cspwh.catalogue import contracts
 from cspwh.generator import deliveries, generate, police_uk_counts
 from cspwh.generator.config import DEFAULT_FAULTS, Config
-from cspwh.sentinel_api import SentinelAPI
+from cspwh.ingest import feed_run, sentinel_pull
+from cspwh.local.sentinel_api import SentinelAPI
 
 FILE_FEEDS = ["storm_asb", "uava_return", "yos", "crc_rat", "marac"]
 
@@ -51,11 +53,13 @@ def _ingest_night(warehouse, generated, files, api=None):
     deliveries.deliver(generated, warehouse.drop, files)
     outcomes = []
     for feed in FILE_FEEDS:
-        outcomes += [ingest.ingest_file(feed, p, "test") for p in ingest.pending_files(feed, warehouse.drop)]
+        outcomes += [feed_run.ingest_file(feed, p, "test") for p in feed_run.pending_files(feed, warehouse.drop)]
     if api is not None:
         sentinel_pull.pull(api.base_url, warehouse.drop)
-        outcomes += [ingest.ingest_file("sentinel_asb", p, "test")
-                     for p in ingest.pending_files("sentinel_asb", warehouse.drop)]
+        outcomes += [
+            feed_run.ingest_file("sentinel_asb", p, "test")
+            for p in feed_run.pending_files("sentinel_asb", warehouse.drop)
+        ]
     return outcomes
 
 
@@ -87,18 +91,24 @@ def test_every_planted_fault_is_caught_by_the_check_the_ground_truth_names(wareh
         planted = list(csv.DictReader(fh))
     assert {p["fault"] for p in planted} == set(DEFAULT_FAULTS) - {"cross_system_duplicates"}
 
-    found = {(f, c): (sev, ok, msg) for f, c, sev, ok, msg in warehouse.query(
-        """select m.file_name, r.check_name, r.severity, r.success, r.message
-             from audit.check_results r join landing.file_manifest m using (file_id)""")}
+    found = {
+        (f, c): (sev, ok, msg)
+        for f, c, sev, ok, msg in warehouse.query(
+            """select m.file_name, r.check_name, r.severity, r.success, r.message
+             from audit.check_results r join landing.file_manifest m using (file_id)"""
+        )
+    }
     sentinel_aliases, expected = 0, collections.defaultdict(lambda: {"lines": set(), "severity": None})
     for p in planted:
         if p["feed"] == "sentinel_asb":
             sentinel_aliases += 1
             continue
         if p["expected_check"] == "already_received":
-            assert warehouse.query("select times_received from landing.file_manifest where content_hash = "
-                                   "(select content_hash from landing.file_manifest where file_name = %s)",
-                                   (p["file"].replace("_resend", ""),)) == [(2,)], p
+            assert warehouse.query(
+                "select times_received from landing.file_manifest where content_hash = "
+                "(select content_hash from landing.file_manifest where file_name = %s)",
+                (p["file"].replace("_resend", ""),),
+            ) == [(2,)], p
             continue
         # one check can catch two faults (dd/mm/yyyy and Excel serial dates are both 'variant')
         entry = expected[(Path(p["file"]).name, p["expected_check"])]

@@ -2,6 +2,7 @@
 month and after a restated month, a build seeded from the published build holds exactly the rows a full rebuild
 (CSPWH_INCREMENTAL=0) of the same data holds, in every mart and in the incremental models themselves; and the
 whole-force counts equal counts taken straight from the files."""
+
 from __future__ import annotations
 
 import collections
@@ -11,8 +12,6 @@ import io
 import logging
 import re
 
-import pytest
-
 from tests.conftest import VENDORED
 
 FORCES = VENDORED.parent
@@ -20,14 +19,14 @@ INCREMENTAL = ("int_street_crimes_located", "int_police_uk_load_counts", "int_po
 
 
 def build(monkeypatch, incremental: bool) -> str:
-    from cspwh import warehouse
+    from cspwh.warehouse import nightly
 
     monkeypatch.setenv("CSPWH_INCREMENTAL", "1" if incremental else "0")
-    return warehouse.build(warehouse.new_build_schema(), "test")
+    return nightly.build(nightly.new_build_schema(), "test")
 
 
 def publish(schema: str) -> None:
-    from cspwh import publish as pub
+    from cspwh.warehouse import publish as pub
 
     pub.publish(schema, "test")
 
@@ -45,7 +44,8 @@ def differences(wh, a: str, b: str) -> dict[str, tuple[int, int]]:
             f'select (select count(*) from (select x::text from "{a}"."{t}" x except all '
             f'select y::text from "{b}"."{t}" y) d), '
             f'(select count(*) from (select y::text from "{b}"."{t}" y except all '
-            f'select x::text from "{a}"."{t}" x) d)')[0]
+            f'select x::text from "{a}"."{t}" x) d)'
+        )[0]
         if only_a or only_b:
             out[t] = (only_a, only_b)
     return out
@@ -75,22 +75,29 @@ def plan_lines(caplog) -> dict[str, str]:
 
 
 def stage(wh, *names: str) -> None:
-    from cspwh import ingest
+    from cspwh.ingest import feed_run
 
     # load ids of several digits, as in any real warehouse (single digits once hid a misread of the state's array)
-    wh.execute("select setval('landing.file_manifest_file_id_seq', greatest(1000, "
-               "(select last_value from landing.file_manifest_file_id_seq)))")
+    wh.execute(
+        "select setval('landing.file_manifest_file_id_seq', greatest(1000, "
+        "(select last_value from landing.file_manifest_file_id_seq)))"
+    )
 
     wh.stage(*names)
-    for outcome in ingest.ingest_feed("police_uk", "test", wh.drop):
+    for outcome in feed_run.ingest_feed("police_uk", "test", wh.drop):
         assert outcome.outcome == "loaded", outcome
 
 
-def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatement(warehouse, monkeypatch, caplog,
-                                                                                     tmp_path):
-    caplog.set_level(logging.INFO, logger="cspwh.dbt_runner")
-    first = ["2021-04-leicestershire-street.csv.gz", "2021-05-leicestershire-street.csv.gz",
-             "2021-04-nottinghamshire-street.csv.gz", "2021-05-nottinghamshire-street.csv.gz"]
+def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatement(
+    warehouse, monkeypatch, caplog, tmp_path
+):
+    caplog.set_level(logging.INFO, logger="cspwh.warehouse.dbt_runner")
+    first = [
+        "2021-04-leicestershire-street.csv.gz",
+        "2021-05-leicestershire-street.csv.gz",
+        "2021-04-nottinghamshire-street.csv.gz",
+        "2021-05-nottinghamshire-street.csv.gz",
+    ]
     stage(warehouse, *first)
     b1 = build(monkeypatch, incremental=True)
     assert all(line.startswith("no published build") for line in plan_lines(caplog).values())
@@ -111,9 +118,14 @@ def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatem
         assert tables(warehouse, f"{schema}_marts")  # the comparison compared something
     diff = differences(warehouse, f"{b2}_intermediate", f"{b3}_intermediate")
     assert diff == {}, diff
-    counted = {(f, str(m), t): n for f, m, t, n in warehouse.query(
-        f"select force_slug, month_start, crime_type, sum(incident_count) from {b2}_intermediate.int_police_uk_load_counts "
-        "group by 1, 2, 3")}
+    counted = {
+        (f, str(m), t): n
+        for f, m, t, n in warehouse.query(
+            "select force_slug, month_start, crime_type, sum(incident_count) "
+            f"from {b2}_intermediate.int_police_uk_load_counts "
+            "group by 1, 2, 3"
+        )
+    }
     assert counted == dict(file_counts([next(FORCES.glob(f"*/{n}")) for n in first + new]))
     publish(b2)
 
@@ -134,9 +146,9 @@ def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatem
     restated.write_text(buffer.getvalue())
     folder = warehouse.drop / "police_uk"
     (folder / restated.name).write_bytes(restated.read_bytes())
-    from cspwh import ingest
+    from cspwh.ingest import feed_run
 
-    [outcome] = ingest.ingest_feed("police_uk", "test", warehouse.drop)
+    [outcome] = feed_run.ingest_feed("police_uk", "test", warehouse.drop)
     assert outcome.outcome == "loaded", outcome
 
     b4 = build(monkeypatch, incremental=True)
@@ -148,15 +160,21 @@ def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatem
     assert differences(warehouse, f"{b4}_intermediate", f"{b5}_intermediate") == {}
     # the restated month replaced, not doubled: the counts are the restated file's
     current = [next(FORCES.glob(f"*/{n}")) for n in first + new if not n.startswith("2021-05-leic")] + [restated]
-    counted = {(f, str(m), t): n for f, m, t, n in warehouse.query(
-        f"select force_slug, month_start, crime_type, sum(incident_count) from {b4}_intermediate.int_police_uk_load_counts "
-        "group by 1, 2, 3")}
+    counted = {
+        (f, str(m), t): n
+        for f, m, t, n in warehouse.query(
+            "select force_slug, month_start, crime_type, sum(incident_count) "
+            f"from {b4}_intermediate.int_police_uk_load_counts "
+            "group by 1, 2, 3"
+        )
+    }
     assert counted == dict(file_counts(current))
-    located = warehouse.query(f"select count(*) filter (where crime_type = 'Criminal damage and arson'), count(*) "
-                              f"from {b4}_intermediate.int_street_crimes_located where month_start = '2021-05-01'")[0]
+    located = warehouse.query(
+        f"select count(*) filter (where crime_type = 'Criminal damage and arson'), count(*) "
+        f"from {b4}_intermediate.int_street_crimes_located where month_start = '2021-05-01'"
+    )[0]
     expected = file_counts([restated])
-    assert located == (expected[("leicestershire", "2021-05-01", "Criminal damage and arson")],
-                       sum(expected.values()))
+    assert located == (expected[("leicestershire", "2021-05-01", "Criminal damage and arson")], sum(expected.values()))
 
 
 def test_changed_reference_data_rebuilds_the_models_that_join_it_in_full(warehouse, monkeypatch, caplog, tmp_path):
@@ -164,7 +182,7 @@ def test_changed_reference_data_rebuilds_the_models_that_join_it_in_full(warehou
 
     from cspwh import settings
 
-    caplog.set_level(logging.INFO, logger="cspwh.dbt_runner")
+    caplog.set_level(logging.INFO, logger="cspwh.warehouse.dbt_runner")
     stage(warehouse, "2021-04-leicestershire-street.csv.gz", "2021-04-nottinghamshire-street.csv.gz")
     b1 = build(monkeypatch, incremental=True)
     publish(b1)
@@ -176,19 +194,27 @@ def test_changed_reference_data_rebuilds_the_models_that_join_it_in_full(warehou
     lookup = reference / "ons_lsoa11_to_lad19.csv"
     text = lookup.read_text()
     assert "E01025631,Blaby 002A,E07000129,Blaby," in text
-    lookup.write_text(text.replace("E01025631,Blaby 002A,E07000129,Blaby,", "E01025631,Blaby 002A,E07000130,Charnwood,"))
+    lookup.write_text(
+        text.replace("E01025631,Blaby 002A,E07000129,Blaby,", "E01025631,Blaby 002A,E07000130,Charnwood,")
+    )
     monkeypatch.setenv("CSPWH_REFERENCE_DIR", str(reference))
     stage(warehouse, "2021-05-leicestershire-street.csv.gz")
 
     b2 = build(monkeypatch, incremental=True)
     plans = plan_lines(caplog)
-    assert plans["int_street_crimes_located"] == "its reference data changed since " + b1 + \
-        " (3 current loads, 0 carried forward, 3 computed)"
+    assert (
+        plans["int_street_crimes_located"]
+        == "its reference data changed since " + b1 + " (3 current loads, 0 carried forward, 3 computed)"
+    )
     # the per-load counts join no reference data: still incremental
-    assert plans["int_police_uk_load_counts"] == f"incremental from {b1} (3 current loads, 2 carried forward, 1 computed)"
+    assert (
+        plans["int_police_uk_load_counts"] == f"incremental from {b1} (3 current loads, 2 carried forward, 1 computed)"
+    )
     b3 = build(monkeypatch, incremental=False)
     assert differences(warehouse, f"{b2}_marts", f"{b3}_marts") == {}
     assert differences(warehouse, f"{b2}_intermediate", f"{b3}_intermediate") == {}
-    moved = warehouse.query(f"select count(*) filter (where local_authority_code = 'E07000130'), count(*) "
-                            f"from {b2}_intermediate.int_street_crimes_located where lsoa_code = 'E01025631'")[0]
+    moved = warehouse.query(
+        f"select count(*) filter (where local_authority_code = 'E07000130'), count(*) "
+        f"from {b2}_intermediate.int_street_crimes_located where lsoa_code = 'E01025631'"
+    )[0]
     assert moved[1] > 0 and moved == (moved[1], moved[1])

@@ -2,6 +2,7 @@
 published; a bad ledger file rejected with its file, line and column; a re-import that doubles nothing; the
 restatement check (real GX, the real check from expectations/consistency/dashboard.yml) at the printed precision and
 only where the warehouse holds the period; the partnership's RAG rules against the RAG the board printed."""
+
 import csv
 import os
 import re
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cspwh import cli, consistency_gate, indicators, settings
+from cspwh import cli, settings
+from cspwh.catalogue import indicators
+from cspwh.warehouse import consistency_gate
 
 LEDGER = settings.PROJECT_ROOT / "ledger" / "board_published_figures.csv"
 PAPERS = Path(os.environ.get("CSPWH_BOARD_PAPERS") or settings.PROJECT_ROOT.parent / "shared" / "seeds")
@@ -35,8 +38,11 @@ def geography_codes() -> set[str]:
 
 def expected_keyed(row: dict) -> bool:
     units = catalogue_ids()
-    return (units.get(row["indicator_id"]) == row["unit"] and row["geography_code"] in geography_codes()
-            and row["period_type"] in ("quarter", "rolling_12_months", "financial_year"))
+    return (
+        units.get(row["indicator_id"]) == row["unit"]
+        and row["geography_code"] in geography_codes()
+        and row["period_type"] in ("quarter", "rolling_12_months", "financial_year")
+    )
 
 
 @pytest.mark.skipif(not PAPERS.is_dir(), reason=f"the board papers are not at {PAPERS} (set CSPWH_BOARD_PAPERS)")
@@ -49,7 +55,7 @@ def test_every_shipped_figure_is_printed_on_its_source_line():
         # the figure exactly as printed, digits and decimals, not part of a longer number
         assert re.search(rf"(?<![\d.]){re.escape(r['value'])}(?!\d)", line), (r["source_line"], r["value"], line)
         if r["rag"]:  # the row's RAG letter follows its figures within the flattened table row
-            following = " ".join(lines[int(r["source_line"]) - 1:int(r["source_line"]) + 4])
+            following = " ".join(lines[int(r["source_line"]) - 1 : int(r["source_line"]) + 4])
             assert re.search(rf"\s{r['rag']}\s", f" {following} "), (r["source_line"], r["rag"])
 
 
@@ -59,15 +65,19 @@ def test_import_keeps_every_figure_as_printed_and_shows_both_reports(warehouse, 
     out = capsys.readouterr().out
     unkeyed = [r for r in rows if not expected_keyed(r)]
     assert f"{len(rows)} figure(s) from 2 report(s): {len(rows)} new" in out and f"{len(unkeyed)} unkeyed" in out
-    stored = {(doc, line, column): (value, decimals, rag, rank, word, keyed, reason)
-              for doc, line, column, value, decimals, rag, rank, word, keyed, reason in warehouse.query(
-                  """select r.source_document, f.source_line, f.column_as_printed, f.value, f.decimals, f.rag,
+    stored = {
+        (doc, line, column): (value, decimals, rag, rank, word, keyed, reason)
+        for doc, line, column, value, decimals, rag, rank, word, keyed, reason in warehouse.query(
+            """select r.source_document, f.source_line, f.column_as_printed, f.value, f.decimals, f.rag,
                             f.rank_as_printed, f.comparison_as_printed, f.is_keyed, f.unkeyed_reason
-                       from audit.reported_figures f join audit.reports r using (report_id)""")}
+                       from audit.reported_figures f join audit.reports r using (report_id)"""
+        )
+    }
     assert len(stored) == len(rows)
     for r in rows:
-        value, decimals, rag, rank, word, keyed, reason = stored[(r["source_document"], int(r["source_line"]),
-                                                                 r["column_as_printed"])]
+        value, decimals, rag, rank, word, keyed, reason = stored[
+            (r["source_document"], int(r["source_line"]), r["column_as_printed"])
+        ]
         assert value == Decimal(r["value"]) and decimals == len(r["value"].partition(".")[2])
         assert (rag or "", rank or "", word or "") == (r["rag"], r["rank_as_printed"], r["comparison_as_printed"])
         assert keyed == expected_keyed(r) and (reason is None) == keyed
@@ -99,7 +109,9 @@ def test_reimport_doubles_nothing_and_a_corrected_figure_is_updated(warehouse, t
     assert cli.main(["ledger", "import", str(corrected)]) == 0
     assert f"0 new, 1 updated, {len(rows) - 1} unchanged" in capsys.readouterr().out
     assert warehouse.query("""select value from audit.reported_figures
-                               where source_line = 766 and column_as_printed like 'Current%'""") == [(Decimal("61.31"),)]
+                               where source_line = 766 and column_as_printed like 'Current%'""") == [
+        (Decimal("61.31"),)
+    ]
 
 
 def _broken(tmp_path: Path, edit) -> Path:
@@ -117,12 +129,14 @@ def _broken(tmp_path: Path, edit) -> Path:
 def _set(index: int, column: str, value: str):
     def edit(rows, fields):
         rows[index][column] = value
+
     return edit
 
 
 def _drop_column(column: str):
     def edit(rows, fields):
         fields.remove(column)
+
     return edit
 
 
@@ -130,19 +144,23 @@ def _duplicate(rows, fields):
     rows.append(dict(rows[3]))
 
 
-@pytest.mark.parametrize("edit, line, column, words", [
-    (_set(1, "value", "51.61%"), 3, "value", "without %"),
-    (_set(4, "period_label", "2016/17"), 6, "period_label", "looks like 'R12 to 2018-19Q1'"),
-    (_set(4, "period_type", "calendar_year"), 6, "period_type", "must be one of"),
-    (_set(0, "rag", "Green"), 2, "rag", "G, A or R"),
-    (_set(2, "unit", "per thousand"), 4, "unit", "per_1000"),
-    (_set(5, "report_date", "01/10/2018"), 7, "report_date", "YYYY-MM-DD"),
-    (_set(6, "source_document", ""), 8, "source_document", "is empty"),
-    (_duplicate, 57, "source_line", "already on line 5"),
-    (_drop_column("unit"), 1, None, "missing column(s) unit"),
-])
-def test_a_bad_ledger_file_is_rejected_with_file_line_and_column(warehouse, tmp_path, capsys, edit, line, column,
-                                                                 words):
+@pytest.mark.parametrize(
+    "edit, line, column, words",
+    [
+        (_set(1, "value", "51.61%"), 3, "value", "without %"),
+        (_set(4, "period_label", "2016/17"), 6, "period_label", "looks like 'R12 to 2018-19Q1'"),
+        (_set(4, "period_type", "calendar_year"), 6, "period_type", "must be one of"),
+        (_set(0, "rag", "Green"), 2, "rag", "G, A or R"),
+        (_set(2, "unit", "per thousand"), 4, "unit", "per_1000"),
+        (_set(5, "report_date", "01/10/2018"), 7, "report_date", "YYYY-MM-DD"),
+        (_set(6, "source_document", ""), 8, "source_document", "is empty"),
+        (_duplicate, 57, "source_line", "already on line 5"),
+        (_drop_column("unit"), 1, None, "missing column(s) unit"),
+    ],
+)
+def test_a_bad_ledger_file_is_rejected_with_file_line_and_column(
+    warehouse, tmp_path, capsys, edit, line, column, words
+):
     path = _broken(tmp_path, edit)
     assert cli.main(["ledger", "import", str(path)]) == 2
     err = capsys.readouterr().err
@@ -215,30 +233,43 @@ def test_a_correction_to_a_published_quarter_is_the_one_restatement(warehouse, r
     assert (example["indicator_id"], example["period_label"]) == (corrected[0], corrected[3])
     assert Decimal(str(example["reported_value"])) == Decimal(expected["value"])
     assert Decimal(str(example["new_value"])) == Decimal(expected["value"]) + Decimal("0.0251")
-    assert (example["source_document"], example["source_line"]) == (expected["source_document"],
-                                                                     int(expected["source_line"]))
+    assert (example["source_document"], example["source_line"]) == (
+        expected["source_document"],
+        int(expected["source_line"]),
+    )
 
 
 def test_rules_the_board_stated_reproduce_every_rag_it_printed_and_the_default_would_not(warehouse):
     """MARAC's band (the SafeLives 28-40%, stated by the board) gives the G it printed in both papers, where the
     default tolerance rule would have given R in 2018; every printed RAG is kept in the ledger."""
     catalogue = {i["id"]: i for i in indicators.catalogue()}
-    stated = [r for r in ledger_rows() if r["rag"] and r["indicator_id"] in catalogue
-              and catalogue[r["indicator_id"]]["rag"].get("board_source")]
+    stated = [
+        r
+        for r in ledger_rows()
+        if r["rag"] and r["indicator_id"] in catalogue and catalogue[r["indicator_id"]]["rag"].get("board_source")
+    ]
     assert {r["report_quarter"] for r in stated} == {"2016-17Q4", "2018-19Q1"}
     for r in stated:
         ind = catalogue[r["indicator_id"]]
         comparator = Decimal(re.sub(r"[^\d.]", "", r["comparator_as_printed"]))
         assert indicators.rate(ind["rag"], Decimal(r["value"]), comparator, ind["up_is_good"]) == r["rag"], r
-    marac_2018 = next(r for r in stated
-                      if r["indicator_id"] == "marac_repeat_pct" and r["report_quarter"] == "2018-19Q1")
+    marac_2018 = next(
+        r for r in stated if r["indicator_id"] == "marac_repeat_pct" and r["report_quarter"] == "2018-19Q1"
+    )
     default = {"rule": "tolerance", "tolerance_pct": 5.0}
     assert indicators.rate(default, Decimal(marac_2018["value"]), Decimal(30), False) == "R"
     # the direction rule chosen for IOM gives the G printed in both papers (41% to 42.8%)
     iom = [r for r in ledger_rows() if r["indicator_id"] == "iom_reduction_pct" and r["rag"]]
-    assert len(iom) == 2 and all(indicators.rate(catalogue["iom_reduction_pct"]["rag"], Decimal(r["value"]),
-                                                 Decimal(r["comparator_as_printed"].rstrip("%")), True) == r["rag"]
-                                 for r in iom)
+    assert len(iom) == 2 and all(
+        indicators.rate(
+            catalogue["iom_reduction_pct"]["rag"],
+            Decimal(r["value"]),
+            Decimal(r["comparator_as_printed"].rstrip("%")),
+            True,
+        )
+        == r["rag"]
+        for r in iom
+    )
     assert cli.main(["ledger", "import", str(LEDGER)]) == 0
     printed = warehouse.query("select rag, count(*) from audit.reported_figures where rag is not null group by rag")
     expected = {}

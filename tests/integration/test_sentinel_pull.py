@@ -1,11 +1,12 @@
 """Pulling Sentinel's API: paging, retries with backoff on 429 and 5xx, an incremental cursor that only moves once a
 pull is complete, and identical pages never loaded twice."""
+
 import pytest
 
-from cspwh import ingest, sentinel_pull
 from cspwh.generator import generate
 from cspwh.generator.config import Config
-from cspwh.sentinel_api import SentinelAPI
+from cspwh.ingest import feed_run, sentinel_pull
+from cspwh.local.sentinel_api import SentinelAPI
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +19,12 @@ def cases(tmp_path_factory):
 def test_pages_retries_and_cursor(warehouse, cases):
     lines = cases.read_text().splitlines()
     with SentinelAPI(cases, failures={2: [429, 503]}) as api:
-        result = sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100,
-                                    http=sentinel_pull.session(backoff=0.01))
+        result = sentinel_pull.pull(
+            api.base_url, warehouse.drop, page_size=100, http=sentinel_pull.session(backoff=0.01)
+        )
         assert sorted(r.split("&page=")[1].split("&")[0] for r in api.requests if "page=2&" in r) == ["2", "2", "2"]
     assert result.cases == len(lines) and len(result.pages) == -(-len(lines) // 100)
-    outcomes = [ingest.ingest_file("sentinel_asb", p, "t") for p in result.pages]
+    outcomes = [feed_run.ingest_file("sentinel_asb", p, "t") for p in result.pages]
     assert {o.outcome for o in outcomes} == {"loaded"}
     assert sentinel_pull.read_cursor("/api/v1/cases") == sentinel_pull.EPOCH  # moved only once the pages loaded
     assert sentinel_pull.settle("t").cursor == result.cursor
@@ -37,16 +39,21 @@ def test_pages_retries_and_cursor(warehouse, cases):
 def test_a_pull_that_fails_midway_keeps_its_cursor_and_loads_nothing_twice(warehouse, cases):
     with SentinelAPI(cases, failures={3: [500] * 10}) as api:
         with pytest.raises(sentinel_pull.PullFailed, match="HTTP 500 after 3 tries"):
-            sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100, http=sentinel_pull.session(retries=2,
-                                                                                                       backoff=0.01))
+            sentinel_pull.pull(
+                api.base_url, warehouse.drop, page_size=100, http=sentinel_pull.session(retries=2, backoff=0.01)
+            )
     assert sentinel_pull.read_cursor("/api/v1/cases") == sentinel_pull.EPOCH
-    first = [ingest.ingest_file("sentinel_asb", p, "t") for p in ingest.pending_files("sentinel_asb", warehouse.drop)]
+    first = [
+        feed_run.ingest_file("sentinel_asb", p, "t") for p in feed_run.pending_files("sentinel_asb", warehouse.drop)
+    ]
     assert len(first) == 2 and {o.outcome for o in first} == {"loaded"}  # pages 1 and 2 arrived
     with SentinelAPI(cases) as api:
         result = sentinel_pull.pull(api.base_url, warehouse.drop, page_size=100)
-    second = [ingest.ingest_file("sentinel_asb", p, "t") for p in result.pages]
+    second = [feed_run.ingest_file("sentinel_asb", p, "t") for p in result.pages]
     assert sentinel_pull.settle("t").cursor == result.cursor
     assert [o.outcome for o in second[:2]] == ["already_received"] * 2  # the same pages again, by hash
     assert {o.outcome for o in second[2:]} == {"loaded"}
-    assert warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0] == (
-        len(cases.read_text().splitlines()),) * 2
+    assert (
+        warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0]
+        == (len(cases.read_text().splitlines()),) * 2
+    )

@@ -2,6 +2,7 @@
 records (Leicestershire; the winter 2020-21 lockdown is in them), with one planted fault: MARAC's October to
 December 2021 files lose most of Charnwood's cases (a district coded wrongly at source, or a missing extract).
 Warnings only: nothing blocks."""
+
 import csv
 import json
 import statistics
@@ -9,11 +10,12 @@ import statistics
 import pytest
 from psycopg.rows import dict_row
 
-from cspwh import consistency_gate, db, ingest, sentinel_pull
-from cspwh import warehouse as nightly
+from cspwh import db
 from cspwh.generator import deliveries, generate
 from cspwh.generator.config import Config
-from cspwh.sentinel_api import SentinelAPI
+from cspwh.ingest import feed_run, sentinel_pull
+from cspwh.local.sentinel_api import SentinelAPI
+from cspwh.warehouse import consistency_gate, nightly
 
 CHARNWOOD = "E07000130"
 PLANTED = ("2021-10", "2021-11", "2021-12")
@@ -60,18 +62,16 @@ def judged(module_warehouse, tmp_path_factory):
     generate(Config(out=generated, start="2020-05", end="2022-03"))
     dropped = sum(thin_out(generated / "drop" / "marac" / f"marac_cases_{m}.csv", 8) for m in PLANTED)
     assert dropped > 20
-    files = [f for _, night in deliveries.schedule(generated) for f in night
-             if f[0] in FILE_FEEDS and in_asb_span(*f)]
+    files = [f for _, night in deliveries.schedule(generated) for f in night if f[0] in FILE_FEEDS and in_asb_span(*f)]
     deliveries.deliver(generated, wh.drop, files)
     for feed in FILE_FEEDS:
-        ingest.ingest_feed(feed, "anomalies", wh.drop)
+        feed_run.ingest_feed(feed, "anomalies", wh.drop)
     cases = generated / "api" / "sentinel" / "cases.jsonl"
-    span = [line for line in cases.read_text().splitlines()
-            if ASB_FROM <= json.loads(line)["opened_on"] <= ASB_TO]
+    span = [line for line in cases.read_text().splitlines() if ASB_FROM <= json.loads(line)["opened_on"] <= ASB_TO]
     (generated / "span.jsonl").write_text("\n".join(span) + "\n")
     with SentinelAPI(generated / "span.jsonl") as api:
         sentinel_pull.pull(api.base_url, wh.drop, page_size=500)
-    ingest.ingest_feed("sentinel_asb", "anomalies", wh.drop)
+    feed_run.ingest_feed("sentinel_asb", "anomalies", wh.drop)
     sentinel_pull.settle("anomalies")
     build = nightly.build(nightly.new_build_schema(), "anomalies")
     results = {r.name: r for r in consistency_gate.run(build, "anomalies")}
@@ -84,21 +84,34 @@ def test_the_thinned_out_district_quarter_is_warned_as_one_district_alone(judged
     result = results["partner_kpi_against_its_own_history"]
     assert not result.success and result.severity == "warning"
     rows = rows_of(wh.url, build, "partner_kpi_against_its_own_history")
-    [row] = [r for r in rows if (r["kpi_code"], r["geography_code"], r["period_label"])
-             == ("marac_cases_heard", CHARNWOOD, "2021-22Q3")]
+    [row] = [
+        r
+        for r in rows
+        if (r["kpi_code"], r["geography_code"], r["period_label"]) == ("marac_cases_heard", CHARNWOOD, "2021-22Q3")
+    ]
     # independently: Charnwood's cases heard in the eight quarters before, from the mart's own quarter rows
     with db.connect(wh.url) as conn:
-        series = dict(conn.execute(
-            f"""select period_label, numerator from {build}_marts.fct_domestic_abuse_kpi
+        series = dict(
+            conn.execute(
+                f"""select period_label, numerator from {build}_marts.fct_domestic_abuse_kpi
                  where kpi_code = 'marac_cases_heard' and geography_code = %s and period_type = 'quarter'
-                   and breakdown_type = 'all' and is_complete order by period_end""", (CHARNWOOD,)).fetchall())
+                   and breakdown_type = 'all' and is_complete order by period_end""",
+                (CHARNWOOD,),
+            ).fetchall()
+        )
     before = [v for label, v in series.items() if label < "2021-22Q3"][-8:]
     assert float(row["usual_median"]) == pytest.approx(statistics.median(before))
     assert row["ratio"] < 0.5 and row["rest_of_county_ratio"] > 0.8
     assert row["looks_like"].startswith("real change: one district moved alone")
     # the county moved only because Charnwood did: it is not called partnership-wide
-    assert not [r for r in rows if r["kpi_code"] == "marac_cases_heard" and r["period_label"] == "2021-22Q3"
-                and r["geography_code"] != CHARNWOOD and r["looks_like"].startswith("partnership-wide")]
+    assert not [
+        r
+        for r in rows
+        if r["kpi_code"] == "marac_cases_heard"
+        and r["period_label"] == "2021-22Q3"
+        and r["geography_code"] != CHARNWOOD
+        and r["looks_like"].startswith("partnership-wide")
+    ]
 
 
 def test_the_lockdown_fall_in_asb_is_warned_as_county_wide(judged):
@@ -109,9 +122,14 @@ def test_the_lockdown_fall_in_asb_is_warned_as_county_wide(judged):
     assert len(december) >= 2, rows  # districts halved; the county itself fell to about half, at the line
     code, row = next(iter(december.items()))
     with db.connect(wh.url) as conn:
-        before = [n for (n,) in conn.execute(
-            f"""select combined_matters from {build}_marts.fct_asb_monthly where geography_code = %s
-                 and month_start between '2020-06-01' and '2020-11-01' order by month_start""", (code,))]
+        before = [
+            n
+            for (n,) in conn.execute(
+                f"""select combined_matters from {build}_marts.fct_asb_monthly where geography_code = %s
+                 and month_start between '2020-06-01' and '2020-11-01' order by month_start""",
+                (code,),
+            )
+        ]
     assert float(row["usual_median"]) == pytest.approx(statistics.median(before))
     assert float(row["ratio"]) == pytest.approx(row["combined_matters"] / statistics.median(before), abs=0.006)
     for row in december.values():

@@ -1,15 +1,23 @@
 """File names and messages that must stay harmless: a name is matched whole and in ASCII digits, stored and shown
 as printable text short enough for the file system, and a database message keeps no value it quoted."""
+
 import pytest
 
-from cspwh import contracts, ingest, landing
-
+from cspwh.catalogue import contracts
+from cspwh.ingest import feed_run, landing
 
 ARABIC_INDIC_DATE = "\u0662\u0660\u0662\u0661\u0660\u0666\u0661\u0665"  # 20210615 in Arabic-Indic digits
 
 
-@pytest.mark.parametrize("name", ["storm_asb_20210615.csv\n", f"storm_asb_{ARABIC_INDIC_DATE}.csv",
-                                  "storm_asb_20210615.csv.bak", "xstorm_asb_20210615.csv"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "storm_asb_20210615.csv\n",
+        f"storm_asb_{ARABIC_INDIC_DATE}.csv",
+        "storm_asb_20210615.csv.bak",
+        "xstorm_asb_20210615.csv",
+    ],
+)
 def test_a_pattern_matches_the_whole_name_in_ascii_digits(name):
     assert contracts.load("storm_asb").entity_for(name) is None
 
@@ -32,8 +40,11 @@ def test_names_are_shown_printable_and_stored_short():
 
 def test_a_database_message_keeps_no_value_it_quoted():
     message = 'invalid input syntax for type date: "Zebedee Quuxworth"'
-    assert ingest.redact(message) == 'invalid input syntax for type date: "…"'
-    assert ingest.redact('invalid input syntax for type bigint: "Smith"') == \
-        'invalid input syntax for type bigint: "…"'
-    assert ingest.redact('invalid byte sequence for encoding "UTF8": 0x00') == \
-        'invalid byte sequence for encoding "UTF8": 0x00'
+    assert feed_run.redact(message) == 'invalid input syntax for type date: "…"'
+    assert (
+        feed_run.redact('invalid input syntax for type bigint: "Smith"') == 'invalid input syntax for type bigint: "…"'
+    )
+    assert (
+        feed_run.redact('invalid byte sequence for encoding "UTF8": 0x00')
+        == 'invalid byte sequence for encoding "UTF8": 0x00'
+    )

@@ -1,8 +1,10 @@
 """The indicator catalogue: valid, its active indicators point at marts that exist, the RAG rule layers apply, and
 the domestic-abuse and offending indicators read their KPI marts."""
+
 import pytest
 
-from cspwh import indicators, settings
+from cspwh import settings
+from cspwh.catalogue import indicators
 
 
 def test_active_indicators_read_existing_marts():
@@ -17,8 +19,15 @@ def test_active_indicators_read_existing_marts():
 
 def test_domestic_abuse_and_offending_indicators_read_their_kpi_marts():
     active = {i["id"]: i for i in indicators.active()}
-    for name in ("uava_referrals", "uava_repeats_rate", "marac_repeat_pct", "yos_fte_rate", "yos_reoffending_rate",
-                 "yos_ete_pct", "crc_reoffending_pct"):
+    for name in (
+        "uava_referrals",
+        "uava_repeats_rate",
+        "marac_repeat_pct",
+        "yos_fte_rate",
+        "yos_reoffending_rate",
+        "yos_ete_pct",
+        "crc_reoffending_pct",
+    ):
         source = active[name]["source"]
         assert source["grain"] == "period" and source["kpi_code"] and source["period_types"], name
         assert source["model"] in ("fct_domestic_abuse_kpi", "fct_offending_kpi"), name
@@ -26,8 +35,13 @@ def test_domestic_abuse_and_offending_indicators_read_their_kpi_marts():
 
 
 def test_rag_rule_default_catalogue_and_partnership_override():
-    assert indicators.get("total_crime_rate")["rag"] == {"rule": "tolerance", "comparator": "previous_period",
-                                                         "tolerance_pct": 5.0, "band": None, "board_source": None}
+    assert indicators.get("total_crime_rate")["rag"] == {
+        "rule": "tolerance",
+        "comparator": "previous_period",
+        "tolerance_pct": 5.0,
+        "band": None,
+        "board_source": None,
+    }
     assert indicators.get("marac_repeat_pct")["rag"]["band"] == [28.0, 40.0]  # indicators.yml
     assert indicators.get("asb_rate")["rag"]["tolerance_pct"] == 10.0  # partnership.yml dashboard.rag_overrides
 

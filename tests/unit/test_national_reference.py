@@ -1,11 +1,13 @@
 """The national reference data: populations of force areas and counties summed from their districts, held against
 the totals ONS and the Home Office published (where those are right), and the data's traps."""
+
 import csv
 import gzip
 
 import pytest
 
-from cspwh import national, settings
+from cspwh import settings
+from cspwh.catalogue import national
 
 # the one published force-area series (ONS estimates by force, wide: a column per force), vendored as published
 PUBLISHED_FORCES = settings.SOURCES_DIR / "national" / "published" / "population_policeforces_2009_2019.csv.gz"
@@ -15,8 +17,12 @@ WRONG_IN_PUBLISHED = {"Nottinghamshire", "Thames Valley", "Metropolitan Police"}
 
 def published_forces() -> dict[tuple[str, int], int]:
     with gzip.open(PUBLISHED_FORCES, "rt", newline="") as fh:
-        return {(force, int(r["year"])): int(value) for r in csv.DictReader(fh)
-                for force, value in r.items() if force not in ("", "year")}
+        return {
+            (force, int(r["year"])): int(value)
+            for r in csv.DictReader(fh)
+            for force, value in r.items()
+            if force not in ("", "year")
+        }
 
 
 def by_name() -> dict[str, str]:
@@ -26,8 +32,11 @@ def by_name() -> dict[str, str]:
 def test_force_area_sums_equal_the_published_totals_where_those_are_right():
     published = published_forces()
     names = by_name()
-    agreeing = {(force, year) for (force, year), value in published.items()
-                if force not in WRONG_IN_PUBLISHED and national.force_area_population(names[force], year) == value}
+    agreeing = {
+        (force, year)
+        for (force, year), value in published.items()
+        if force not in WRONG_IN_PUBLISHED and national.force_area_population(names[force], year) == value
+    }
     right = {key for key in published if key[0] not in WRONG_IN_PUBLISHED}
     assert agreeing == right
     assert len({f for f, _ in right}) == 36 and len({y for _, y in right}) == 11
@@ -42,8 +51,10 @@ def test_the_three_wrong_forces_differ_as_the_readme_says():
         cherwell = national.population()["E07000177"][year]
         assert "E07000177" in lads[names["Thames Valley"]]
         assert published[("Nottinghamshire", year)] == notts + cherwell
-        assert published[("Thames Valley", year)] == national.force_area_population(names["Thames Valley"], year) \
-            - cherwell
+        assert (
+            published[("Thames Valley", year)]
+            == national.force_area_population(names["Thames Valley"], year) - cherwell
+        )
         met = national.force_area_population(names["Metropolitan Police"], year)
         assert 0.05 < 1 - published[("Metropolitan Police", year)] / met < 0.07
 
@@ -102,7 +113,8 @@ def test_split_districts_are_divided_by_the_former_district_their_lsoas_are_name
             assert all(national.lsoas()[code][0].startswith(p.name + " ") for code in p.lsoas)
         for year in (2011, 2020):
             assert sum(national.part_population(p, year) for p in parts) == pytest.approx(
-                national.population()[district][year], abs=len(parts))
+                national.population()[district][year], abs=len(parts)
+            )
     names = {csp: [p.name for p in ps] for csp, ps in split["E06000058"].items()}
     assert names == {"E22000063": ["Bournemouth"], "E22000067": ["Poole"], "E22000367": ["Christchurch"]}
 

@@ -1,13 +1,15 @@
 """The partnership's night: which night a moment is in, across the clock changes, and when the build may start."""
+
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from cspwh import night
+from cspwh.catalogue import night
 
 LONDON = ZoneInfo("Europe/London")
-CONFIG = night.Night(LONDON, {"storm_asb": dt.time(1, 30), "sentinel_asb": dt.time(1, 45),
-                              "late_evening": dt.time(23, 0)}, dt.time(6, 0))
-UTC = dt.timezone.utc
+CONFIG = night.Night(
+    LONDON, {"storm_asb": dt.time(1, 30), "sentinel_asb": dt.time(1, 45), "late_evening": dt.time(23, 0)}, dt.time(6, 0)
+)
+UTC = dt.UTC
 
 
 def test_a_night_runs_from_one_cut_off_to_the_next_in_local_time():
@@ -34,11 +36,16 @@ def test_the_scheduled_build_waits_for_every_feed_due_tonight_then_starts():
     reasons = night.still_waiting(tonight, at(1, 33), {}, evening_done | {"storm_asb"}, True, at(1, 32), CONFIG)
     assert reasons == ["sentinel_asb is due at 01:45 GMT"]
     # sentinel is running (its pull retrying): wait
-    assert night.still_waiting(tonight, at(2, 10), {"sentinel_asb": 1}, evening_done | {"storm_asb"}, True,
-                               at(1, 32), CONFIG) == ["sentinel_asb is running (1 run(s))"]
+    assert night.still_waiting(
+        tonight, at(2, 10), {"sentinel_asb": 1}, evening_done | {"storm_asb"}, True, at(1, 32), CONFIG
+    ) == ["sentinel_asb is running (1 run(s))"]
     # every feed ended (one of them failed: it still ended): build
-    assert night.still_waiting(tonight, at(2, 30), {}, evening_done | {"storm_asb", "sentinel_asb"}, True,
-                               at(2, 29), CONFIG) == []
+    assert (
+        night.still_waiting(
+            tonight, at(2, 30), {}, evening_done | {"storm_asb", "sentinel_asb"}, True, at(2, 29), CONFIG
+        )
+        == []
+    )
     # a feed whose run never appeared (paused) is not waited for past its grace
     assert night.still_waiting(tonight, at(2, 0), {}, evening_done | {"storm_asb"}, True, at(1, 32), CONFIG) == []
     # past the cut-off nothing is waited for, even a feed still running
@@ -51,4 +58,5 @@ def test_after_feeds_triggered_by_hand_the_build_waits_for_a_quiet_spell(monkeyp
     assert night.still_waiting(tonight, now, {}, set(), False, now - dt.timedelta(seconds=30), CONFIG)
     assert night.still_waiting(tonight, now, {}, set(), False, now - dt.timedelta(seconds=121), CONFIG) == []
     assert night.still_waiting(tonight, now, {"storm_asb": 1}, set(), False, None, CONFIG) == [
-        "storm_asb is running (1 run(s))"]
+        "storm_asb is running (1 run(s))"
+    ]

@@ -1,5 +1,6 @@
 """`cspwh init`: any CSP, county or list of districts in England and Wales configured from the national reference
 data; each written file checked against the national files read independently here (csv and gzip, no cspwh code)."""
+
 import collections
 import csv
 import gzip
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cspwh import cli, national, settings
+from cspwh import cli, settings
+from cspwh.catalogue import national
 
 NATIONAL = settings.SOURCES_DIR / "national"
 
@@ -33,10 +35,16 @@ def init(tmp_path, *argv) -> Path:
 
 def lsoas_of_force(force_code: str) -> set[str]:
     bridge = {r["LADCD"]: r["LADCD_ACTIVE"] for r in national_rows("geography/la_all_codes_2021-05_ew.csv.gz")}
-    force_lads = {bridge[r["LAD19CD"]] for r in national_rows("geography/lad19_csp19_pfa19_ew.csv.gz")
-                  if r["PFA19CD"] == force_code}
-    return {r["LSOA11CD"] for r in national_rows("geography/lsoa11_wd19_lad19_ew.csv.gz")
-            if bridge[r["LAD19CD"]] in force_lads}
+    force_lads = {
+        bridge[r["LAD19CD"]]
+        for r in national_rows("geography/lad19_csp19_pfa19_ew.csv.gz")
+        if r["PFA19CD"] == force_code
+    }
+    return {
+        r["LSOA11CD"]
+        for r in national_rows("geography/lsoa11_wd19_lad19_ew.csv.gz")
+        if bridge[r["LAD19CD"]] in force_lads
+    }
 
 
 def check_adds_up(folder: Path, force_code: str) -> dict[str, dict]:
@@ -58,8 +66,10 @@ def check_adds_up(folder: Path, force_code: str) -> dict[str, dict]:
         if r["mid_year"] == "2020":
             population[r["geography_code"]] += int(r["population"])
     assert set(population) == local
-    forces = {(r["force_name"], r["mid_year"]): int(r["population"])
-              for r in written(folder, "ons_population_police_force_areas.csv")}
+    forces = {
+        (r["force_name"], r["mid_year"]): int(r["population"])
+        for r in written(folder, "ons_population_police_force_areas.csv")
+    }
     name = {r["PFA19CD"]: r["PFA19NM"] for r in national_rows("geography/pfa19_names_codes_uk.csv.gz")}[force_code]
     assert sum(population.values()) == pytest.approx(forces[(name, "2020")], abs=3)
     return geographies
@@ -69,20 +79,31 @@ def test_a_multi_district_csp_inside_a_county(tmp_path):
     out = init(tmp_path, "South Nottinghamshire")
     geographies = check_adds_up(out, "E23000019")
     csp = [r for r in national_rows("geography/lad19_csp19_pfa19_ew.csv.gz") if r["CSP19NM"] == "South Nottinghamshire"]
-    districts = {c for c, g in geographies.items() if g["geography_level"] == "district" and g["parent_code"] ==
-                 csp[0]["CSP19CD"]}
+    districts = {
+        c
+        for c, g in geographies.items()
+        if g["geography_level"] == "district" and g["parent_code"] == csp[0]["CSP19CD"]
+    }
     assert districts == {r["LAD19CD"] for r in csp} and len(districts) == 3
     # the county is still reported whole, from all seven of its districts
-    members = {m["local_authority_code"] for m in written(out, "geography_members.csv")
-               if m["geography_code"] == "E10000024"}
-    assert members == {r["LTLA19CD"] for r in national_rows("geography/ltla19_utla19_ew.csv.gz")
-                       if r["UTLA19CD"] == "E10000024"}
+    members = {
+        m["local_authority_code"] for m in written(out, "geography_members.csv") if m["geography_code"] == "E10000024"
+    }
+    assert members == {
+        r["LTLA19CD"] for r in national_rows("geography/ltla19_utla19_ew.csv.gz") if r["UTLA19CD"] == "E10000024"
+    }
     yml = (out / "partnership.yml").read_text()
-    assert re.search(r"^county_code: E22000366\b", yml, re.M) and re.search(r"^police_uk_force: nottinghamshire\b",
-                                                                            yml, re.M)
+    assert re.search(r"^county_code: E22000366\b", yml, re.M) and re.search(
+        r"^police_uk_force: nottinghamshire\b", yml, re.M
+    )
     peers = written(out, "peer_forces.csv")
     assert {p["force_slug"] for p in peers if p["in_region"] == "true"} == {
-        "nottinghamshire", "derbyshire", "leicestershire", "lincolnshire", "northamptonshire"}
+        "nottinghamshire",
+        "derbyshire",
+        "leicestershire",
+        "lincolnshire",
+        "northamptonshire",
+    }
     # the copied files the partnership does not change are there for dbt
     assert (out / "indicators.yml").exists() and (out / "police_uk_crime_categories.csv").exists()
 
@@ -91,9 +112,13 @@ def test_a_welsh_csp_of_two_unitaries(tmp_path):
     out = init(tmp_path, "Cwm Taf")
     geographies = check_adds_up(out, "W15000003")
     assert sorted(g["geography_name"] for g in geographies.values() if g["geography_level"] == "district") == [
-        "Merthyr Tydfil", "Rhondda Cynon Taf"]
-    forces = {(r["force_name"], r["mid_year"]): int(r["population"])
-              for r in written(out, "ons_population_police_force_areas.csv")}
+        "Merthyr Tydfil",
+        "Rhondda Cynon Taf",
+    ]
+    forces = {
+        (r["force_name"], r["mid_year"]): int(r["population"])
+        for r in written(out, "ons_population_police_force_areas.csv")
+    }
     assert {"North Wales", "Gwent", "South Wales", "Dyfed-Powys"} <= {f for f, _ in forces}
     assert "police_uk_force: south-wales" in (out / "partnership.yml").read_text()
 
@@ -116,7 +141,7 @@ def test_a_csp_that_holds_part_of_a_split_district(tmp_path):
     waveney = [r for r in lookup if r["lad19cd"] == "E07000206"]
     assert waveney and all(r["lsoa11nm"].startswith("Waveney ") for r in waveney)
     assert geographies["E07000206"]["parent_code"] == "E22000278"
-    assert geographies["E07000205"]["parent_code"] == "E10000029_REST"   # Suffolk Coastal, the other half
+    assert geographies["E07000205"]["parent_code"] == "E10000029_REST"  # Suffolk Coastal, the other half
 
 
 def test_a_whole_county(tmp_path):
@@ -130,12 +155,15 @@ def test_a_whole_county(tmp_path):
             assert geographies[code]["parent_code"] == g["parent_code"]
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["Nottinghamshre"], ["No CSP, county or district", "Nottinghamshire"]),
-    (["Dorset"], ["names different areas", "csp Dorset", "district Dorset", "--csp"]),
-    (["--districts", "Blaby,Rushcliffe"], ["more than one police force area", "Leicestershire", "Nottinghamshire"]),
-    (["Charnwood", "--peers", "not-a-force"], ["Unknown police.uk force slug", "not-a-force"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["Nottinghamshre"], ["No CSP, county or district", "Nottinghamshire"]),
+        (["Dorset"], ["names different areas", "csp Dorset", "district Dorset", "--csp"]),
+        (["--districts", "Blaby,Rushcliffe"], ["more than one police force area", "Leicestershire", "Nottinghamshire"]),
+        (["Charnwood", "--peers", "not-a-force"], ["Unknown police.uk force slug", "not-a-force"]),
+    ],
+)
 def test_unclear_names_get_a_clear_error(tmp_path, capsys, argv, words):
     assert cli.main(["init", *argv, "--out", str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err
@@ -149,8 +177,9 @@ def _code_strings(path: Path):
     if path.suffix == ".py":
         previous = None
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            docstring = token.type == tokenize.STRING and (previous is None or previous.type in (
-                tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE, tokenize.NL))
+            docstring = token.type == tokenize.STRING and (
+                previous is None or previous.type in (tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE, tokenize.NL)
+            )
             if token.type in (tokenize.STRING, tokenize.NAME) and not docstring and "e.g." not in token.string:
                 yield token.start[0], token.string
             previous = token if token.type != tokenize.COMMENT else previous

@@ -272,7 +272,7 @@ select
         when ranked.value = ranked.comparator_value then null
         else (ranked.value > ranked.comparator_value) = ranked.up_is_good
     end as is_improving,
-    -- the indicator's rule (indicators.yml `rag`; cspwh/indicators.py `rate` is its Python twin)
+    -- the indicator's rule (indicators.yml `rag`; cspwh/catalogue/indicators.py `rate` is its Python twin)
     case
         when ranked.not_rated_reason is not null then null
         when ranked.rag_rule = 'band' then

@@ -1,5 +1,5 @@
 {#- One row per Sentinel case, its latest version (the API sends a case again each time it changes). The Storm number
-    the case officer typed was read at landing (cspwh/evidence.py) into the number and how it was typed; the typed
+    the case officer typed was read at landing (cspwh/ingest/linkage_evidence.py) into the number and how it was typed; the typed
     text never left landing. -#}
 {{ config(materialized='table', post_hook='analyze {{ this }}') }}
 {#- a table, analysed: the linker and the ASB marts read it, deduplicated and normalised once, and the linker's plan

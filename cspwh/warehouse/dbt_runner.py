@@ -1,0 +1,145 @@
+"""dbt build into a fresh build schema (the 'write' of write-audit-publish)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from cspwh import settings
+from cspwh.catalogue import indicators, reference
+
+log = logging.getLogger(__name__)
+
+
+def dbt_vars() -> dict:
+    p = reference.partnership()
+    return {
+        "police_uk_force": p["police_uk_force"],
+        "county_code": p["county_code"],
+        "force_area_code": p["force_area_code"],
+        "indicators": indicators.dbt_var(),
+        "outcomes": indicators.outcomes(),
+        **p.get("kpi", {}),
+    }
+
+
+def _env(build_schema: str) -> dict[str, str]:
+    parts = urlsplit(settings.warehouse_url())
+    return {
+        "CSPWH_DBT_HOST": parts.hostname or "127.0.0.1",
+        "CSPWH_DBT_PORT": str(parts.port or 5432),
+        "CSPWH_DBT_USER": unquote(parts.username or ""),
+        "CSPWH_DBT_PASSWORD": unquote(parts.password or ""),
+        "CSPWH_DBT_DBNAME": parts.path.lstrip("/"),
+        "CSPWH_BUILD_SCHEMA": build_schema,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+
+
+class NodesFailed(RuntimeError):
+    """dbt ran and some models or tests failed: the same data will fail the same way, so retrying is pointless."""
+
+
+@dataclasses.dataclass
+class NodeResult:
+    unique_id: str
+    status: str
+    execution_time: float
+    message: str | None
+
+
+@dataclasses.dataclass
+class Result:
+    result: list[NodeResult]
+
+
+def run(command: str, build_schema: str, *extra: str, previous_build: str | None = None) -> Result:
+    """Run a dbt command against the build schema in its own process, its lines (each model's and test's status,
+    rows and timing) in this process's log; returns each node's result, raises with the failing nodes if dbt does not
+    succeed.
+
+    Its own process: dbt makes multiprocessing locks that only an orderly exit releases, and an Airflow task process
+    ends without one (the resource tracker then logged "leaked semaphore objects" as errors after every build)."""
+    work = settings.home() / "dbt"
+    target = work / "target"
+    dbt = Path(sys.executable).with_name("dbt")
+    args = [
+        str(dbt) if dbt.exists() else (shutil.which("dbt") or "dbt"),
+        "--no-use-colors",
+        command,
+        "--project-dir",
+        str(settings.DBT_DIR),
+        "--profiles-dir",
+        str(settings.DBT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        json.dumps(dbt_vars()),
+        *extra,
+    ]
+    seeds_env = {}
+    if os.environ.get("CSPWH_REFERENCE_DIR"):
+        # dbt writes each seed's run SQL to target/run/<project>/<seed path>, which for a seed path outside the
+        # project is the seed file itself: it reads a copy, refreshed before every run, never the partnership's files
+        seeds = work / "seeds"
+        shutil.rmtree(seeds, ignore_errors=True)
+        shutil.copytree(settings.reference_dir(), seeds)
+        seeds_env["CSPWH_DBT_SEED_DIR"] = str(seeds)
+    # the last published build, whose intermediate tables the incremental-by-load models carry forward
+    # (dbt_project/macros/incremental_by_load.sql); CSPWH_INCREMENTAL=0 makes every build a full rebuild
+    seeds_env["CSPWH_PREVIOUS_BUILD"] = previous_build or ""
+    results = target / "run_results.json"
+    results.unlink(missing_ok=True)
+    began = time.monotonic()
+    with subprocess.Popen(
+        args,
+        env={**os.environ, **_env(build_schema), **seeds_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
+        tail = collections.deque(maxlen=40)
+        for line in process.stdout:
+            line = line.rstrip()
+            if line:
+                tail.append(line)
+                log.info("dbt: %s", line)
+    nodes = _node_results(results)
+    if process.returncode not in (0, 1) or (process.returncode == 1 and not nodes):
+        raise RuntimeError(
+            f"dbt {command} could not run (exit {process.returncode} after "
+            f"{time.monotonic() - began:.0f} s):\n" + "\n".join(tail)
+        )
+    failed = [
+        f"{n.unique_id}: {n.status} {n.message or ''}".strip()
+        for n in nodes
+        if n.status in ("error", "fail", "runtime error")
+    ]
+    if process.returncode == 1 or failed:
+        raise NodesFailed(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed or list(tail)))
+    return Result(nodes)
+
+
+def _node_results(path: Path) -> list[NodeResult]:
+    if not path.exists():
+        return []
+    return [
+        NodeResult(r["unique_id"], str(r["status"]).lower(), float(r.get("execution_time") or 0.0), r.get("message"))
+        for r in json.loads(path.read_text()).get("results", [])
+    ]
+
+
+def build(build_schema: str, previous_build: str | None = None) -> Result:
+    return run("build", build_schema, previous_build=previous_build)
