@@ -43,3 +43,11 @@ test: env
 # which tests are slow is decided in tests/conftest.py)
 test-fast: env
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+
+# lint and types: ruff (lint, then format as a check), mypy on the package (pyproject.toml), sqlfluff on the dbt
+# models and macros (dbt_project/.sqlfluff); .ci/run runs this before the tests, .pre-commit-config.yaml on commit
+lint: env
+	$(VENV)/bin/ruff check cspwh dags tests bench
+	$(VENV)/bin/ruff format --check cspwh dags tests bench
+	$(VENV)/bin/mypy
+	cd dbt_project && ../$(VENV)/bin/sqlfluff lint models macros

@@ -218,3 +218,40 @@ def test_changed_reference_data_rebuilds_the_models_that_join_it_in_full(warehou
         f"from {b2}_intermediate.int_street_crimes_located where lsoa_code = 'E01025631'"
     )[0]
     assert moved[1] > 0 and moved == (moved[1], moved[1])
+
+
+def test_a_changed_model_is_rebuilt_in_full_and_the_others_stay_incremental(warehouse, monkeypatch, caplog, tmp_path):
+    """A deployment that changes a model's code (here one comment in int_street_crimes_located) must not carry
+    forward rows the old code made: that model rebuilds in full, the unchanged ones stay incremental, and the
+    marts equal a full rebuild."""
+    import shutil
+
+    from cspwh import settings
+
+    caplog.set_level(logging.INFO, logger="cspwh.warehouse.dbt_runner")
+    # the copied project reads the seeds from their absolute path, as a partnership's folder is read
+    monkeypatch.setenv("CSPWH_REFERENCE_DIR", str(settings.reference_dir()))
+    stage(warehouse, "2021-04-leicestershire-street.csv.gz", "2021-04-nottinghamshire-street.csv.gz")
+    b1 = build(monkeypatch, incremental=True)
+    publish(b1)
+    plan_lines(caplog)
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(settings.DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    model = project / "models" / "intermediate" / "crime" / "int_street_crimes_located.sql"
+    model.write_text(model.read_text() + "\n-- a new release of this model\n")
+    monkeypatch.setattr(settings, "DBT_DIR", project)
+    stage(warehouse, "2021-05-leicestershire-street.csv.gz")
+
+    b2 = build(monkeypatch, incremental=True)
+    plans = plan_lines(caplog)
+    assert (
+        plans["int_street_crimes_located"]
+        == f"the model or its vars changed since {b1} (3 current loads, 0 carried forward, 3 computed)"
+    )
+    assert (
+        plans["int_police_uk_load_counts"] == f"incremental from {b1} (3 current loads, 2 carried forward, 1 computed)"
+    )
+    b3 = build(monkeypatch, incremental=False)
+    assert differences(warehouse, f"{b2}_marts", f"{b3}_marts") == {}
+    assert differences(warehouse, f"{b2}_intermediate", f"{b3}_intermediate") == {}
