@@ -27,21 +27,21 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from cspwh import settings
 from cspwh.ingest import pseudonymise
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "native" / "hmac_sha256.c"
 HEX_CHARS = 64
 PSEUDONYM_CHARS = 32  # a pseudonym is the first half of the hex HMAC (pseudonymise.py)
+# A pyarrow Array (or ChunkedArray). pyarrow ships no type information, and DuckDB evaluates a function's
+# annotations when it registers it, so they must name nothing that is imported only for the type checker.
+ArrowArray = Any
 
 
 def _library_name() -> str:
@@ -155,7 +155,7 @@ class Hasher:
         return [out[i : i + HEX_CHARS].decode() for i in range(0, HEX_CHARS * len(values), HEX_CHARS)]
 
     @staticmethod
-    def _strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    def _strings(values: ArrowArray) -> ArrowArray:
         import pyarrow as pa
 
         if isinstance(values, pa.ChunkedArray):
@@ -163,7 +163,7 @@ class Hasher:
         return values if values.type == pa.string() else values.cast(pa.string())
 
     @staticmethod
-    def _hex_array(n: int, width: int, out: bytearray, validity: pa.Buffer | None, null_count: int) -> pa.Array:
+    def _hex_array(n: int, width: int, out: bytearray, validity: Any, null_count: int) -> ArrowArray:
         import numpy as np
         import pyarrow as pa
 
@@ -172,7 +172,7 @@ class Hasher:
             pa.string(), n, [validity if null_count else None, offsets, pa.py_buffer(out)], null_count=null_count
         )
 
-    def arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    def arrow(self, values: ArrowArray) -> ArrowArray:
         """An Arrow string array of hex HMACs, null where the value is null."""
         values = self._strings(values)
         n = len(values)
@@ -182,7 +182,7 @@ class Hasher:
             validity = values.is_valid().buffers()[1]  # re-based at offset 0, like the output
         return self._hex_array(n, HEX_CHARS, out, validity, values.null_count)
 
-    def ascii_pseudonyms(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    def ascii_pseudonyms(self, values: ArrowArray) -> ArrowArray:
         """Pseudonyms (32 hex characters) of the plain-ASCII values, normalised in C; null for a null value and for
         one with any other character, which the SQL path then normalises and hashes (staged_file.py)."""
         import numpy as np
@@ -217,7 +217,7 @@ class Hasher:
 def create_arrow_function(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    function: Callable[[pa.Array | pa.ChunkedArray], pa.Array],
+    function: Callable[[ArrowArray], ArrowArray],
     return_type: str,
     **options: Any,
 ) -> None:

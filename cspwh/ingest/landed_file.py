@@ -19,7 +19,6 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -27,9 +26,6 @@ from cspwh.catalogue import reference
 from cspwh.catalogue.contracts import Entity, Layout
 from cspwh.ingest import fast_hmac, pseudonymise
 from cspwh.ingest.file_reader import Table
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 EXCEL_EPOCH = "timestamp '1899-12-30'"
 BATCH_ROWS = 50_000  # rows per Arrow batch read from `src`: few enough that Postgres starts copying early
@@ -106,7 +102,7 @@ def _session() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _district_lookup(position: int) -> Callable[[pa.Array | pa.ChunkedArray], pa.Array]:
+def _district_lookup(position: int) -> Callable[[fast_hmac.ArrowArray], fast_hmac.ArrowArray]:
     """A vectorised function giving, for each district name, its code (position 0) or whether it is the canonical
     spelling (1), through reference.alias_index (spellings keyed by reference.normalise_name: case, punctuation and
     '&' make no other district). A column holds a handful of spellings, so each distinct one is looked up once.
@@ -117,7 +113,7 @@ def _district_lookup(position: int) -> Callable[[pa.Array | pa.ChunkedArray], pa
     index = reference.alias_index()
     kind = pa.string() if position == 0 else pa.bool_()
 
-    def lookup(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    def lookup(values: fast_hmac.ArrowArray) -> fast_hmac.ArrowArray:
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
         distinct = pc.unique(values)
