@@ -38,6 +38,13 @@ def one(cursor: psycopg.Cursor[Row]) -> Row:
     return row
 
 
+def column_names(cursor: psycopg.Cursor[Any]) -> list[str]:
+    """The names of the columns a query returns."""
+    if cursor.description is None:
+        raise RuntimeError("the statement returns no rows, so it has no column names")
+    return [c.name for c in cursor.description]
+
+
 def with_credentials(url: str, user: str, password: str) -> str:
     """The same server and database, another login (the analyst URL printed for people)."""
     parts = urlsplit(url)
