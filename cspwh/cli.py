@@ -343,6 +343,7 @@ def _docs(args) -> int:
         return 0
     httpd = docs.server(folder, args.port, args.host)
     host, port = httpd.server_address[:2]
+    assert isinstance(host, str)  # as bound (getsockname); typeshed allows bytes only for the constructor's argument
     print(f"dbt docs on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:
         httpd.serve_forever()

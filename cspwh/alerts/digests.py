@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 import email.message
 import functools
 import json
@@ -18,8 +19,11 @@ import logging
 import os
 import re
 import smtplib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import yaml
 
 from cspwh import db, settings
@@ -106,7 +110,7 @@ def failures(run_id: str) -> list[Failure]:
     return out
 
 
-def _untold_notices(conn) -> list[Failure]:
+def _untold_notices(conn: psycopg.Connection) -> list[Failure]:
     """Notices of any run not yet counted in a digest: a night with notices but nothing to act on sends no mail,
     so its notices wait for the role's next digest (kept 30 days)."""
     rows = conn.execute(
@@ -120,8 +124,8 @@ def _untold_notices(conn) -> list[Failure]:
     return _from_results(conn, rows, None)
 
 
-def _from_results(conn, rows, run_id: str | None) -> list[Failure]:
-    out = []
+def _from_results(conn: psycopg.Connection, rows: list[tuple[Any, ...]], run_id: str | None) -> list[Failure]:
+    out: list[Failure] = []
     page_labels = (
         _api_pages(conn)
         if any(row[1] and contracts.load(row[1]).transport.get("kind") == "api" for row in rows)
@@ -164,7 +168,7 @@ SHORT_FIGURES = (
 )
 
 
-def _api_pages(conn) -> dict[str, str]:
+def _api_pages(conn: psycopg.Connection) -> dict[str, str]:
     """An API page by the period it covers (its file name is the pull's cursor and a page number, which says
     nothing to a lead): file name -> 'page 3 of changes since ..., cases updated ... to ...'."""
     labels = {}
@@ -179,7 +183,7 @@ def _api_pages(conn) -> dict[str, str]:
     return labels
 
 
-def _task_failure(dag_id: str, task_id: str, error: str | None, failed_at, run_id: str) -> Failure:
+def _task_failure(dag_id: str, task_id: str, error: str | None, failed_at: dt.datetime, run_id: str) -> Failure:
     # the exception's first line only: a database error's DETAIL can quote a row's values
     lines = (error or "").strip().splitlines()
     first = lines[0][:300] if lines else "no error recorded"
@@ -238,8 +242,8 @@ def _compose(
     run_id: str,
     new: list[Failure],
     still_open: int,
-    notices: list[Failure] = (),
-    resolved: list[tuple[str, str]] = (),
+    notices: Sequence[Failure] = (),
+    resolved: Sequence[tuple[str, str]] = (),
 ) -> Digest:
     lines = [f"Data-quality digest for the role {role}, run {run_id}.", ""]
     sections = (
@@ -261,8 +265,9 @@ def _compose(
                 where = {"file": f"feed {f.feed}, file {f.file_name}", "task": "the run"}.get(f.gate, "the built marts")
                 lines.append(f"* [{f.severity}] {where}, check {f.check}:")
                 lines += [f"  {line}" for line in f.message.splitlines()]
-                if f.gate == "consistency" and (f.details or {}).get("docs_url"):
-                    lines.append(f"  The check's result page (GX Data Docs): {f.details['docs_url']}")
+                docs_url = (f.details or {}).get("docs_url")
+                if f.gate == "consistency" and docs_url:
+                    lines.append(f"  The check's result page (GX Data Docs): {docs_url}")
         lines.append("")
     if resolved:
         lines += ["Resolved since the last digest", "-" * 30]
@@ -279,7 +284,7 @@ def _compose(
     return Digest(role, address, _subject(role, new), "\n".join(lines) + "\n", new, still_open)
 
 
-def _notice_lines(notices: list[Failure]) -> list[str]:
+def _notice_lines(notices: Sequence[Failure]) -> list[str]:
     """One line per feed and kind: how many files and values the pipeline fixed itself."""
     groups: dict[tuple, list[Failure]] = collections.defaultdict(list)
     for f in notices:
@@ -315,7 +320,7 @@ def _grouped_warnings(items: list[Failure]) -> list[str]:
             lines.append(f"  {f.file_name}: {message[0].lstrip('- ')}" if len(group) > 1 else f"  {message[0]}")
             lines += [f"    {line}" for line in message[1:]]
         if len(group) > SHOWN_PER_CHECK:
-            rest = [f.file_name for f in group[SHOWN_PER_CHECK:]]
+            rest = [str(f.file_name) for f in group[SHOWN_PER_CHECK:]]  # a file's warning names its file
             lines.append(f"  and {len(rest)} more: {', '.join(rest[:10])}{', ...' if len(rest) > 10 else ''}")
     return lines
 
@@ -411,7 +416,7 @@ def dispatch(run_id: str) -> list[Digest]:
     return digests
 
 
-def _close_what_is_gone(conn) -> None:
+def _close_what_is_gone(conn: psycopg.Connection) -> None:
     """Close alerts whose cause is gone: a held or quarantined file that was accepted and loaded, or whose period a
     later file loaded; an undecided file that was decided; a failed DAG whose later run succeeded."""
     conn.execute(
@@ -515,13 +520,11 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def _passed_in(conn, run_id: str, check: str) -> bool:
-    return (
-        conn.execute(
-            "select bool_and(success) from audit.check_results where run_id = %s and check_name = %s", (run_id, check)
-        ).fetchone()[0]
-        is True
+def _passed_in(conn: psycopg.Connection, run_id: str, check: str) -> bool:
+    passed = conn.execute(
+        "select bool_and(success) from audit.check_results where run_id = %s and check_name = %s", (run_id, check)
     )
+    return db.one(passed)[0] is True
 
 
 def _send_email(digest: Digest) -> None:
@@ -587,7 +590,7 @@ def webhook_payload(kind: str, subject: str, body: str) -> dict:
     TextRuns (which Adaptive Cards never read as Markdown), Slack a code block it cannot leave."""
     if kind == "teams":
 
-        def run(text: str, **style) -> dict:
+        def run(text: str, **style: str) -> dict:
             return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": _plain(text), **style}]}
 
         card = {

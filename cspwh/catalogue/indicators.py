@@ -6,6 +6,7 @@ dbt receives it as the `indicators` var and generates the KPI mart from it; the 
 from __future__ import annotations
 
 import re
+from typing import SupportsFloat
 
 import yaml
 
@@ -112,16 +113,19 @@ def _rag_rule(rag: dict, where: str) -> dict:
             and band[0] <= band[1]
         ):
             raise ValueError(f"{where}: a band rule needs band: [low, high] in the indicator's unit, e.g. [28, 40]")
+        band = [float(b) for b in band]
+    else:
+        band = None
     return {
         "rule": rag["rule"],
         "comparator": rag["comparator"],
         "tolerance_pct": float(rag["tolerance_pct"]),
-        "band": [float(b) for b in band] if rag["rule"] == "band" else None,
+        "band": band,
         "board_source": rag.get("board_source"),
     }
 
 
-def rate(rule: dict, value, comparator, up_is_good: bool) -> str | None:
+def rate(rule: dict, value: SupportsFloat | None, comparator: SupportsFloat | None, up_is_good: bool) -> str | None:
     """The RAG a rule gives a figure against its comparator; None when the rule cannot rate it. fct_kpi computes the
     same in SQL for the marts; this is for figures the marts do not hold (the board's published ones)."""
     if value is None:

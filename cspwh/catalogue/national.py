@@ -16,7 +16,9 @@ import csv
 import functools
 import gzip
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cspwh import settings
 
@@ -25,7 +27,7 @@ MYE5_YEARS = range(2001, 2021)
 CENSUS_2021_YEAR = 2021
 
 
-def national_dir():
+def national_dir() -> Path:
     return settings.SOURCES_DIR / "national"
 
 
@@ -200,7 +202,7 @@ def adult_females(code: str, year: int) -> int:
     return int(row["all_ages"]) - ages(row, 0, 17)
 
 
-def summed_population(local_authority_codes, year: int) -> int:
+def summed_population(local_authority_codes: Iterable[str], year: int) -> int:
     return sum(population()[c][year] for c in local_authority_codes)
 
 

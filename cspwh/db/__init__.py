@@ -4,14 +4,18 @@ tables in `bootstrap`, the audit records in `audit`. Imports only `settings` and
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from cspwh import settings
 
+Row = TypeVar("Row")
 
-def connect(url: str | None = None, **kw) -> psycopg.Connection:
+
+def connect(url: str | None = None, **kw: Any) -> psycopg.Connection:
     url = url or settings.warehouse_url()
     if "connect_timeout" not in url:  # a server that does not answer fails the task, it does not hang it
         kw.setdefault("connect_timeout", 30)
@@ -19,11 +23,26 @@ def connect(url: str | None = None, **kw) -> psycopg.Connection:
 
 
 @contextlib.contextmanager
-def transaction(url: str | None = None):
+def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
     """One connection, one transaction: committed on success, rolled back on any error."""
     with connect(url) as conn:
         with conn.transaction():
             yield conn
+
+
+def one(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that always returns exactly one (an aggregate, `select exists`, `insert ... returning`)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("a query that always returns a row returned none")
+    return row
+
+
+def column_names(cursor: psycopg.Cursor[Any]) -> list[str]:
+    """The names of the columns a query returns."""
+    if cursor.description is None:
+        raise RuntimeError("the statement returns no rows, so it has no column names")
+    return [c.name for c in cursor.description]
 
 
 def with_credentials(url: str, user: str, password: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import psycopg
 from psycopg.types.json import Jsonb
 
 from cspwh import db
@@ -21,7 +24,7 @@ def record_task_failure(dag_id: str, task_id: str, run_id: str, error: str) -> N
         )
 
 
-def record_feed_run(feed: str, run_id: str, night, scheduled: bool, outcome: str, files_loaded: int) -> None:
+def record_feed_run(feed: str, run_id: str, night: dt.date, scheduled: bool, outcome: str, files_loaded: int) -> None:
     bootstrap.ensure()
     with db.transaction() as conn:
         conn.execute(
@@ -33,20 +36,22 @@ def record_feed_run(feed: str, run_id: str, night, scheduled: bool, outcome: str
         )
 
 
-def files_loaded_since(feed: str, since) -> tuple[int, int]:
+def files_loaded_since(feed: str, since: dt.datetime) -> tuple[int, int]:
     """Files of the feed loaded (or accepted) since a moment, and their rows: what a run put into raw, whatever
     became of its other files."""
     bootstrap.ensure()
     with db.connect() as conn:
-        files, rows = conn.execute(
-            """select count(*), coalesce(sum(rows), 0) from landing.file_manifest
-                where feed = %s and outcome = 'loaded' and greatest(outcome_at, accepted_at) >= %s""",
-            (feed, since),
-        ).fetchone()
+        files, rows = db.one(
+            conn.execute(
+                """select count(*), coalesce(sum(rows), 0) from landing.file_manifest
+                    where feed = %s and outcome = 'loaded' and greatest(outcome_at, accepted_at) >= %s""",
+                (feed, since),
+            )
+        )
     return int(files), int(rows)
 
 
-def feeds_ended(night) -> tuple[set[str], object]:
+def feeds_ended(night: dt.date) -> tuple[set[str], dt.datetime | None]:
     """The feeds whose scheduled run for that night has ended, and when the last feed run of any kind ended."""
     bootstrap.ensure()
     with db.connect() as conn:
@@ -56,12 +61,12 @@ def feeds_ended(night) -> tuple[set[str], object]:
                 "select distinct dag_id from audit.feed_runs where night = %s and scheduled", (night,)
             ).fetchall()
         }
-        last = conn.execute("select max(ended_at) from audit.feed_runs").fetchone()[0]
+        last = db.one(conn.execute("select max(ended_at) from audit.feed_runs"))[0]
     return finished, last
 
 
 def record_file_check(
-    conn,
+    conn: psycopg.Connection,
     run_id: str,
     feed: str,
     file_id: int | None,

@@ -349,11 +349,12 @@ def _ensure_analyst(conn: psycopg.Connection) -> list[str]:
             conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(other)))
         except psycopg.errors.InsufficientPrivilege:  # not ours to change: say so below if it stays open
             pass
-        public_connect = conn.execute(
+        acl = conn.execute(
             """select exists (select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                                where d.datname = %s and a.grantee = 0 and a.privilege_type = 'CONNECT')""",
             (other,),
-        ).fetchone()[0]
+        )
+        public_connect = db.one(acl)[0]
         if public_connect:
             missing.append(
                 f"no CONNECT on database {other} (its owner or a superuser runs: REVOKE CONNECT ON "

@@ -8,6 +8,7 @@ import calendar
 import collections
 import datetime as dt
 import json
+import random
 
 from cspwh.catalogue import contracts
 from cspwh.generator import linkage, police_uk_counts
@@ -210,7 +211,15 @@ def _write_storm_day(cfg, out: Output, entity, day: dt.date, incidents: list[dic
 
 class Sentinel:
     """Collects a month's cases (police-originated from Storm, council-only) and appends them to the API's data in
-    update order, so the API can page by cursor without holding everything."""
+    update order, so the API can page by cursor without holding everything. start_month begins each month, before
+    its from_storm calls and finish_month."""
+
+    # the month's state, set by start_month
+    month: dt.date
+    index: int
+    seq: int
+    rng: random.Random
+    people: People
 
     def __init__(self, cfg, out: Output):
         self.cfg, self.out = cfg, out
@@ -218,17 +227,15 @@ class Sentinel:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = self.path.open("w")
         self.month_cases: list[tuple] = []
-        self.storm_by_district: collections.Counter = collections.Counter()
-        self.rng = None
+        self.storm_by_district: collections.Counter[str] = collections.Counter()
         self.profile = linkage.profile(cfg.linkage)
-        self._neighbours = None
+        self._neighbours: dict[str, list[str]] | None = None  # an LSOA -> its authority's LSOAs, in code order
 
-    def start_month(self, month: dt.date, index: int):
+    def start_month(self, month: dt.date, index: int) -> None:
         self.month, self.index, self.seq = month, index, 0
         self.rng = rng_for(self.cfg.seed, "sentinel", month)
         self.people = People(self.rng)
         self.month_cases, self.storm_by_district = [], collections.Counter()
-        self.linked = collections.Counter()
 
     def _case_id(self) -> str:
         self.seq += 1
@@ -257,7 +264,7 @@ class Sentinel:
     def _neighbour(self, lsoa: str) -> str:
         """Another LSOA of the same authority next to it in code order (codes run roughly by place)."""
         if self._neighbours is None:
-            by_authority = collections.defaultdict(list)
+            by_authority: collections.defaultdict[str, list[str]] = collections.defaultdict(list)
             for code, authority in sorted(police_uk_counts.lsoa_lookup().items()):
                 by_authority[authority].append(code)
             self._neighbours = {code: codes for codes in by_authority.values() for code in codes}
@@ -393,7 +400,7 @@ class Sentinel:
                 )
                 self._keep(case)
         self.month_cases.sort(key=lambda c: c[0])
-        counts = collections.Counter()
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for _, text, authority, storm, typed, case_type, aliased in self.month_cases:
             case_id = self._case_id()
             if storm:

@@ -179,7 +179,9 @@ def date_text(value: dt.date | dt.datetime, rng: random.Random, cfg) -> tuple[st
         moment = value if is_ts else dt.datetime.combine(value, dt.time())
         days = (moment - base).total_seconds() / 86400
         return (f"{days:.5f}" if is_ts else str(int(days))), "excel_serial_dates"
-    return value.isoformat(sep=" ", timespec="minutes") if is_ts else value.isoformat(), None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="minutes"), None
+    return value.isoformat(), None
 
 
 def csv_bytes(header: list[str], rows: list[list], bom_cp1252: bool = False) -> bytes:

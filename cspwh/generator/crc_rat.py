@@ -62,6 +62,8 @@ def area_weights() -> list[tuple[str, float, bool]]:
     """(area, share of the cohort, inside the partnership's force area): areas that are geographies of the force
     area share IN_FORCE_SHARE by population, the CRC's other areas the rest equally."""
     areas = contracts.load(FEED).entity("terminated_cohort").column("area").allowed_values
+    if areas is None:
+        raise ValueError(f"sources/{FEED}/contract.yml gives terminated_cohort.area no allowed_values to draw from")
     force = reference.partnership()["force_area_code"]
     by_code = {g["geography_code"]: g for g in reference.geographies()}
     population: dict[str, int] = {}
@@ -70,7 +72,7 @@ def area_weights() -> list[tuple[str, float, bool]]:
         if int(row["mid_year"]) >= latest.get(row["geography_code"], 0):
             latest[row["geography_code"]] = int(row["mid_year"])
             population[row["geography_code"]] = int(row["population"])
-    inside = {}
+    inside: dict[str, int] = {}
     for area in areas:
         found = reference.resolve_geography(area)
         if found and by_code.get(found[0], {}).get("force_area_code") == force:

@@ -51,7 +51,7 @@ def within_12_months(previous: dt.date, conference: dt.date) -> bool:
 class _Victims:
     """Victims by the month of their latest MARAC case, for drawing the returning ones; ids never reused."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.by_month: dict[dt.date, list[dict]] = collections.defaultdict(list)
         self.victims = self.perpetrators = 0
 

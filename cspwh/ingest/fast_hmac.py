@@ -25,7 +25,11 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from cspwh import settings
 from cspwh.ingest import pseudonymise
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "native" / "hmac_sha256.c"
 HEX_CHARS = 64
 PSEUDONYM_CHARS = 32  # a pseudonym is the first half of the hex HMAC (pseudonymise.py)
+# A pyarrow Array (or ChunkedArray). pyarrow ships no type information, and DuckDB evaluates a function's
+# annotations when it registers it, so they must name nothing that is imported only for the type checker.
+ArrowArray = Any
 
 
 def _library_name() -> str:
@@ -148,7 +155,7 @@ class Hasher:
         return [out[i : i + HEX_CHARS].decode() for i in range(0, HEX_CHARS * len(values), HEX_CHARS)]
 
     @staticmethod
-    def _strings(values):
+    def _strings(values: ArrowArray) -> ArrowArray:
         import pyarrow as pa
 
         if isinstance(values, pa.ChunkedArray):
@@ -156,7 +163,7 @@ class Hasher:
         return values if values.type == pa.string() else values.cast(pa.string())
 
     @staticmethod
-    def _hex_array(n: int, width: int, out: bytearray, validity, null_count: int):
+    def _hex_array(n: int, width: int, out: bytearray, validity: Any, null_count: int) -> ArrowArray:
         import numpy as np
         import pyarrow as pa
 
@@ -165,7 +172,7 @@ class Hasher:
             pa.string(), n, [validity if null_count else None, offsets, pa.py_buffer(out)], null_count=null_count
         )
 
-    def arrow(self, values):
+    def arrow(self, values: ArrowArray) -> ArrowArray:
         """An Arrow string array of hex HMACs, null where the value is null."""
         values = self._strings(values)
         n = len(values)
@@ -175,7 +182,7 @@ class Hasher:
             validity = values.is_valid().buffers()[1]  # re-based at offset 0, like the output
         return self._hex_array(n, HEX_CHARS, out, validity, values.null_count)
 
-    def ascii_pseudonyms(self, values):
+    def ascii_pseudonyms(self, values: ArrowArray) -> ArrowArray:
         """Pseudonyms (32 hex characters) of the plain-ASCII values, normalised in C; null for a null value and for
         one with any other character, which the SQL path then normalises and hashes (staged_file.py)."""
         import numpy as np
@@ -207,21 +214,26 @@ class Hasher:
         return self._hex_array(n, PSEUDONYM_CHARS, out, validity, int(n - done.sum()))
 
 
-def register(con, pads: tuple[bytes, bytes]) -> bool:
+def create_arrow_function(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    function: Callable[[ArrowArray], ArrowArray],
+    return_type: str,
+    **options: Any,
+) -> None:
+    """A vectorised (Arrow) DuckDB function of one VARCHAR, without side effects."""
+    # duckdb takes type (and null_handling) as strings at runtime in every version; its stubs want its enums, whose
+    # module moved between versions (duckdb.functional, then duckdb.func)
+    con.create_function(name, function, ["VARCHAR"], return_type, type="arrow", side_effects=False, **options)  # type: ignore[call-overload]
+
+
+def register(con: duckdb.DuckDBPyConnection, pads: tuple[bytes, bytes]) -> bool:
     """Define `hmac_sha256(varchar) -> varchar` (hex) and `pseudonym_ascii(varchar) -> varchar` on a DuckDB
     connection; False when the C code is unusable."""
     lib = library()
     if lib is None:
         return False
     hasher = Hasher(lib, pads)
-    con.create_function("hmac_sha256", hasher.arrow, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)
-    con.create_function(
-        "pseudonym_ascii",
-        hasher.ascii_pseudonyms,
-        ["VARCHAR"],
-        "VARCHAR",
-        type="arrow",
-        null_handling="special",
-        side_effects=False,
-    )
+    create_arrow_function(con, "hmac_sha256", hasher.arrow, "VARCHAR")
+    create_arrow_function(con, "pseudonym_ascii", hasher.ascii_pseudonyms, "VARCHAR", null_handling="special")
     return True

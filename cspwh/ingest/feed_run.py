@@ -204,13 +204,17 @@ def _remove_from_drop(path: Path, landed: landing.LandedFile | None) -> None:
         path.unlink(missing_ok=True)
 
 
-def _decide(conn, run_id, contract, landed) -> FileOutcome:
+def _decide(
+    conn: psycopg.Connection, run_id: str, contract: contracts.Contract, landed: landing.LandedFile
+) -> FileOutcome:
     found = contract.entity_for(landed.file_name)
     hint = " or ".join(e.file_pattern for e in contract.entities)
     return _gate_and_load(conn, run_id, contract, found[0] if found else None, landed, hint)
 
 
-def _failed(run_id: str, contract, landed, exc: Exception, path: Path | None) -> FileFailed:
+def _failed(
+    run_id: str, contract: contracts.Contract, landed: landing.LandedFile | None, exc: Exception, path: Path | None
+) -> FileFailed:
     """Say what failed without the file's content, keep it on the manifest row, and after repeated failures alert
     the feed's owner through the file gate's findings. Best effort: the database may be what failed."""
     error = safe_error(exc)
@@ -260,11 +264,19 @@ class _Reread(Exception):
     pass
 
 
-def _gate_and_load(conn, run_id, contract, entity, landed, hint) -> FileOutcome:
+def _gate_and_load(
+    conn: psycopg.Connection,
+    run_id: str,
+    contract: contracts.Contract,
+    entity: contracts.Entity | None,
+    landed: landing.LandedFile,
+    hint: str,
+) -> FileOutcome:
     for use_reader in (False, True):  # DuckDB first; the file reader when DuckDB cannot read it as plain CSV
         staged, early = file_gate.open_file(conn, entity, landed, hint, use_reader)
         if staged is None:
             return _reject(conn, run_id, contract, landed, early)
+        assert entity is not None  # open_file stages no file that matches no entity
         bounds = file_gate.volume_bounds(conn, entity, landed) if not landed.accepted else None
         try:
             with conn.transaction():
@@ -315,7 +327,13 @@ def _gate_and_load(conn, run_id, contract, entity, landed, hint) -> FileOutcome:
     raise AssertionError("unreachable: the file reader either reads the file or says why not")
 
 
-def _reject(conn, run_id, contract, landed, result: file_gate.GateResult) -> FileOutcome:
+def _reject(
+    conn: psycopg.Connection,
+    run_id: str,
+    contract: contracts.Contract,
+    landed: landing.LandedFile,
+    result: file_gate.GateResult,
+) -> FileOutcome:
     held = {f.check for f in result.blocking} <= set(file_gate.ACCEPTABLE) and "restatement_shrink" in {
         f.check for f in result.blocking
     }
@@ -343,7 +361,9 @@ def _reject(conn, run_id, contract, landed, result: file_gate.GateResult) -> Fil
     )
 
 
-def _refuse(conn, run_id, contract, path: Path, refused: landing.NotLandable) -> FileOutcome:
+def _refuse(
+    conn: psycopg.Connection, run_id: str, contract: contracts.Contract, path: Path, refused: landing.NotLandable
+) -> FileOutcome:
     """A drop folder entry that is not read (a link, a special file, an unreadable file): recorded with its reason
     and taken out of the drop folder, by itself; the feed's other files go on."""
     name = landing.display_name(path.name)
@@ -369,7 +389,13 @@ def _refuse(conn, run_id, contract, path: Path, refused: landing.NotLandable) ->
     return FileOutcome(contract.feed, name, file_id, "quarantined", reason=reason, quarantined_path=kept)
 
 
-def _record_checks(conn, run_id, contract, landed, result) -> None:
+def _record_checks(
+    conn: psycopg.Connection,
+    run_id: str,
+    contract: contracts.Contract,
+    landed: landing.LandedFile,
+    result: file_gate.GateResult,
+) -> None:
     """Every check's outcome in audit.check_results, and the warnings on the file's manifest row."""
     by_check = {f.check: f for f in result.findings}
     outcomes = dict(result.checks_run)
@@ -400,7 +426,9 @@ def ingest_feed(feed: str, run_id: str, drop: Path | None = None) -> list[FileOu
     quarantined and the others go on; a file that could not be decided stays for the next run, and the run then
     fails naming it (IngestIncomplete) after every other file was done."""
     bootstrap.ensure()
-    outcomes, failed, tried = [], [], set()
+    outcomes: list[FileOutcome] = []
+    failed: list[FileOutcome] = []
+    tried: set[int | None] = set()
     for item in pending_files(feed, drop):
         try:
             outcome = ingest_file(feed, item, run_id)

@@ -19,10 +19,13 @@ import datetime as dt
 import io
 import os
 import statistics
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
 
+from cspwh import db
 from cspwh.catalogue import reference
 from cspwh.catalogue.contracts import Entity, Layout
 from cspwh.ingest import file_periods, landed_file
@@ -167,7 +170,12 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
         col, v = entity.column(name), f"src.{ident(name)}"
         if col.required:
             checks.append(Check("required", name, f"{v} is null"))
-        pattern, shape = (col.pattern, col.format) if col.pattern else SHAPES.get(col.type, (None, None))
+        pattern: str | None
+        shape: str | None
+        if col.pattern:
+            pattern, shape = col.pattern, col.format
+        else:
+            pattern, shape = SHAPES.get(col.type, (None, None))
         if pattern:
             anchored = pattern if pattern.startswith("^") else "^" + pattern  # re.match semantics
             checks.append(
@@ -208,9 +216,11 @@ def plan(entity: Entity, staged: StagedFile, landed: LandedFile) -> list[Check]:
     return checks
 
 
-def _examples(cur, staged: StagedFile, entity: Entity, where: str, column: str | None) -> tuple[list[int], list]:
-    shown = column and not entity.column(column).personal
-    value = f", src.{ident(column)}" if shown else ""
+def _examples(
+    cur: duckdb.DuckDBPyConnection, staged: StagedFile, entity: Entity, where: str, column: str | None
+) -> tuple[list[int], list]:
+    shown = column if column and not entity.column(column).personal else None
+    value = f", src.{ident(shown)}" if shown else ""
     rows = cur.execute(f"select _line{value} from src where {where} order by _line limit {EXAMPLES}").fetchall()
     return [r[0] for r in rows], [r[1] for r in rows] if shown else []
 
@@ -219,11 +229,12 @@ def _message(check: Check, staged: StagedFile, entity: Entity, landed: LandedFil
     header = staged.header_of(check.column)
     col, c, kind = entity.column(check.column), f"column '{header}'", check.kind
     iso = f"YYYY-MM-DD{'' if col.type == 'date' else ' HH:MM'}"
+    shaped = check.shape or f"the pattern {col.pattern}"  # a format check has a shape, or its column a pattern
     return {
         "required": lambda: (f"{c} is empty on {count} row(s)", f"fill {header} on every row and resend"),
         "format": lambda: (
-            f"{c} has {count} value(s) not shaped as {check.shape or 'the pattern ' + col.pattern}",
-            f"correct the values to {check.shape or 'the pattern ' + col.pattern} and resend",
+            f"{c} has {count} value(s) not shaped as {shaped}",
+            f"correct the values to {shaped} and resend",
         ),
         "allowed_values": lambda: (
             f"{c} has {count} value(s) outside the {len(col.allowed_values or ())} allowed codes",
@@ -297,7 +308,7 @@ class Tally:
         if self.district:
             self.districts.update(v for v in pc.unique(columns[-1]).to_pylist() if v is not None)
 
-    def repeated_key_rows(self, cur) -> int:
+    def repeated_key_rows(self, cur: duckdb.DuckDBPyConnection) -> int:
         """Rows whose key another row also has (a key with any part present; nulls compare equal, as in SQL)."""
         import pyarrow as pa
 
@@ -328,7 +339,12 @@ def tally_file(staged: StagedFile, entity: Entity, tally: Tally) -> Tally:
 
 
 def judge(
-    staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding], tally: Tally
+    staged: StagedFile,
+    entity: Entity,
+    landed: LandedFile,
+    bounds: VolumeBounds | None,
+    early: list[Finding],
+    tally: Tally,
 ) -> GateResult:
     """The gate's verdict on a file from its tally, with example lines for every check that failed."""
     if not landed_file.lines_match(staged, tally.rows):
@@ -390,7 +406,9 @@ def judge(
         cur.close()
 
 
-def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, early: list[Finding]) -> GateResult:
+def run_checks(
+    staged: StagedFile, entity: Entity, landed: LandedFile, bounds: VolumeBounds | None, early: list[Finding]
+) -> GateResult:
     """Every row check over the file without loading it (one pass), then example lines for the ones that failed."""
     try:
         tally = tally_file(staged, entity, Tally(staged, entity, landed))
@@ -401,7 +419,9 @@ def run_checks(staged: StagedFile, entity: Entity, landed: LandedFile, bounds, e
     return judge(staged, entity, landed, bounds, early, tally)
 
 
-def _unique_key(cur, staged: StagedFile, entity: Entity, count: int, checks_run: list) -> list[Finding]:
+def _unique_key(
+    cur: duckdb.DuckDBPyConnection, staged: StagedFile, entity: Entity, count: int, checks_run: list[tuple[str, bool]]
+) -> list[Finding]:
     checks_run.append(("unique_key", count == 0))
     if not count:
         return []
@@ -429,7 +449,11 @@ def _unique_key(cur, staged: StagedFile, entity: Entity, count: int, checks_run:
 # --- history: what earlier files of the same stream say about this one ------------------------------------------
 
 
-def volume_bounds(conn: psycopg.Connection, entity: Entity, landed: LandedFile):
+# (low, high, median): the rows a stream's next file is expected to have, from its recent files
+VolumeBounds = tuple[int, int, float]
+
+
+def volume_bounds(conn: psycopg.Connection, entity: Entity, landed: LandedFile) -> VolumeBounds | None:
     if not entity.volume:
         return None
     history = [
@@ -448,7 +472,7 @@ def volume_bounds(conn: psycopg.Connection, entity: Entity, landed: LandedFile):
     return int(median * entity.volume.min_ratio), int(median * entity.volume.max_ratio) + 1, median
 
 
-def restated_file(conn: psycopg.Connection, entity: Entity, landed: LandedFile):
+def restated_file(conn: psycopg.Connection, entity: Entity, landed: LandedFile) -> tuple[Any, ...] | None:
     """(file_id, file_name, received_at, rows) of the loaded file of the same stream and period that this file would
     replace in staging (the latest, as dbt's latest_file_per_period keeps), or None."""
     if not landed.period:
@@ -463,9 +487,9 @@ def restated_file(conn: psycopg.Connection, entity: Entity, landed: LandedFile):
 
 
 def history_findings(
-    conn: psycopg.Connection, entity: Entity, landed: LandedFile, layout: Layout, restated=None
+    conn: psycopg.Connection, entity: Entity, landed: LandedFile, layout: Layout, restated: tuple | None = None
 ) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     same_stream = """from landing.file_manifest where feed = %s and entity = %s and stream is not distinct from %s
                      and outcome = 'loaded' and file_id <> %s"""
     args = (entity.feed, entity.name, landed.stream, landed.file_id)
@@ -480,14 +504,16 @@ def history_findings(
                     severity="warning",
                 )
             )
-        latest = conn.execute(f"select max(period) {same_stream}", args).fetchone()[0]
+        latest = db.one(conn.execute(f"select max(period) {same_stream}", args))[0]
         # a period resent after its file was held back is a correction, not a late file
-        resent = conn.execute(
-            """select exists (select 1 from landing.file_manifest where feed = %s and entity = %s
-                                     and stream is not distinct from %s and period = %s and file_id <> %s
-                                     and outcome in ('quarantined', 'held'))""",
-            (entity.feed, entity.name, landed.stream, landed.period, landed.file_id),
-        ).fetchone()[0]
+        resent = db.one(
+            conn.execute(
+                """select exists (select 1 from landing.file_manifest where feed = %s and entity = %s
+                                         and stream is not distinct from %s and period = %s and file_id <> %s
+                                         and outcome in ('quarantined', 'held'))""",
+                (entity.feed, entity.name, landed.stream, landed.period, landed.file_id),
+            )
+        )[0]
         if latest and landed.period < latest and not restated and not resent:
             findings.append(
                 Finding(
@@ -522,7 +548,7 @@ def max_shrink(entity: Entity) -> float:
     return float(configured) if configured else entity.restatement_max_shrink
 
 
-def shrink_findings(entity: Entity, landed: LandedFile, restated, rows: int) -> list[Finding]:
+def shrink_findings(entity: Entity, landed: LandedFile, restated: tuple | None, rows: int) -> list[Finding]:
     """A restating file that would shrink its period by more than the configured share, or empty it, is held: the
     previous file stays in use until a person accepts the new one."""
     if not restated or landed.accepted:
@@ -549,7 +575,7 @@ def shrink_findings(entity: Entity, landed: LandedFile, restated, rows: int) -> 
 # --- the gate ---------------------------------------------------------------------------------------------------
 
 
-def _csv_header(path, entity: Entity) -> list[str] | None:
+def _csv_header(path: Path, entity: Entity) -> list[str] | None:
     """The header row of a plain UTF-8 CSV, or None when it cannot be read that way (the reader will say why)."""
     with path.open("rb") as fh:
         first = fh.readline(1 << 20)
@@ -621,6 +647,7 @@ def open_file(
     layout, problem = match_layout(header, entity)
     if problem:
         return None, GateResult(findings + [problem], [("columns", False)])
+    assert layout is not None  # match_layout gives a layout or a finding
     if table is None:
         try:
             staged = landed_file.from_csv(landed.path, entity, layout)

@@ -48,17 +48,18 @@ def _bytes(path: Path) -> bytes:
 def _decode(raw: bytes, entity: Entity) -> tuple[str, str, bool]:
     bom = raw.startswith(b"\xef\xbb\xbf")
     body = raw[3:] if bom else raw
-    first_error = None
+    first_error: UnicodeDecodeError | None = None
     for encoding in (entity.encoding, *entity.fallback_encodings):
         try:
             return body.decode(encoding), encoding, bom
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
-    exc = first_error
-    line = body[: exc.start].count(b"\n") + 1
+    assert first_error is not None  # the loop tried entity.encoding at least, and returned on any success
+    line = body[: first_error.start].count(b"\n") + 1
     raise Unreadable(
         "encoding",
-        f"the file is not valid {entity.encoding}: byte {body[exc.start]:#04x} at byte offset {exc.start}",
+        f"the file is not valid {entity.encoding}: byte {body[first_error.start]:#04x} at byte offset "
+        f"{first_error.start}",
         f"export the file as {entity.encoding}",
         [line],
     )
@@ -94,7 +95,7 @@ def read_csv(path: Path, entity: Entity) -> Table:
     return Table(header, rows, lines, encoding, bom)
 
 
-def _cell(value) -> str | None:
+def _cell(value: object) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -64,7 +65,7 @@ class StagedFile:
     path: Path
     read_by_duckdb: bool  # True: row i is the file's line i + 2 (confirmed by lines_match); False: `_line` is stored
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    newlines: concurrent.futures.Future | None = None  # the file's line count, counted while the rows are read
+    newlines: concurrent.futures.Future[int] | None = None  # the file's line count, counted while the rows are read
 
     def header_of(self, name: str) -> str:
         return self.layout.headers[self.layout.names.index(name)]
@@ -97,11 +98,11 @@ def _session() -> duckdb.DuckDBPyConnection:
         ("district_code", _district_lookup(0), "VARCHAR"),
         ("district_is_canonical", _district_lookup(1), "BOOLEAN"),
     ):
-        con.create_function(name, udf, ["VARCHAR"], returns, type="arrow", null_handling="special", side_effects=False)
+        fast_hmac.create_arrow_function(con, name, udf, returns, null_handling="special")
     return con
 
 
-def _district_lookup(position: int):
+def _district_lookup(position: int) -> Callable[[fast_hmac.ArrowArray], fast_hmac.ArrowArray]:
     """A vectorised function giving, for each district name, its code (position 0) or whether it is the canonical
     spelling (1), through reference.alias_index (spellings keyed by reference.normalise_name: case, punctuation and
     '&' make no other district). A column holds a handful of spellings, so each distinct one is looked up once.
@@ -112,7 +113,7 @@ def _district_lookup(position: int):
     index = reference.alias_index()
     kind = pa.string() if position == 0 else pa.bool_()
 
-    def lookup(values):
+    def lookup(values: fast_hmac.ArrowArray) -> fast_hmac.ArrowArray:
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
         distinct = pc.unique(values)
@@ -190,4 +191,5 @@ def lines_match(staged: StagedFile, rows: int) -> bool:
     """True when the file has exactly one line per row after the header, so row i is the file's line i + 2."""
     if not staged.read_by_duckdb:
         return True
+    assert staged.newlines is not None  # from_csv counts the lines of every file DuckDB reads
     return staged.newlines.result() == rows + 1

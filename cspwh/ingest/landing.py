@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cspwh import settings
+from cspwh import db, settings
 from cspwh.catalogue.contracts import Contract
 from cspwh.ingest import private_files
 
@@ -189,13 +189,14 @@ def land(conn: psycopg.Connection, contract: Contract, source: Path) -> LandedFi
             / stored_name(source.name, content_hash)
         )
         _store(fd, source, target, opened)
-        file_id, received = conn.execute(
+        inserted = conn.execute(
             """insert into landing.file_manifest
                    (feed, entity, file_name, stream, period, content_hash, size_bytes, landed_path, outcome, attempts)
                values (%s, %s, %s, %s, %s, %s, %s, %s, 'landed', 1)
                returning file_id, received_at""",
             (contract.feed, entity, name, stream, period, content_hash, opened.st_size, str(target)),
-        ).fetchone()
+        )
+        file_id, received = db.one(inserted)
         return LandedFile(
             file_id,
             contract.feed,
@@ -302,7 +303,7 @@ def refuse(
             pass
     else:
         source.unlink(missing_ok=True)
-    row = conn.execute(
+    upserted = conn.execute(
         """insert into landing.file_manifest
                (feed, file_name, content_hash, size_bytes, landed_path, outcome, reason, findings, quarantined_path,
                 outcome_at, attempts)
@@ -311,5 +312,5 @@ def refuse(
                  last_received_at = now()
            returning file_id, (xmax = 0)""",
         (feed, display_name(source.name), identity, st.st_size, reason, Jsonb(findings), kept),
-    ).fetchone()
-    return row[0], kept
+    )
+    return db.one(upserted)[0], kept

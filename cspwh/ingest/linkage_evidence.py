@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Iterable
 
 from cspwh.catalogue import contracts
 
@@ -230,10 +231,10 @@ def address_stages(value: str, out: str, kinds: tuple[str, ...]) -> Stages:
     ]
 
 
-def column_stages(col) -> Stages:
+def column_stages(col: contracts.Column) -> list[Stages]:
     """The stacked projections that make a contract column's derived columns; the last stage's names are raw's."""
     v = f'src."{col.name}"'
-    parts = []
+    parts: list[Stages] = []
     if col.reference_of:
         parts.append(reference_stages(v, col.name, reference_shape(col.reference_of)))
     names = tuple(k for k in col.evidence if k in NAME_KINDS)
@@ -248,7 +249,7 @@ def column_stages(col) -> Stages:
     return parts
 
 
-def source_with_evidence(columns) -> tuple[str, list[tuple[str, str]]]:
+def source_with_evidence(columns: Iterable[contracts.Column]) -> tuple[str, list[tuple[str, str]]]:
     """(FROM clause, [(raw column, expression)]) for the derived columns of these contract columns."""
     return nest([part for col in columns for part in column_stages(col)])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
@@ -24,6 +25,9 @@ from cspwh.ingest import linkage_evidence
 from cspwh.ingest.file_gate import Tally
 from cspwh.ingest.landed_file import BATCH_ROWS, StagedFile, ident
 from cspwh.ingest.landing import LandedFile
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 AGE_BANDS_SQL = """case when {age} < 10 then '0-9' when {age} < 18 then '10-17' when {age} < 25 then '18-24'
     when {age} < 35 then '25-34' when {age} < 45 then '35-44' when {age} < 55 then '45-54' when {age} < 65 then '55-64'
@@ -106,7 +110,7 @@ def source(entity: Entity, staged: StagedFile) -> str:
     return linkage_evidence.source_with_evidence([entity.column(n) for n in staged.columns])[0]
 
 
-def _csv(batch) -> memoryview:
+def _csv(batch: pa.RecordBatch) -> memoryview:
     """A batch as CSV for Postgres' COPY. Unquoted where no value needs quotes: Postgres parses that faster, and
     pyarrow refuses (rather than mis-writes) a value with a comma, quote or line break, which then gets quotes.
     Timestamps are whole seconds by construction (staged_file.py's parse_ts), so they are written without the
@@ -162,11 +166,12 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
         sql.SQL("binary" if binary else "csv"),
     )
 
-    batches: queue.Queue = queue.Queue(maxsize=4)  # bounds memory: DuckDB runs at most a few batches ahead
+    # the schema, the batches, then None or the error; bounds memory: DuckDB runs at most a few batches ahead
+    batches: queue.Queue[pa.Schema | pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=4)
     stop = threading.Event()
     cursor = staged.cursor()
 
-    def hand_over(item) -> bool:
+    def hand_over(item: pa.Schema | pa.RecordBatch | BaseException | None) -> bool:
         while not stop.is_set():  # the loading thread stops taking when Postgres refuses the rows
             try:
                 batches.put(item, timeout=0.1)
@@ -189,7 +194,7 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
         finally:
             cursor.close()
 
-    def rows_of(batch, first_line: int):
+    def rows_of(batch: pa.RecordBatch, first_line: int) -> pa.RecordBatch:
         columns = batch.columns[: len(names)]
         if numbered:
             columns.append(pa.array(np.arange(first_line, first_line + batch.num_rows, dtype=np.int32)))
@@ -214,8 +219,13 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
                     tally.add(item.num_rows, item.columns[len(names) :])
                     rows = rows_of(item, line)
                     line += item.num_rows
-                    copy.write(encoder.write_batch(rows) if binary else _csv(rows))
+                    if binary:
+                        assert encoder is not None  # made from the schema, which comes before any batch
+                        copy.write(encoder.write_batch(rows))
+                    else:
+                        copy.write(_csv(rows))
                 if binary:
+                    assert encoder is not None  # made from the schema, which comes first (or the error is raised)
                     copy.write(encoder.finish())
             copied = cur.rowcount
     finally:
@@ -234,6 +244,8 @@ def load(conn: psycopg.Connection, entity: Entity, landed: LandedFile, staged: S
 
 def _drop_versions_already_loaded(conn: psycopg.Connection, entity: Entity, load_id: int) -> int:
     """Remove this load's records whose key and version an earlier load already holds; returns how many."""
+    if not entity.version_column:
+        raise ValueError(f"{entity.feed}.{entity.name} has no version column: no versions to drop")
     same = sql.SQL(" and ").join(
         sql.SQL("earlier.{0} = this.{0}").format(sql.Identifier(c)) for c in (*entity.key, entity.version_column)
     )

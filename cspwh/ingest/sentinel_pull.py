@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import requests
 import urllib3
 from psycopg.types.json import Jsonb
@@ -109,7 +110,7 @@ def read_cursor(endpoint: str) -> str:
     return row[0] if row else EPOCH
 
 
-def _save_cursor(conn, endpoint: str, cursor: str) -> None:
+def _save_cursor(conn: psycopg.Connection, endpoint: str, cursor: str) -> None:
     conn.execute(
         """insert into landing.api_cursors (feed, endpoint, cursor) values (%s, %s, %s)
                     on conflict (feed, endpoint) do update set cursor = excluded.cursor, updated_at = now()""",

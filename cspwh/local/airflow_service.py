@@ -259,9 +259,11 @@ def clear_test_asset_events(sql_alchemy_conn: str) -> int:
     or from outside a run. Run only while no scheduler runs; returns the entries removed."""
     import psycopg
 
+    from cspwh import db
+
     url = "postgresql://" + sql_alchemy_conn.split("://", 1)[1]
     with psycopg.connect(url) as conn:
-        if not conn.execute("select to_regclass('asset_dag_run_queue')").fetchone()[0]:
+        if not db.one(conn.execute("select to_regclass('asset_dag_run_queue')"))[0]:
             return 0
         return conn.execute(STALE_QUEUE).rowcount
 

@@ -17,7 +17,10 @@ def prepare() -> None:
 def load_dag(dag_id: str):
     if str(settings.DAGS_DIR) not in sys.path:
         sys.path.insert(0, str(settings.DAGS_DIR))  # as Airflow's DAG processor does, so `common` imports
-    spec = importlib.util.spec_from_file_location(f"cspwh_dag_{dag_id}", settings.DAGS_DIR / f"{dag_id}.py")
+    path = settings.DAGS_DIR / f"{dag_id}.py"
+    spec = importlib.util.spec_from_file_location(f"cspwh_dag_{dag_id}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the DAG file {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return next(v for v in vars(module).values() if getattr(v, "dag_id", None) == dag_id and hasattr(v, "test"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 
 from cspwh import db, settings
 from cspwh.db import bootstrap
@@ -66,13 +67,13 @@ def run() -> int:
     print(f"Generated the partner feeds for {start} to {end} in {generated}; delivered {delivered} file(s)")
     print("Preparing Airflow (metadata database migrate)...")
     dag_runs.prepare()
-    states = {}
+    states: dict[str, list[str]] = {}
     from cspwh.generator import deliveries
     from cspwh.local.sentinel_api import SentinelAPI
 
     with SentinelAPI(generated / "api" / "sentinel" / "cases.jsonl") as api:
         os.environ["CSPWH_SENTINEL_API_URL"] = api.base_url  # the stand-in for Sentinel's API, for this run
-        nights = [(FEED_DAGS, "first night")]
+        nights: list[tuple[Sequence[str], str]] = [(FEED_DAGS, "first night")]
         if corrections:
             nights.append((sorted({feed for feed, _ in corrections}), "second night: corrected files arrive"))
         for number, (feeds, title) in enumerate(nights):
@@ -107,7 +108,7 @@ def draft_report() -> str | None:
     """The board's dashboard for the quarter in which the most indicators are rated (the latest of those), as a
     draft the reader can open: police.uk runs months past the partner feeds, whose rows would wait there."""
     with db.connect() as conn:
-        if not conn.execute("select to_regclass('marts.fct_kpi')").fetchone()[0]:
+        if not db.one(conn.execute("select to_regclass('marts.fct_kpi')"))[0]:
             return None
         quarter = dashboard_quarter(conn)
     if not quarter:
@@ -189,7 +190,7 @@ def summary() -> str:
                 f"  {month} {name} ASB: {storm:,} police (Storm) + {sentinel:,} Sentinel - {linked:,} linked "
                 f"= {combined:,} matters ({rate} per 1,000)"
             )
-        alerts_sent = conn.execute("select count(*) from audit.alerts where resolved_at is null").fetchone()[0]
+        alerts_sent = db.one(conn.execute("select count(*) from audit.alerts where resolved_at is null"))[0]
         if alerts_sent:
             lines.append(
                 f"Open data-quality alerts: {alerts_sent} (digests in {settings.home() / 'outbox'} "
@@ -203,7 +204,7 @@ def summary() -> str:
                 "  not placed in any district (reported in marts.fct_street_crime_unallocated): "
                 + ", ".join(f"{n:,} {r}" for r, n in unallocated)
             )
-        if conn.execute("select to_regclass('marts.fct_kpi')").fetchone()[0]:
+        if db.one(conn.execute("select to_regclass('marts.fct_kpi')"))[0]:
             quarter = dashboard_quarter(conn)
             if quarter:
                 lines.append(

@@ -87,7 +87,7 @@ def publication() -> tuple[str, str, dt.datetime]:
 
 def _fetch(conn, query: str, params=()) -> list[dict]:
     cur = conn.execute(query, params)
-    names = [c.name for c in cur.description]
+    names = db.column_names(cur)
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
@@ -121,10 +121,11 @@ def collect(quarter: str) -> dict:
                 (counted,),
             ).fetchall()
         }
-        latest = conn.execute(
-            "select max(reporting_quarter) from marts.fct_kpi where period_type = 'quarter'"
-        ).fetchone()[0]
-        names = dict(conn.execute("select geography_code, geography_name from marts.dim_district").fetchall())
+        quarters = conn.execute("select max(reporting_quarter) from marts.fct_kpi where period_type = 'quarter'")
+        latest = db.one(quarters)[0]
+        names: dict[str, str] = dict(
+            conn.execute("select geography_code, geography_name from marts.dim_district").fetchall()
+        )
         # an indicator with no figure for any period is waiting for its feed to be connected, not for a period
         with_data = {r[0] for r in conn.execute("select distinct indicator_id from marts.fct_kpi").fetchall()}
     by_key = {(k["indicator_id"], k["geography_code"], k["period_type"]): k for k in kpis}
@@ -330,7 +331,7 @@ def county_comparison(row: Row, names: dict, region: str = "") -> str:
     return f"{word}<br><span class='muted'>{html.escape(parent)} {fmt(k['parent_value'], row.indicator)}</span>"
 
 
-def as_published(data: dict, row: Row, period_type: str, label: str | None, now) -> str | None:
+def as_published(data: dict, row: Row, period_type: str | None, label: str | None, now: object) -> str | None:
     """'as published X (where)' when the latest figure the board was shown for the period prints differently now."""
     if not label or not row.current:
         return None
@@ -455,6 +456,7 @@ def render_html(data: dict) -> str:
                         f"{int(count):,}" if count is not None else "–",
                         f"{label} · {rate} {r.indicator['unit_label']}" if label else None,
                     )
+            not_rated = k.get("not_rated_reason")
             rendered.append(
                 {
                     "published_previous": as_published(
@@ -481,7 +483,7 @@ def render_html(data: dict) -> str:
                     "arrow_class": css,
                     "arrow_words": words,
                     "rag": k.get("rag"),
-                    "not_rated": NOT_RATED.get(k.get("not_rated_reason"), k.get("not_rated_reason")),
+                    "not_rated": NOT_RATED.get(not_rated, not_rated) if not_rated is not None else None,
                     "peer": peer,
                     "county": county_comparison(r, data["geography_names"], data["partnership"].get("region_name", "")),
                     "chart": district_chart(r),
@@ -499,7 +501,7 @@ def render_html(data: dict) -> str:
     found = exceptions(data)
     partnership = data["partnership"]
     county = data["geography_names"].get(partnership["county_code"], "")
-    districts = next((r.districts for r in data["rows"] if r.districts), [])
+    districts: list[dict] = next((r.districts for r in data["rows"] if r.districts), [])
     return template.render(
         district_key=", ".join(f"{d['short_code']} {d['geography_name']}" for d in districts),
         title=f"Safer Communities Performance Dashboard {quarter_title(data['quarter'])}",
@@ -546,11 +548,12 @@ def ledger_rows(data: dict) -> list[tuple]:
 
 def _record(data: dict, html_path: Path, pdf_path: Path) -> int:
     with db.transaction() as conn:
-        report_id = conn.execute(
+        inserted = conn.execute(
             """insert into audit.reports (quarter, build_schema, run_id, html_path, pdf_path)
                values (%s, %s, %s, %s, %s) returning report_id""",
             (data["quarter"], data["build"], data["run_id"], str(html_path), str(pdf_path)),
-        ).fetchone()[0]
+        )
+        report_id = db.one(inserted)[0]
         figures = ledger_rows(data)
         # the comparators shown are figures of their own periods: record them as the report printed them
         with db.connect() as read:

@@ -75,7 +75,7 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
         row = cur.fetchone()
         if row is None:
             raise ValueError(f"no published figure for {ind['id']} in {geo} ({code}) for {label} ({kind})")
-        k = dict(zip([c.name for c in cur.description], row))
+        k = dict(zip(db.column_names(cur), row))
         lines = [
             f"{ind['id']}: {ind['name']}",
             f"  geography  {k['geography_name']} ({code}, {k['geography_level']})",
@@ -131,7 +131,7 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
                 sql.Identifier(source["model"]),
                 sql.SQL(source["month_column"]),
             )
-            sums = conn.execute(query, (code, k["period_start"], k["period_end"])).fetchone()
+            sums = db.one(conn.execute(query, (code, k["period_start"], k["period_end"])))
             lines.append("  breakdown  " + ", ".join(f"{c} {_n(v)}" for c, v in zip(breakdown, sums)))
             parts = dict(zip(breakdown, sums))
             if {"storm_incidents", "sentinel_cases", "linked_sentinel_cases"} <= parts.keys():
@@ -172,12 +172,13 @@ def explain(indicator_id: str, geo: str, period: str, period_type: str | None = 
             if name.split(".", 1)[0] in families:
                 lines.append(f"  {'passed' if success else 'FAILED'}  {name} ({severity})")
         if load_ids:
-            passed, warned = conn.execute(
+            checked = conn.execute(
                 """select count(distinct load_id) filter (where success),
                           count(*) filter (where not success and severity = 'warning')
                      from marts.fct_check_result where gate = 'file' and load_id = any(%s)""",
                 (load_ids,),
-            ).fetchone()
+            )
+            passed, warned = db.one(checked)
             lines.append(
                 f"  file gate: {len(set(load_ids))} file(s) loaded after passing their contract checks "
                 f"({warned} warning(s) recorded on them)"

@@ -141,7 +141,8 @@ def read(path: Path) -> list[Figure]:
             f"{','.join(COLUMNS)} (see ledger/README.md)"
         )
     units = tuple(indicators.UNITS)
-    figures, seen = [], {}
+    figures: list[Figure] = []
+    seen: dict[tuple[str, str, str, str], int] = {}  # a figure's place on the page -> its line in the file
     for line, row in enumerate(reader, start=2):
 
         def bad(column: str, message: str, line: int = line) -> None:
@@ -253,14 +254,15 @@ def import_file(path: Path) -> dict:
             r = f.row
             paper = (r["source_document"], r["report_quarter"])
             if paper not in report_ids:
-                report_ids[paper] = conn.execute(
+                report = conn.execute(
                     """insert into audit.reports (quarter, origin, source_document, report_date, title)
                        values (%s, %s, %s, %s, %s)
                        on conflict (source_document, quarter) where origin = 'ledger import'
                        do update set report_date = excluded.report_date, title = excluded.title
                        returning report_id""",
                     (r["report_quarter"], ORIGIN, r["source_document"], r["report_date"], r["report_title"] or None),
-                ).fetchone()[0]
+                )
+                report_ids[paper] = db.one(report)[0]
             values = (
                 report_ids[paper],
                 r["indicator_id"] or None,
@@ -342,7 +344,7 @@ def figures_for(quarter: str) -> list[dict]:
                 order by r.report_id, f.source_line nulls last, f.figure_id""",
             (quarter,),
         )
-        names = [c.name for c in cur.description]
+        names = db.column_names(cur)
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
@@ -409,7 +411,7 @@ def latest_published(conn, keys: list[tuple]) -> dict[tuple, dict]:
                      coalesce(r.report_date, r.published_at::date) desc, r.report_id desc, f.figure_id desc""",
         ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys]),
     )
-    names = [c.name for c in cur.description]
+    names = db.column_names(cur)
     return {tuple(row[:4]): dict(zip(names, row)) for row in cur.fetchall()}
 
 

@@ -17,11 +17,18 @@ import datetime as dt
 import decimal
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from psycopg.types.json import Jsonb
 
 from cspwh import db, settings
+
+if TYPE_CHECKING:  # GX costs seconds to import: only inside the functions that run it
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.data_context import FileDataContext
+    from great_expectations.datasource.fluent import PostgresDatasource
+    from great_expectations.expectations import Expectation
 
 EXAMPLE_ROWS = 5
 # GX's own severity levels, shown on each expectation in Data Docs
@@ -90,7 +97,7 @@ def _sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg2://" + url.split("://", 1)[1] + joiner + "application_name=cspwh_consistency_gate"
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, (dt.date, dt.datetime)):
@@ -144,7 +151,13 @@ def _run(checks: list[dict], build_schema: str, run_id: str) -> list[CheckResult
 
 
 def _run_suite(
-    ctx, source, family: str, table: str, checks: list[dict], marts: str, run_id: str
+    ctx: FileDataContext,
+    source: PostgresDatasource,
+    family: str,
+    table: str,
+    checks: list[dict],
+    marts: str,
+    run_id: str,
 ) -> tuple[tuple, list[CheckResult]]:
     """Runs the suite's checkpoint; returns what Data Docs should render (the validation result and the suite) and
     the checks' results."""
@@ -197,14 +210,17 @@ def _run_suite(
                 f"{marts}.{table} could not run: {exc}"
             ) from exc
     [(identifier, validation_result)] = outcome.run_results.items()
-    by_name = {r.expectation_config.meta["check"]: r for r in validation_result.results}
+    by_name: dict[str, ExpectationValidationResult] = {}
+    for r in validation_result.results:
+        assert r.expectation_config is not None  # GX gives each result the configuration of the expectation it ran
+        by_name[r.expectation_config.meta["check"]] = r
     return (
         (identifier, ExpectationSuiteIdentifier(name=name)),
         [_result(check, by_name[check["name"]]) for check in checks],
     )
 
 
-def _expectation(check: dict, marts: str):
+def _expectation(check: dict, marts: str) -> Expectation:
     import great_expectations as gx
 
     common = {
@@ -243,7 +259,7 @@ def _relative_to_reports(url: str | None) -> str | None:
         return None
 
 
-def _result(check: dict, outcome) -> CheckResult:
+def _result(check: dict, outcome: ExpectationValidationResult) -> CheckResult:
     error = _raised(outcome.exception_info)
     if error:
         # a check that cannot run must never read as passed
@@ -277,7 +293,7 @@ def _result(check: dict, outcome) -> CheckResult:
     )
 
 
-def _raised(info) -> str | None:
+def _raised(info: object) -> str | None:
     """GX nests exception details per metric; find any that raised."""
     if not isinstance(info, dict):
         return None
@@ -286,7 +302,7 @@ def _raised(info) -> str | None:
     return next((m for m in (_raised(v) for v in info.values()) if m), None)
 
 
-def _dispose(source) -> None:
+def _dispose(source: object) -> None:
     engines = [getattr(source, "_engine", None), getattr(getattr(source, "_execution_engine", None), "engine", None)]
     for engine in engines:
         if engine is not None:

@@ -110,7 +110,8 @@ def run(command: str, build_schema: str, *extra: str, previous_build: str | None
         text=True,
         bufsize=1,
     ) as process:
-        tail = collections.deque(maxlen=40)
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        assert process.stdout is not None  # stdout=PIPE
         for line in process.stdout:
             line = line.rstrip()
             if line:

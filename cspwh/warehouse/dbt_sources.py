@@ -27,7 +27,7 @@ def render(feed: str) -> str:
     c = contracts.load(feed)
     tables = []
     for entity in c.entities:
-        columns = []
+        columns: list[dict[str, object]] = []  # dbt's column entries (data_tests is a list)
         for col in entity.columns:
             if col.loaded:
                 columns.append({"name": col.name, "description": _describe(col), "data_type": col.pg_type})
@@ -80,7 +80,7 @@ def render(feed: str) -> str:
     return header + yaml.safe_dump(doc, sort_keys=False, width=120)
 
 
-def _describe(col) -> str:
+def _describe(col: contracts.Column) -> str:
     text = col.description or col.header
     if col.personal == "hmac":
         text += " (personal data: keyed HMAC pseudonym, never the value)"

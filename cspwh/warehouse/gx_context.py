@@ -14,9 +14,14 @@ import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cspwh import settings
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import FileDataContext
 
 SITE = "reports"
 # The datasource's connection string is this variable's name, so great_expectations.yml never holds a password.
@@ -32,13 +37,13 @@ def docs_dir() -> Path:
     return settings.reports_dir() / "data_docs"
 
 
-def context():
+def context() -> FileDataContext:
     """The project's file context (one per state folder and docs folder in a process)."""
     return _context(str(settings.home()), str(docs_dir()))
 
 
 @functools.cache
-def _context(home: str, docs: str):
+def _context(home: str, docs: str) -> FileDataContext:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     # GX logs every decorator it registers at INFO; under Airflow's logging that floods task logs.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -69,12 +74,13 @@ def _context(home: str, docs: str):
             # GX's default site sits in gx/uncommitted, where nobody reading the reports would look
             for name in sites:
                 ctx.delete_data_docs_site(name)
-            ctx.add_data_docs_site(SITE, site)
+            # GX's DataDocsSiteConfigTypedDict is incomplete (as its own note says): no show_how_to_buttons
+            ctx.add_data_docs_site(SITE, site)  # type: ignore[arg-type]
     return ctx
 
 
 @contextlib.contextmanager
-def project_lock():
+def project_lock() -> Iterator[None]:
     """One gate at a time writes the project: two builds' gates would otherwise swap each other's assets (each names
     its own build schema) between writing a checkpoint and running it."""
     path = project_dir() / "gate.lock"
@@ -85,7 +91,7 @@ def project_lock():
 
 
 @contextlib.contextmanager
-def quiet():
+def quiet() -> Iterator[None]:
     """GX prints notices (a custom query without {batch}) and deprecation warnings on stdout and stderr; a nightly
     task's log should hold the gate's own lines."""
     with (

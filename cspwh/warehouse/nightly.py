@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterator
 
 from cspwh import db
 from cspwh.db import bootstrap
@@ -37,13 +38,13 @@ def lock_wait() -> float:
 
 
 @contextlib.contextmanager
-def build_lock(build_schema: str, wait: float | None = None):
+def build_lock(build_schema: str, wait: float | None = None) -> Iterator[None]:
     """One build at a time: a session advisory lock held for the whole dbt build (released if the process dies).
     A second build waits for it, and gives up with BuildBusy after `wait` seconds."""
     with db.connect(autocommit=True) as conn:
         wait = lock_wait() if wait is None else wait
         ends, told = time.monotonic() + wait, False
-        while not conn.execute("select pg_try_advisory_lock(hashtext('cspwh.build'))").fetchone()[0]:
+        while not db.one(conn.execute("select pg_try_advisory_lock(hashtext('cspwh.build'))"))[0]:
             holder = conn.execute(
                 "select build_schema, started_at from audit.builds where state = 'building' "
                 "order by started_at desc limit 1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -12,7 +13,7 @@ from cspwh import db
 from cspwh.db import bootstrap
 
 
-def _schema_exists(conn, name: str) -> bool:
+def _schema_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", (name,)).fetchone() is not None
 
 
@@ -24,7 +25,7 @@ class AlreadyPublishedTonight(RuntimeError):
     """The night already had its publication; another waits for the next night unless an operator forces it."""
 
 
-def published_for_night(conn, night: dt.date) -> str | None:
+def published_for_night(conn: psycopg.Connection, night: dt.date) -> str | None:
     row = conn.execute(
         """select build_schema from audit.publications where night = %s and not forced
                           order by publication_id limit 1""",
@@ -57,9 +58,9 @@ def publish(build_schema: str, run_id: str, night: dt.date | None = None, force:
         if not _schema_exists(conn, built):
             raise RuntimeError(f"nothing to publish: schema {built} does not exist")
         counts = {
-            table: conn.execute(
-                sql.SQL("select count(*) from {}.{}").format(sql.Identifier(built), sql.Identifier(table))
-            ).fetchone()[0]
+            table: db.one(
+                conn.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(built), sql.Identifier(table)))
+            )[0]
             for (table,) in conn.execute(
                 "select tablename from pg_tables where schemaname = %s order by tablename", (built,)
             ).fetchall()
@@ -136,8 +137,9 @@ def new_data_since_last_publication() -> bool:
                                order by p.publication_id desc limit 1""").fetchone()
         if row is None:
             return True
-        return conn.execute(
+        loaded = conn.execute(
             """select exists (select 1 from landing.file_manifest where outcome = 'loaded'
                                                  and greatest(outcome_at, accepted_at) > %s)""",
             row,
-        ).fetchone()[0]
+        )
+        return db.one(loaded)[0]
