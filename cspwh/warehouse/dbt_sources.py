@@ -23,6 +23,28 @@ LINEAGE_DESCRIPTIONS = {
 }
 
 
+# Source freshness (`dbt source freshness`) from the contract's cadence, on `_loaded_at` (when the rows were loaded:
+# a delivery, not the period its records are about). When all is well the latest load is at most one delivery
+# interval old: about a day for a nightly feed, 31 days for a monthly one, 92 for a quarterly one. warn_after adds
+# about a week's grace to a monthly or quarterly interval (a partner's file a few days late is normal) and a day to a
+# nightly one (a late file is caught up the next night); error_after is two deliveries missed, with the same grace
+# (the feed has stopped, and its months will read as zeros that are not zeros). An accepted file with no rows does
+# not move `_loaded_at`: a feed whose files can be empty would warn although it was delivered.
+FRESHNESS_DAYS = {"nightly": (2, 4), "monthly": (40, 70), "quarterly": (100, 190)}
+
+
+def _freshness(cadence: str) -> dict:
+    """dbt 1.10+ source config: `loaded_at_field` and `freshness` under `config:` (top level is deprecated)."""
+    kind = next((k for k in FRESHNESS_DAYS if cadence.lower().startswith(k)), None)
+    if kind is None:
+        raise ValueError(f"cadence {cadence!r} starts with none of {sorted(FRESHNESS_DAYS)}: say how often it arrives")
+    warn, error = FRESHNESS_DAYS[kind]
+    return {
+        "loaded_at_field": "_loaded_at",
+        "freshness": {"warn_after": {"count": warn, "period": "day"}, "error_after": {"count": error, "period": "day"}},
+    }
+
+
 def render(feed: str) -> str:
     c = contracts.load(feed)
     tables = []
@@ -72,6 +94,7 @@ def render(feed: str) -> str:
                 "description": f"{c.title}. Owner role: {c.owner_role}. Cadence: {c.cadence}. "
                 "Rows of accepted files only.",
                 "schema": "raw",
+                "config": _freshness(c.cadence),
                 "tables": tables,
             }
         ],

@@ -24,8 +24,14 @@
     then a fixed order so rebuilds are identical. Rounds repeat (unrolled, `rounds`) until nothing changes; a mart that
     still needs another round fails the build rather than publish a recoverable number. -#}
 {% macro complementary_suppression_ctes(relation, code_column, families, is_primary, size, totals=[], partitions=[],
-                                          breakdowns=true, rounds=12, withheld_already=none) -%}
-{%- set bd = "breakdown_type, breakdown_value" if breakdowns else "'all'::text as breakdown_type, 'all'::text as breakdown_value" -%}
+                                          breakdowns=true, rounds=none, withheld_already=none) -%}
+{#- 12 rounds unless the caller or var('suppression_rounds') says otherwise -#}
+{%- set rounds = rounds if rounds is not none else var('suppression_rounds', 12) -%}
+{%- if breakdowns -%}
+    {%- set bd = "breakdown_type, breakdown_value" -%}
+{%- else -%}
+    {%- set bd = "'all'::text as breakdown_type, 'all'::text as breakdown_value" -%}
+{%- endif -%}
 , cs_rows as (
 
     select

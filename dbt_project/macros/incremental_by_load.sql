@@ -32,7 +32,8 @@
     {#- the model's own source, the vars it reads and this macro's revision: a change to any means a full rebuild -#}
     {%- set var_values = [] -%}
     {%- for v in vars_read -%}{%- do var_values.append(v ~ '=' ~ tojson(var(v))) -%}{%- endfor -%}
-    {%- do plan.update({'code_hash': local_md5(model.raw_code ~ '|' ~ var_values | join('|') ~ '|incremental_by_load v1')}) -%}
+    {%- set hashed = model.raw_code ~ '|' ~ var_values | join('|') ~ '|incremental_by_load v1' -%}
+    {%- do plan.update({'code_hash': local_md5(hashed)}) -%}
 
     {%- set ref_hash = [] -%}
     {%- for s in seeds -%}

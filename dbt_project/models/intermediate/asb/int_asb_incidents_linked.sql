@@ -30,6 +30,7 @@
 {%- set iterations = var('asb_link_em_iterations', 10) -%}
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
 {%- set block_cap = var('asb_link_block_cap', 12) -%}
+{%- set share_iterations = var('asb_link_share_iterations', 10) -%}
 {#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
 {%- set m_start = {
     'reference': {'agrees': 0.55, 'agrees_implausible': 0.01, 'other_number': 0.04, 'none': 0.40},
@@ -109,10 +110,11 @@ storm as materialized (
 sentinel as materialized (
 
     select
-        case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code, pen_category,
-        asb_type, victim_surname_pseudonym as surname, victim_initial_surname_pseudonym as initial_surname,
-        victim_surname_sound_pseudonym as surname_sound, victim_postcode_unit_pseudonym as postcode_unit,
-        victim_postcode_district as postcode_district, victim_address_pseudonym as address, msoa.msoa_name
+        case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code,
+        pen_category, asb_type, victim_surname_pseudonym as surname,
+        victim_initial_surname_pseudonym as initial_surname, victim_surname_sound_pseudonym as surname_sound,
+        victim_postcode_unit_pseudonym as postcode_unit, victim_postcode_district as postcode_district,
+        victim_address_pseudonym as address, msoa.msoa_name
     from {{ ref('stg_sentinel_asb__cases') }}
     left join msoa using (lsoa_code)
     where case_type = 'ASB'
@@ -135,11 +137,13 @@ small_blocks as materialized (
         coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week,
         coalesce(sum(l.incidents), 0) <= {{ block_cap }} as lsoa_week
     from sentinel_days as s
-    left join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as d
+    left join (select district_code, incident_date, count(*) as incidents from storm
+               group by district_code, incident_date) as d
         on d.district_code = s.district_code and d.incident_date = s.block_date and s.block_shift = 0
-    left join (select district_code, msoa_name, incident_date, count(*) as incidents from storm group by 1, 2, 3) as m
+    left join (select district_code, msoa_name, incident_date, count(*) as incidents from storm
+               group by district_code, msoa_name, incident_date) as m
         on m.district_code = s.district_code and m.msoa_name = s.msoa_name and m.incident_date = s.block_date
-    left join (select lsoa_code, incident_date, count(*) as incidents from storm group by 1, 2) as l
+    left join (select lsoa_code, incident_date, count(*) as incidents from storm group by lsoa_code, incident_date) as l
         on l.lsoa_code = s.lsoa_code and l.incident_date = s.block_date
     group by s.case_id
 
@@ -188,7 +192,7 @@ candidate_ids as (
 ),
 
 
-{#- u: the share of each level among all pairs of a Sentinel case and a Storm incident of the same district (the
+{# u: the share of each level among all pairs of a Sentinel case and a Storm incident of the same district (the
     population blocking draws from), counted exactly from value frequencies, never by forming the pairs -#}
 district_sizes as (
 
@@ -225,8 +229,8 @@ same_value_pairs as (
     select '{{ name }}' as key, sum(s.n * t.n) as pairs
     from (select district_code, {{ 'storm_incident_number' if name == 'reference' else expr }} as v,
                  count(*)::float8 as n
-          from sentinel group by 1, 2) as s
-    inner join (select district_code, {{ expr }} as v, count(*)::float8 as n from storm group by 1, 2) as t
+          from sentinel group by district_code, v) as s
+    inner join (select district_code, {{ expr }} as v, count(*)::float8 as n from storm group by district_code, v) as t
         using (district_code, v)
     {%- endfor %}
 
@@ -249,8 +253,9 @@ days_pairs as (
         coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) = 1), 0) as days_1,
         coalesce(sum(s.n * t.n) filter (where abs(s.d - t.d) between 2 and 3), 0) as days_2_3,
         greatest(1, coalesce(sum(s.n * t.n), 0)) as window_pairs
-    from (select district_code, incident_on as d, count(*)::float8 as n from sentinel group by 1, 2) as s
-    inner join (select district_code, incident_date as d, count(*)::float8 as n from storm group by 1, 2) as t
+    from (select district_code, incident_on as d, count(*)::float8 as n from sentinel group by district_code, d) as s
+    inner join (select district_code, incident_date as d, count(*)::float8 as n from storm group by district_code, d)
+        as t
         on t.district_code = s.district_code and t.d between s.d - 3 and s.d + 3
 
 ),
@@ -317,7 +322,7 @@ compared as materialized (
 
 ),
 
-{#- EM runs on a consistent population: every same-district pair within three days, plus the Storm-number pairs.
+{# EM runs on a consistent population: every same-district pair within three days, plus the Storm-number pairs.
     Not on the candidates alone (blocking keeps pairs because they agree, which would teach EM that agreeing is
     common), and without forming every pair: the candidates count once each (they hold nearly every true pair, so
     m is learnt from all of them), the other pairs of the window are those of a sample of cases, each counting for
@@ -362,7 +367,7 @@ patterns as materialized (
 
 ),
 
-{#- A value missing on either side ('unknown') is no evidence either way (Splink's null level): it has no m or u
+{# A value missing on either side ('unknown') is no evidence either way (Splink's null level): it has no m or u
     and weighs nothing; m and u of the other levels are shares of the pairs where both sides are known. Left in,
     the missing values, which come together (an anonymous caller gives no name, postcode or address), made a
     cluster EM took for the matches. -#}
@@ -480,7 +485,7 @@ scored_patterns as materialized (
 
 ),
 
-{#- One to one: a case duplicates at most one incident, so a pair's probability is weighed against the case's other
+{# One to one: a case duplicates at most one incident, so a pair's probability is weighed against the case's other
     candidates and against the chance that the case duplicates none (Fellegi-Sunter scores pairs one at a time):
         p(i,j) = (share / n_i) LR(i,j) / ((1 - share) + (share / n_i) * sum over k of LR(i,k))
     where LR is the pair's likelihood ratio m/u, n_i the incidents of the case's district within three days of it,
@@ -514,7 +519,8 @@ case_evidence as materialized (
     left join (
         select s.case_id, sum(t.incidents) as window_incidents
         from sentinel_days as s
-        inner join (select district_code, incident_date, count(*) as incidents from storm group by 1, 2) as t
+        inner join (select district_code, incident_date, count(*) as incidents from storm
+                    group by district_code, incident_date) as t
             on t.district_code = s.district_code and t.incident_date = s.block_date
         group by s.case_id
     ) as w using (case_id)
@@ -530,7 +536,7 @@ origin_share_0 as (
 ),
 
 {#- then EM on the share itself: the cases' expected matches under the one-to-one probabilities -#}
-{%- for k in range(10) %}
+{%- for k in range(share_iterations) %}
 
 origin_share_{{ k + 1 }} as materialized (
 
@@ -549,7 +555,7 @@ origin_share_{{ k + 1 }} as materialized (
 
 origin_share as (
 
-    select * from origin_share_10
+    select * from origin_share_{{ share_iterations }}
 
 ),
 
@@ -578,9 +584,9 @@ ranked_{{ r }} as (
     select
         s.*,
         row_number() over (partition by s.case_id
-            order by (s.reference = 'agrees') desc, s.final_weight desc, s.incident_number) as rank_for_case,
+            order by (s.reference = 'agrees') desc, s.final_weight desc, s.incident_number asc) as rank_for_case,
         row_number() over (partition by s.incident_number
-            order by (s.reference = 'agrees') desc, s.final_weight desc, s.case_id) as rank_for_incident
+            order by (s.reference = 'agrees') desc, s.final_weight desc, s.case_id asc) as rank_for_incident
     from scored as s
     {%- if r > 0 %}
     where not exists (select from assigned_{{ r - 1 }} as a where a.case_id = s.case_id)
@@ -591,7 +597,10 @@ ranked_{{ r }} as (
 
 assigned_{{ r }} as (
 
-    {% if r > 0 %}select * from assigned_{{ r - 1 }} union all{% endif %}
+    {% if r > 0 -%}
+    select * from assigned_{{ r - 1 }}
+    union all
+    {% endif -%}
     select case_id, incident_number, reference, days_apart, lsoa, person, postcode, address, category, match_probability
     from ranked_{{ r }}
     where rank_for_case = 1 and rank_for_incident = 1

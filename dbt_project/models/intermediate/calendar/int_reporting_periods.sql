@@ -1,5 +1,6 @@
-{#- The board's reporting periods (one home: every period mart reads them), each tied to the quarter it is reported in: the financial quarter, the rolling
-    12 months to the quarter end (the dashboard's "current" value) and the financial year (reported at its Q4). -#}
+{#- The board's reporting periods (one home: every period mart reads them), each tied to the quarter it is reported
+    in: the financial quarter, the rolling 12 months to the quarter end (the dashboard's "current" value) and the
+    financial year (reported at its Q4). -#}
 with
 
 quarters as (

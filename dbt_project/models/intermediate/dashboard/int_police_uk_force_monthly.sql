@@ -21,7 +21,7 @@ counted as (
         sum(counts.incident_count) as incident_count
     from {{ ref('int_police_uk_load_counts') }} as counts
     inner join {{ ref('police_uk_crime_categories') }} as categories on categories.crime_type = counts.crime_type
-    group by 1, 2, 3, 4
+    group by counts.force_slug, counts.month_start, categories.crime_category, categories.counts_as_crime
 
 ),
 

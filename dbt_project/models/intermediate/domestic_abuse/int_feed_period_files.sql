@@ -58,8 +58,13 @@ rat as (
 )
 
 select * from uava
-union all select * from marac
-union all select * from fte
-union all select * from cohort
-union all select * from ete
-union all select * from rat
+union all
+select * from marac
+union all
+select * from fte
+union all
+select * from cohort
+union all
+select * from ete
+union all
+select * from rat

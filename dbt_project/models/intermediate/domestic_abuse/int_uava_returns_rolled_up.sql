@@ -56,7 +56,7 @@ series as (
 
     select
         *,
-        provider_period is distinct from previous_quarter_provider_period
+        (provider_period is distinct from previous_quarter_provider_period)
             or coalesce(layout_version <> lag(layout_version) over (order by quarter_start), false) as series_break
     from quarters_with_provider
 

@@ -59,7 +59,7 @@ expected as (
     from (
         select feed, entity, stream, period_grain, min(period_start) as first_start, max(period_start) as last_start
         from loaded
-        group by 1, 2, 3, 4
+        group by feed, entity, stream, period_grain
     ) as spans
 
 ),
@@ -112,8 +112,10 @@ restated as (
 problems as (
 
     select * from not_loaded
-    union all select * from missing
-    union all select * from restated
+    union all
+    select * from missing
+    union all
+    select * from restated
 
 ),
 
@@ -122,7 +124,8 @@ by_month as (
     select problems.*, months.month_start::date as month_start
     from problems
     cross join lateral generate_series(date_trunc('month', problems.period_start),
-                                       date_trunc('month', problems.period_end), interval '1 month') as months (month_start)
+                                       date_trunc('month', problems.period_end), interval '1 month')
+        as months (month_start)
 
 ),
 

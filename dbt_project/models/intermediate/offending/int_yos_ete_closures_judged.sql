@@ -12,7 +12,7 @@ closures as (
 judged as (
 
     select
-        closures.*,
+        *,
         extract(year from age(
             make_date(extract(year from disposal_closed_on)::int
                       - case when disposal_closed_on > make_date(extract(year from disposal_closed_on)::int, 8, 31)

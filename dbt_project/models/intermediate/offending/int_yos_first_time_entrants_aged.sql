@@ -12,7 +12,7 @@ entrants as (
 aged as (
 
     select
-        entrants.*,
+        *,
         extract(year from age(entry_date, (birth_month + interval '1 month - 1 day')::date))::int as age_at_entry_low,
         extract(year from age(entry_date, birth_month))::int as age_at_entry_high
     from entrants

@@ -26,7 +26,7 @@ checked as (
             when sentinel.storm_incident_number is null then 'unreadable'
             when storm.incident_number is null then 'matches_no_incident'
             when abs(storm.incident_date - sentinel.incident_on) > 3
-                and storm.lsoa_code is distinct from sentinel.lsoa_code then 'implausible'
+                and (storm.lsoa_code is distinct from sentinel.lsoa_code) then 'implausible'
             else 'plausible'
         end as reference_check
     from sentinel

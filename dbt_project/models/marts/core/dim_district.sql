@@ -12,7 +12,7 @@ latest_population as (
     select distinct on (geography_code) geography_code, population_year, population_mid_year
     from {{ ref('int_population_by_geography_year') }}
     where not is_carried_forward
-    order by geography_code, population_year desc
+    order by geography_code asc, population_year desc
 
 )
 

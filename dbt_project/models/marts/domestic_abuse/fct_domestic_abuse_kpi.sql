@@ -71,11 +71,12 @@ uava_kpis as (
         'service'::text as breakdown_type, service as breakdown_value,
         ({{ numerator }})::numeric as numerator, ({{ denominator }})::numeric as denominator,
         ({{ kind }})::text as denominator_kind, ({{ value }})::numeric as value,
-        {% if code == 'uava_engagement_rate' %}{{ var('uava_engagement_target_pct') }}::numeric{% else %}null::numeric{% endif %}
-            as comparator_value,
+        {% if code == 'uava_engagement_rate' -%}
+            {{ var('uava_engagement_target_pct') }}::numeric
+        {%- else %}null::numeric{% endif %} as comparator_value,
         {% if code == 'uava_engagement_rate' %}'target'{% else %}null{% endif %}::text as comparator_label,
         null::numeric as band_lower, null::numeric as band_upper, null::date as as_of_date, true as is_complete,
-        is_estimated{% if uses_population == 'true' %} or population_is_estimated{% endif %} as is_estimated,
+        {% if uses_population == 'true' %}(is_estimated or population_is_estimated) as {% endif %}is_estimated,
         false as is_indicative, series_break, provider_period, layout_version, null::text as definition_version,
         is_restated, ({{ suppress_on }})::numeric as suppress_on
     from uava

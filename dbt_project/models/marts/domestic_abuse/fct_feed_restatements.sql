@@ -14,7 +14,7 @@ files as (
 versions as (
 
     select
-        files.*,
+        *,
         lag(_source_file) over w as superseded_file,
         lag(_load_id) over w as superseded_load_id,
         lag(loaded_at) over w as superseded_loaded_at,
@@ -39,7 +39,8 @@ select
     loaded_at as restating_loaded_at,
     file_rows as restating_rows,
     measure_value as restating_value,
-    measure_value is distinct from superseded_value or file_rows is distinct from superseded_rows as figures_changed,
+    (measure_value is distinct from superseded_value) or (file_rows is distinct from superseded_rows)
+        as figures_changed,
     superseded_received_at,
     received_at as restating_received_at
 from versions

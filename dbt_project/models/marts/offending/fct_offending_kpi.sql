@@ -62,8 +62,7 @@ fte_counts as (
         count(entrants.child_pseudonym) as entrants,
         coalesce(bool_or(entrants.is_restated), false) as is_restated
     from fte_periods
-    cross join (select distinct geography_code from geographies) as geography_list
-    inner join geographies on geographies.geography_code = geography_list.geography_code
+    cross join geographies
     left join entrants
         on entrants.district_code = geographies.local_authority_code
         and entrants.entry_date between fte_periods.period_start and fte_periods.period_end
@@ -118,7 +117,8 @@ ete_periods as (
     select period_type, period_label, period_start, period_end, period_months
     from {{ ref('int_reporting_periods') }} as periods
     where period_type in ('quarter', 'financial_year')
-      and exists (select 1 from ete_months where ete_months.month_start between periods.period_start and periods.period_end)
+      and exists (select 1 from ete_months
+                  where ete_months.month_start between periods.period_start and periods.period_end)
 
 ),
 

@@ -11,7 +11,7 @@ source as (
 periods as (
 
     select
-        source.*,
+        *,
         case
             when period ~ '^\d{8}$' then 'day'
             when period ~ '^\d{4}-\d{2}$' then 'month'
