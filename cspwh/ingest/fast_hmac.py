@@ -7,7 +7,7 @@ extensions: about 0.12 s for a million values.
 
 The C file is compiled on first use with the machine's C compiler into <CSPWH_HOME>/native (or found prebuilt
 beside its source, as the Docker image has it), loaded against the libcrypto Python's hashlib already uses, and
-checked against Python's hmac before it is trusted. Where any of that fails, `register` says so and staged_file.py
+checked against Python's hmac before it is trusted. Where any of that fails, `register` says so and landed_file.py
 keeps its SQL macro, which gives the same values (tests/integration/test_raw_load.py holds the two to each other
 and to Python's hmac).
 """
@@ -184,7 +184,7 @@ class Hasher:
 
     def ascii_pseudonyms(self, values: ArrowArray) -> ArrowArray:
         """Pseudonyms (32 hex characters) of the plain-ASCII values, normalised in C; null for a null value and for
-        one with any other character, which the SQL path then normalises and hashes (staged_file.py)."""
+        one with any other character, which the SQL path then normalises and hashes (landed_file.py)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc

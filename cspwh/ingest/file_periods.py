@@ -1,4 +1,4 @@
-"""File periods: the days a file's period (from its name) covers. Value shapes are parsed in SQL (staged_file.py)."""
+"""File periods: the days a file's period (from its name) covers. Value shapes are parsed in SQL (landed_file.py)."""
 
 from __future__ import annotations
 

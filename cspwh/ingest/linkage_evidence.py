@@ -12,7 +12,7 @@ A contract column declares it:
   ('Flat 2, 181 ROSS VALLEYS' and '181 Ross Vlys.' are both '181 ross'), which survives case, punctuation, a flat
   or a building before it and the street's suffix abbreviated or left out.
 
-The functions return DuckDB SQL over `src` and the session's `pseudonym` macro (staged_file.py).
+The functions return DuckDB SQL over `src` and the session's `pseudonym` macro (landed_file.py).
 """
 
 from __future__ import annotations

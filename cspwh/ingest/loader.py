@@ -1,7 +1,7 @@
 """Raw loading: the staged file's rows into raw.<feed>__<entity> with one COPY, converted, district-coded and with
 personal data pseudonymised, generalised or dropped as the contract says, lineage on every row.
 
-One DuckDB query (SQL from the contract, see staged_file.py for the macros) converts the rows and, beside them,
+One DuckDB query (SQL from the contract, see landed_file.py for the macros) converts the rows and, beside them,
 evaluates the file gate's per-row checks (file_gate.Tally), on every core. Its Arrow batches stream to this
 thread, which hands the check columns to the tally and writes the converted ones into Postgres' COPY (binary, by
 pgpq, or CSV), so the file is read once and Postgres copies while DuckDB converts. The constant lineage (load id,
@@ -44,7 +44,7 @@ DUCKDB_TYPES = {
 
 
 def _converted(col: Column) -> str:
-    """The SQL for a column's raw value, with staged_file.py's macros."""
+    """The SQL for a column's raw value, with landed_file.py's macros."""
     v = f"src.{ident(col.name)}"
     if col.personal == "hmac":
         return f"pseudonym({v})"
@@ -113,7 +113,7 @@ def source(entity: Entity, staged: StagedFile) -> str:
 def _csv(batch: pa.RecordBatch) -> memoryview:
     """A batch as CSV for Postgres' COPY. Unquoted where no value needs quotes: Postgres parses that faster, and
     pyarrow refuses (rather than mis-writes) a value with a comma, quote or line break, which then gets quotes.
-    Timestamps are whole seconds by construction (staged_file.py's parse_ts), so they are written without the
+    Timestamps are whole seconds by construction (landed_file.py's parse_ts), so they are written without the
     fraction. No value here is an empty string (blank cells are null in `src`), so unquoted empty means null."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv

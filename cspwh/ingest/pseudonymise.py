@@ -1,5 +1,5 @@
 """Personal data at landing: identifiers become keyed HMAC pseudonyms, some values are generalised, free text is
-dropped, so nothing after raw ever holds them in clear. The rules themselves run in SQL at load (staged_file.py's
+dropped, so nothing after raw ever holds them in clear. The rules themselves run in SQL at load (landed_file.py's
 `pseudonym` and `norm_text` macros, loader.py's conversions, fast_hmac.py's C loop); this module owns the key.
 
 The key comes from CSPWH_HMAC_KEY, else from the password of the Airflow connection `cspwh_hmac_key` (in a process

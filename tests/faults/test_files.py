@@ -25,24 +25,12 @@ from conftest import EXTERNAL_URL, VENDORED
 
 from cspwh import cli, settings
 from cspwh.alerts import digests
+from cspwh.catalogue import contracts
 from cspwh.ingest import feed_run, landing, pseudonymise
 from cspwh.local import demo
 
-STORM_HEADER = [
-    "Incident Number",
-    "Opened At",
-    "Closed At",
-    "PEN Category",
-    "ASB Type",
-    "Location",
-    "LSOA Code",
-    "District",
-    "Caller Name",
-    "Caller Phone",
-    "Caller Address",
-    "Caller Postcode",
-    "Log Text",
-]
+# the header as Storm sends it, from the one definition of the feed
+STORM_HEADER = list(contracts.load("storm_asb").entity("incidents").layouts[0].headers)
 JUNE = "2021-06-leicestershire-street.csv.gz"
 
 

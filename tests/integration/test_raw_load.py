@@ -11,23 +11,11 @@ import io
 import pytest
 from conftest import VENDORED
 
+from cspwh.catalogue import contracts
 from cspwh.ingest import fast_hmac, feed_run, landed_file, pseudonymise
 
-STORM_HEADER = [
-    "Incident Number",
-    "Opened At",
-    "Closed At",
-    "PEN Category",
-    "ASB Type",
-    "Location",
-    "LSOA Code",
-    "District",
-    "Caller Name",
-    "Caller Phone",
-    "Caller Address",
-    "Caller Postcode",
-    "Log Text",
-]
+# the header as Storm sends it, from the one definition of the feed
+STORM_HEADER = list(contracts.load("storm_asb").entity("incidents").layouts[0].headers)
 
 
 def storm_rows(count: int) -> list[list[str]]:

@@ -46,7 +46,7 @@ void hmac_sha256_hex(const hmac_state *state, const unsigned char *data, const i
 }
 
 /* The pseudonym of every value that is plain ASCII: spacing runs ([ \t\n\f\r]+) made one space, the ends trimmed,
- * letters lower-cased (staged_file.py's norm_text), then HMAC-SHA256 as hex. done[i] is 1 where value i was
+ * letters lower-cased (landed_file.py's norm_text), then HMAC-SHA256 as hex. done[i] is 1 where value i was
  * pseudonymised here and 0 where it holds another byte (for those, the SQL normalisation runs, so every
  * non-ASCII case rule stays DuckDB's). scratch must hold the longest value. */
 void pseudonym_ascii_hex(const hmac_state *state, const unsigned char *data, const int32_t *offsets, int64_t n,
