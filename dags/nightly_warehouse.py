@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 
 from airflow.sdk import dag, get_current_context, task
 from common.defaults import DEFAULT_ARGS, START, raw_asset
@@ -13,6 +14,8 @@ from common.run_end import alert_task
 from cspwh.catalogue import night
 
 FEEDS = sorted(night.config().feeds)
+# CSPWH_FEEDS_POKE_SECONDS: how often the night's run looks again for feeds still due, 60 s unless an operator sets it
+FEEDS_POKE_SECONDS = float(os.environ.get("CSPWH_FEEDS_POKE_SECONDS") or 60)
 log = logging.getLogger("cspwh.dags.nightly_warehouse")
 
 
@@ -39,7 +42,7 @@ log = logging.getLogger("cspwh.dags.nightly_warehouse")
 def nightly_warehouse():
     # reschedule: the wait holds no worker slot; the night's cut-off ends it long before the timeout
     @task.sensor(
-        poke_interval=60,
+        poke_interval=FEEDS_POKE_SECONDS,
         timeout=dt.timedelta(hours=20).total_seconds(),
         mode="reschedule",
         execution_timeout=dt.timedelta(minutes=5),

@@ -53,15 +53,25 @@ def free_port_block(size: int = 4) -> int:
     raise RuntimeError("no free block of ports")
 
 
-def wait_for(check, what: str, timeout: float):
+def wait_for(check, what: str, timeout: float, client=None):
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+            raise AssertionError(f"{what}: not within {timeout:.0f} s" + (_runs_now(client) if client else ""))
         time.sleep(2)
+
+
+def _runs_now(client) -> str:
+    """Every run and its tasks' states, for the message of a wait that timed out."""
+    lines = []
+    for dag_id in ("nightly_warehouse", *FEEDS):
+        for r in client.runs(dag_id):
+            states = client.task_states(dag_id, r["dag_run_id"])
+            lines.append(f"{dag_id} {r['run_type']} {r['state']} {r['start_date']}..{r['end_date']} {states}")
+    return "\nruns now:\n" + "\n".join(lines)
 
 
 def finished(client, dag_id: str) -> list[dict] | None:
@@ -94,6 +104,8 @@ def deployment(module_warehouse, mailbox, server_url, tmp_path_factory):
                     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                     # a failing feed fails within the test, not after minutes
                     "CSPWH_TASK_RETRY_DELAY_SECONDS": "1",
+                    # a warehouse run set off by a feed's event waits for feeds still running: it looks again soon
+                    "CSPWH_FEEDS_POKE_SECONDS": "10",
                     "CSPWH_SENTINEL_RETRIES": "0",
                 },
             )
@@ -102,8 +114,8 @@ def deployment(module_warehouse, mailbox, server_url, tmp_path_factory):
             for dag_id in ("nightly_warehouse", *FEEDS):  # the crons' latest interval is due: the feeds run now
                 client.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
             night = time.monotonic()
-            feed_runs = {f: wait_for(lambda f=f: finished(client, f), f"{f}'s run", 120) for f in FEEDS}
-            nightly = wait_for(lambda: finished(client, "nightly_warehouse"), "nightly_warehouse's run", 240)
+            feed_runs = {f: wait_for(lambda f=f: finished(client, f), f"{f}'s run", 120, client) for f in FEEDS}
+            nightly = wait_for(lambda: finished(client, "nightly_warehouse"), "nightly_warehouse's run", 240, client)
             timings["night"] = time.monotonic() - night
             for dag_id in (*FEEDS, "nightly_warehouse"):
                 for r in client.runs(dag_id):
@@ -208,7 +220,7 @@ def test_a_feed_triggered_through_the_api_again_loads_nothing_twice(deployment):
     assert client.task_states("storm_asb", run_id)["announce"] == "skipped"
     events = client.get("/api/v2/assets/events", source_dag_id="storm_asb", source_run_id=run_id)
     assert events["total_entries"] == 0, events
-    wait_for(lambda: finished(client, "nightly_warehouse"), "the warehouse runs", 120)
+    wait_for(lambda: finished(client, "nightly_warehouse"), "the warehouse runs", 240, client)
     assert len(warehouse.query("select 1 from audit.publications")) == 1
 
 
