@@ -24,7 +24,9 @@ UNITS = {
 STATUSES = ("active", "pending", "no_feed")
 RAG_COMPARATORS = ("previous_period", "previous_financial_year")
 RAG_RULES = ("tolerance", "direction", "band")
-DEFAULT_RAG = {"rule": "tolerance", "comparator": "previous_period", "tolerance_pct": 5}
+# matched_months_min: a previous period only partly covered is still compared, on the calendar months both periods
+# cover, when there are at least this many of them (0: never; month-grain sources only)
+DEFAULT_RAG = {"rule": "tolerance", "comparator": "previous_period", "tolerance_pct": 5, "matched_months_min": 9}
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -116,10 +118,14 @@ def _rag_rule(rag: dict, where: str) -> dict:
         band = [float(b) for b in band]
     else:
         band = None
+    matched = rag.get("matched_months_min", 0)
+    if not (isinstance(matched, int) and not isinstance(matched, bool) and 0 <= matched <= 12):
+        raise ValueError(f"{where}: rag matched_months_min must be a whole number of months from 0 (never) to 12")
     return {
         "rule": rag["rule"],
         "comparator": rag["comparator"],
         "tolerance_pct": float(rag["tolerance_pct"]),
+        "matched_months_min": matched,
         "band": band,
         "board_source": rag.get("board_source"),
     }

@@ -27,6 +27,8 @@ FLAG_NOTES = {
     "away by subtraction.",
     "prior_incomplete": "A comparator period is only partly covered by the data: shown for information, with no "
     "direction of travel or RAG.",
+    "matched_months": "The data cover only part of the previous rolling 12 months: the direction of travel and RAG "
+    "compare the calendar months both years cover (the arrow says how many), not the two years' totals.",
     "no_peer": "Peer rank not available: no other configured peer force has data for the whole period.",
     "files_incomplete": "Short: a file this figure needs was not loaded (quarantined, held back or never sent)",
 }
@@ -154,7 +156,9 @@ def collect(quarter: str) -> dict:
             row.flags = list(current["flags"] or [])
             if current.get("is_secondary_suppression"):
                 row.flags = ["protecting" if f == "suppressed" else f for f in row.flags]
-            if current["previous_is_complete"] is False or current["previous_fy_is_complete"] is False:
+            if current.get("comparison_months"):
+                row.flags.append("matched_months")
+            elif current["previous_is_complete"] is False or current["previous_fy_is_complete"] is False:
                 row.flags.append("prior_incomplete")
             if ind.get("peer") and not (force and force["peer_rank"]):
                 row.flags.append("no_peer")
@@ -205,7 +209,12 @@ def fmt(value, ind: dict) -> str:
 def change_words(k: dict, unit: str | None) -> str:
     """The size of a change: a percentage moves in points (34% from 30% is "4.0 pts", as the board wrote "an
     increase of 4%"), anything else by its relative change."""
-    if unit == "percent" and k["value"] is not None and k["comparator_value"] is not None:
+    if (
+        unit == "percent"
+        and k["value"] is not None
+        and k["comparator_value"] is not None
+        and not k.get("comparison_months")
+    ):
         return f"{abs(float(k['value']) - float(k['comparator_value'])):.1f} pts"
     return f"{abs(float(k['change_pct'])):.1f}%"
 
@@ -218,6 +227,8 @@ def arrow(k: dict | None, unit: str | None = None) -> tuple[str, str, str]:
     css = "level" if k["is_improving"] is None else ("better" if k["is_improving"] else "worse")
     pct = k["change_pct"]
     words = f"{k['direction_of_travel']} {change_words(k, unit)}" if pct is not None else k["direction_of_travel"]
+    if k.get("comparison_months"):
+        words += f" on {k['comparison_months']} matching months"
     return symbol, css, words
 
 
@@ -384,7 +395,13 @@ def exceptions(data: dict) -> dict[str, list[str]]:
         text = (
             f"{ind['name'].split(' (')[0]} {verb} {change_words(k, ind['unit'])} to "
             f"{fmt(k['value'], ind)} {ind['unit_label'] if ind['unit'] != 'percent' else ''} "
-            f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']}): {good}, rated "
+            f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']}"
+            + (
+                f"; compared on the {k['comparison_months']} months both years cover"
+                if k.get("comparison_months")
+                else ""
+            )
+            + f"): {good}, rated "
             f"{RAG_WORDS[k['rag']]}."
         )
         if worst and worst["value"] is not None:

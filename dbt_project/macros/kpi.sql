@@ -93,6 +93,31 @@
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9
 {%- endmacro %}
 
+{#- A month-grain indicator's numerator and denominator per geography and month, over the same source rows as
+    kpi_indicator_values: what a period is compared on when its previous period is only partly covered. -#}
+{% macro kpi_indicator_months(indicator) -%}
+    {%- set source = indicator.source -%}
+    select
+        {{ sql_string(indicator.id) }}::text as indicator_id,
+        src.geography_code::text as geography_code,
+        src.{{ source.month_column }}::date as month_start,
+        sum({{ source.numerator }})::numeric as numerator,
+        {% if source.denominator and source.denominator_aggregation == 'sum' -%}
+        sum({{ source.denominator }})::numeric
+        {%- elif source.denominator -%}
+        max(({{ source.denominator }})::numeric)
+        {%- else -%}
+        null::numeric
+        {%- endif %} as denominator,
+        {{ sql_string(source.denominator_aggregation if source.denominator else none) }}::text
+            as denominator_aggregation,
+        {{ source.multiplier }}::numeric as multiplier
+    from {{ ref(source.model) }} as src
+    where ({{ source.filter or 'true' }})
+      and geography_level in ({% for level in source.geography_levels %}{{ sql_string(level) }}{{ ", " if not loop.last }}{% endfor %})
+    group by 1, 2, 3
+{%- endmacro %}
+
 {#- The same indicator per police force (the partnership's and its peers'), for the peer rank. -#}
 {% macro kpi_peer_values(indicator) -%}
     {%- set peer = indicator.peer -%}

@@ -108,6 +108,44 @@ def kpi(warehouse, indicator, geography, period_label):
     return dict(zip(keys, cur_rows[0]))
 
 
+def test_a_part_covered_previous_year_is_compared_on_the_months_both_years_cover(night):
+    """The files begin in July 2020: the year to 2021-22 Q4 has a previous year with 9 of its 12 months, enough for
+    the default rule (rag.matched_months_min 9), so its change is July to March against July to March a year
+    earlier, recomputed here from the files; the year to 2021-22 Q3 has 6 and is not rated."""
+    rows = night.query(
+        """select change_pct, direction_of_travel, rag, not_rated_reason, comparison_months, previous_value
+             from marts.fct_kpi where indicator_id = 'total_crime_rate' and geography_code = %s
+              and period_label = 'R12 to 2021-22Q4'""",
+        (COUNTY,),
+    )
+    [(change_pct, direction, rag, not_rated, months, previous_value)] = rows
+    assert months == 9 and not_rated is None and previous_value is not None
+
+    def population(month: str) -> float:
+        return float(
+            night.query(
+                """select population_mid_year from marts.fct_street_crime_monthly
+                    where geography_code = %s and month_start = %s and crime_category = 'total-crime'""",
+                (COUNTY, f"{month}-01"),
+            )[0][0]
+        )
+
+    now = county_crimes_from_files(MONTHS[12:21]) * 1000 / population("2022-03")
+    then = county_crimes_from_files(MONTHS[:9]) * 1000 / population("2021-03")
+    change = (round(now, 4) - round(then, 4)) * 100 / round(then, 4)
+    assert float(change_pct) == pytest.approx(change, abs=0.01)
+    tolerance = indicators.get("total_crime_rate")["rag"]["tolerance_pct"]
+    assert rag == ("R" if change > tolerance else ("G" if change < -tolerance else "A"))
+    assert direction == ("up" if change > 0 else "down")
+
+    [(rag, not_rated, months)] = night.query(
+        """select rag, not_rated_reason, comparison_months from marts.fct_kpi
+            where indicator_id = 'total_crime_rate' and geography_code = %s and period_label = 'R12 to 2021-22Q3'""",
+        (COUNTY,),
+    )
+    assert (rag, not_rated, months) == (None, "comparator incomplete", None)
+
+
 def test_kpi_mart_recomputes_from_the_files(night):
     current = kpi(night, "total_crime_rate", COUNTY, f"R12 to {QUARTER}")
     previous = kpi(night, "total_crime_rate", COUNTY, "R12 to 2021-22Q1")

@@ -18,14 +18,15 @@ select * from (values
      {{ sql_string(i.rag.comparator) }}, {{ i.rag.tolerance_pct }}::numeric, {{ i.indicative }},
      {{ i.suppress_below }}, {{ (i.peer is not none) and (i.peer | length > 0) }}, {{ sql_string(i.note or none) }},
      {{ sql_string(i.rag.rule) }}, {{ i.rag.band[0] if i.rag.band else 'null' }}::numeric,
-     {{ i.rag.band[1] if i.rag.band else 'null' }}::numeric, {{ sql_string(i.rag.board_source) }})
+     {{ i.rag.band[1] if i.rag.band else 'null' }}::numeric, {{ sql_string(i.rag.board_source) }},
+     {{ i.rag.matched_months_min or 0 }})
     {{- "," if not loop.last }}
 {% endfor %}
 ) as catalogue (
     indicator_id, indicator_name, board_ref, outcome_id, outcome_name, outcome_order, indicator_order, unit,
     unit_label, decimals, up_is_good, status, dashboard_geography_level, source_model, numerator_expression,
     denominator_expression, multiplier, rag_comparator, rag_tolerance_pct, is_indicative, suppress_below,
-    has_peer_rank, note, rag_rule, rag_band_low, rag_band_high, rag_board_source
+    has_peer_rank, note, rag_rule, rag_band_low, rag_band_high, rag_board_source, rag_matched_months_min
 )
 {% else %}
 select null::text as indicator_id, null::text as indicator_name, null::text as board_ref, null::text as outcome_id,
@@ -35,6 +36,6 @@ select null::text as indicator_id, null::text as indicator_name, null::text as b
     null::text as denominator_expression, null::numeric as multiplier, null::text as rag_comparator,
     null::numeric as rag_tolerance_pct, null::boolean as is_indicative, null::int as suppress_below,
     null::boolean as has_peer_rank, null::text as note, null::text as rag_rule, null::numeric as rag_band_low,
-    null::numeric as rag_band_high, null::text as rag_board_source
+    null::numeric as rag_band_high, null::text as rag_board_source, null::int as rag_matched_months_min
 where false
 {% endif %}

@@ -79,6 +79,50 @@ series_breaks as (
 
 ),
 
+matched_months as (
+
+    -- each period on the calendar months that have data both in it and twelve months earlier: what a period is
+    -- compared on when the data only partly cover its previous period (month-grain sources)
+    select
+        cur.indicator_id, cur.geography_code, cur.period_type, cur.period_label,
+        count(*)::int as matched_months,
+        sum(now_month.numerator) as numerator_now,
+        sum(then_month.numerator) as numerator_then,
+        case when max(now_month.denominator_aggregation) = 'sum' then sum(now_month.denominator)
+             else (array_agg(now_month.denominator order by now_month.month_start desc))[1] end as denominator_now,
+        case when max(then_month.denominator_aggregation) = 'sum' then sum(then_month.denominator)
+             else (array_agg(then_month.denominator order by then_month.month_start desc))[1] end as denominator_then,
+        max(now_month.multiplier) as multiplier
+    from kpi_values as cur
+    inner join {{ ref('int_kpi_monthly_values') }} as now_month
+        on now_month.indicator_id = cur.indicator_id
+        and now_month.geography_code = cur.geography_code
+        and now_month.month_start between cur.period_start and cur.period_end
+    inner join {{ ref('int_kpi_monthly_values') }} as then_month
+        on then_month.indicator_id = now_month.indicator_id
+        and then_month.geography_code = now_month.geography_code
+        and then_month.month_start = (now_month.month_start - interval '12 months')::date
+    group by cur.indicator_id, cur.geography_code, cur.period_type, cur.period_label
+
+),
+
+matched_values as (
+
+    select
+        matched_months.*,
+        -- a rate over its last month's population (or a summed cohort), as int_kpi_values computes a period's
+        round(case when matched_months.denominator_now is null
+                       then matched_months.numerator_now * matched_months.multiplier
+                   else matched_months.numerator_now * matched_months.multiplier
+                       / nullif(matched_months.denominator_now, 0) end, 4) as value_now,
+        round(case when matched_months.denominator_then is null
+                       then matched_months.numerator_then * matched_months.multiplier
+                   else matched_months.numerator_then * matched_months.multiplier
+                       / nullif(matched_months.denominator_then, 0) end, 4) as value_then
+    from matched_months
+
+),
+
 compared as (
 
     select
@@ -113,6 +157,20 @@ rated as (
 
     select
         compared.*,
+        -- the previous rolling period only partly covered, but enough of its months are (rag.matched_months_min):
+        -- compared on the months both periods cover; never for a withheld figure, whose change would give it away
+        coalesce(
+            compared.is_complete
+            and indicators.rag_comparator = 'previous_period'
+            and compared.previous_value is not null
+            and not compared.previous_is_complete
+            and indicators.rag_matched_months_min > 0
+            and matched_values.matched_months >= indicators.rag_matched_months_min
+            and not withheld.is_withheld,
+            false) as compares_matched_months,
+        matched_values.matched_months,
+        matched_values.value_now as matched_value_now,
+        matched_values.value_then as matched_value_then,
         indicators.up_is_good,
         indicators.rag_comparator,
         indicators.rag_tolerance_pct,
@@ -144,6 +202,11 @@ rated as (
         and withheld.geography_code = compared.geography_code
         and withheld.period_type = compared.period_type
         and withheld.period_label = compared.period_label
+    left join matched_values
+        on matched_values.indicator_id = compared.indicator_id
+        and matched_values.geography_code = compared.geography_code
+        and matched_values.period_type = compared.period_type
+        and matched_values.period_label = compared.period_label
 
 ),
 
@@ -157,15 +220,24 @@ scored as (
             -- a band rule judges the level alone: no comparator is needed
             when rated.rag_rule = 'band' then null
             when rated.comparator_value is null then 'no comparator'
-            when not rated.comparator_is_complete then 'comparator incomplete'
+            when not rated.comparator_is_complete and not rated.compares_matched_months then 'comparator incomplete'
             when rated.has_series_break then 'series break'
             when rated.is_suppressed then 'suppressed'
             when rated.comparator_value = 0 and rated.rag_rule = 'tolerance' then 'comparator is zero'
         end as not_rated_reason,
-        -- a change is only stated between two complete periods with no series break between them
-        case when rated.is_complete and rated.comparator_is_complete and not rated.has_series_break then
-            round((rated.value - rated.comparator_value) * 100.0 / nullif(rated.comparator_value, 0), 2)
-        end as change_pct
+        -- a change is only stated between two complete periods (or on the months both cover) with no series break
+        -- between them
+        case when rated.has_series_break then null
+             when rated.compares_matched_months then
+                round((rated.matched_value_now - rated.matched_value_then) * 100.0
+                    / nullif(rated.matched_value_then, 0), 2)
+             when rated.is_complete and rated.comparator_is_complete then
+                round((rated.value - rated.comparator_value) * 100.0 / nullif(rated.comparator_value, 0), 2)
+        end as change_pct,
+        -- what the direction of travel and the RAG compare: the periods' values, or their matched months'
+        case when rated.compares_matched_months then rated.matched_value_now else rated.value end as compared_value,
+        case when rated.compares_matched_months then rated.matched_value_then else rated.comparator_value end
+            as compared_comparator
     from rated
 
 ),
@@ -263,14 +335,14 @@ select
     case when ranked.is_suppressed then null else ranked.change_pct end as change_pct,
     case
         when ranked.is_suppressed or ranked.change_pct is null then null
-        when ranked.value > ranked.comparator_value then 'up'
-        when ranked.value < ranked.comparator_value then 'down'
+        when ranked.compared_value > ranked.compared_comparator then 'up'
+        when ranked.compared_value < ranked.compared_comparator then 'down'
         else 'level'
     end as direction_of_travel,
     case
         when ranked.is_suppressed or ranked.change_pct is null then null
-        when ranked.value = ranked.comparator_value then null
-        else (ranked.value > ranked.comparator_value) = ranked.up_is_good
+        when ranked.compared_value = ranked.compared_comparator then null
+        else (ranked.compared_value > ranked.compared_comparator) = ranked.up_is_good
     end as is_improving,
     -- the indicator's rule (indicators.yml `rag`; cspwh/catalogue/indicators.py `rate` is its Python twin)
     case
@@ -278,13 +350,14 @@ select
         when ranked.rag_rule = 'band' then
             case when ranked.value between ranked.rag_band_low and ranked.rag_band_high then 'G' else 'R' end
         when ranked.rag_rule = 'direction' then
-            case when ranked.value = ranked.comparator_value then 'A'
-                 when (ranked.value > ranked.comparator_value) = ranked.up_is_good then 'G' else 'R' end
+            case when ranked.compared_value = ranked.compared_comparator then 'A'
+                 when (ranked.compared_value > ranked.compared_comparator) = ranked.up_is_good then 'G' else 'R' end
         when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) > ranked.rag_tolerance_pct then 'G'
         when ranked.change_pct * (case when ranked.up_is_good then 1 else -1 end) < -ranked.rag_tolerance_pct then 'R'
         else 'A'
     end as rag,
     ranked.not_rated_reason,
+    case when ranked.compares_matched_months then ranked.matched_months end as comparison_months,
     ranked.rag_comparator,
     ranked.rag_tolerance_pct,
     ranked.district_rank,
