@@ -39,6 +39,7 @@ def test_rag_rule_default_catalogue_and_partnership_override():
         "rule": "tolerance",
         "comparator": "previous_period",
         "tolerance_pct": 5.0,
+        "matched_months_min": 9,
         "band": None,
         "board_source": None,
     }
@@ -51,4 +52,12 @@ def test_a_bad_entry_is_refused(monkeypatch):
     raw["indicators"][0]["unit"] = "furlongs"
     monkeypatch.setattr(indicators, "_raw", lambda: raw)
     with pytest.raises(ValueError, match="unit must be one of"):
+        indicators.catalogue()
+
+
+def test_a_matched_months_minimum_beyond_a_year_is_refused(monkeypatch):
+    raw = indicators._raw()
+    raw["indicators"][0]["rag"] = {"matched_months_min": 13}
+    monkeypatch.setattr(indicators, "_raw", lambda: raw)
+    with pytest.raises(ValueError, match="matched_months_min must be a whole number of months from 0"):
         indicators.catalogue()
