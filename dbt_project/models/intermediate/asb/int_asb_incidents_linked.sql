@@ -26,7 +26,7 @@
 
     A Storm number that agrees but disagrees on both time and place (a transposed digit often names another real
     incident) is a level of its own: EM learns how little it is worth, so it is scored, never trusted. -#}
-{%- set threshold = var('asb_link_threshold', 0.5) -%}
+{%- set threshold = var('asb_link_threshold', 0.3) -%}
 {%- set iterations = var('asb_link_em_iterations', 10) -%}
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
 {%- set block_cap = var('asb_link_block_cap', 12) -%}
