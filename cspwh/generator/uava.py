@@ -1,6 +1,7 @@
 """UAVA quarterly performance returns: one workbook a financial quarter, a row per district and service, with
 referrals, repeats, engagement, helpline calls (on the IDVA row) and waiting lists. The provider change of April 2022
-brings a new layout (renamed, reordered columns); one quarter's return leaves a district out."""
+brings a new layout (renamed, reordered columns); one quarter's return leaves a district out, and the provider resends
+it complete under corrections/ a week or three later."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def generate(cfg, out: Output) -> dict[str, int]:
         quarter_calls = HELPLINE_PER_QUARTER * (1 + GROWTH) ** years * rng.uniform(0.85, 1.15)
         estimated_district = estimating if rng.random() < ESTIMATE_SHARE else None
         left_out = rng.choice(districts) if start == missing_quarter else None
-        rows, aliased_lines = [], []
+        rows, complete, aliased_lines = [], [], []
         for district in districts:
             code = district["geography_code"]
             share = population[code] / total_population
@@ -107,15 +108,25 @@ def generate(cfg, out: Output) -> dict[str, int]:
                         "in_file": "Y" if in_file else "N",
                     },
                 )
+                complete.append([record[column] for column in layout.names])
                 if not in_file:
                     continue
-                rows.append([record[column] for column in layout.names])
+                rows.append(complete[-1])
                 if aliased:
                     aliased_lines.append(len(rows) + 1)  # the sheet's row: the header is row 1
         district_header = layout.headers[layout.names.index("district")]
         if aliased_lines:
             out.fault("district_aliases", FEED, name, f"alias:{district_header}", "notice", aliased_lines, "")
+        delivered = quarter_end(start) + dt.timedelta(days=rng.randint(38, 48))
         if left_out is not None:
+            # the provider resends the whole return once told (the quarantine alert's advice)
+            again = delivered + dt.timedelta(days=rng.randint(7, 21))
+            out.write(
+                FEED,
+                f"corrections/{name}",
+                xlsx_bytes("Return", list(layout.headers), complete, f"UAVA performance return {label}"),
+                again,
+            )
             out.fault(
                 "district_missing",
                 FEED,
@@ -123,7 +134,8 @@ def generate(cfg, out: Output) -> dict[str, int]:
                 f"all_districts:{district_header}",
                 "blocking",
                 [],
-                f"{left_out['geography_name']} missing",
+                f"{left_out['geography_name']} missing; the complete return is resent to "
+                f"drop/{FEED}/corrections/, delivered {again}",
             )
         if version == "v2" and wrote_v1 and not layout_change_recorded:
             out.fault(
@@ -138,6 +150,6 @@ def generate(cfg, out: Output) -> dict[str, int]:
             layout_change_recorded = True
         wrote_v1 = wrote_v1 or version == "v1"
         data = xlsx_bytes("Return", list(layout.headers), rows, f"UAVA performance return {label}")
-        out.write(FEED, name, data, quarter_end(start) + dt.timedelta(days=rng.randint(38, 48)))
+        out.write(FEED, name, data, delivered)
         counts["uava_rows"] += len(rows)
     return counts

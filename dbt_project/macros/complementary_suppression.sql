@@ -14,7 +14,8 @@
       present in the mart cover its local authorities exactly once (the county = its districts; Leicestershire and
       Rutland = the county + Rutland; the force area = the county + Leicester + Rutland);
     - breakdown: a total (`totals`) equals the cells of each breakdown type that partitions it (`partitions`);
-    - period: a financial year, rolling 12 months or year to date equals the quarters it spans when all are present;
+    - period: a financial year, rolling 12 months or year to date equals the quarters (or quarterly tracking cohorts)
+      it spans when all are present;
       two overlapping periods differ by the quarters only one spans (a rolling year and the one a quarter before);
       two period types over the same months (year to date to March, the financial year) are the same figure.
 
@@ -58,6 +59,9 @@ cs_keyed as (
         end as geography_rank,
         (((extract(year from age(cells.period_end + 1, cells.period_start)) * 12)
           + extract(month from age(cells.period_end + 1, cells.period_start))))::int as months,
+        -- a tracking cohort is one financial quarter's entrants: its people add up into longer periods as a
+        -- quarter's do
+        cells.period_type in ('quarter', 'tracking_cohort') as is_quarter,
         row_number() over (order by cells.family, cells.geography_code, cells.period_type, cells.period_label,
                            cells.breakdown_type, cells.breakdown_value) as cell_id
     from (
@@ -136,7 +140,7 @@ cs_overlapping_periods as (
     inner join cs_keyed as b
         on b.family = a.family and b.geography_code = a.geography_code
         and b.breakdown_type = a.breakdown_type and b.breakdown_value = a.breakdown_value
-        and b.cell_id > a.cell_id and a.period_type <> 'quarter' and b.period_type <> 'quarter'
+        and b.cell_id > a.cell_id and not a.is_quarter and not b.is_quarter
         and a.period_start <= b.period_end and b.period_start <= a.period_end
         and (a.period_start, a.period_end) <> (b.period_start, b.period_end)
     cross join lateral (
@@ -181,9 +185,9 @@ cs_members as (
         inner join cs_keyed as part
             on part.family = total.family and part.geography_code = total.geography_code
             and part.breakdown_type = total.breakdown_type and part.breakdown_value = total.breakdown_value
-            and part.period_type = 'quarter' and part.months = 3
+            and part.is_quarter and part.months = 3
             and part.period_start >= total.period_start and part.period_end <= total.period_end
-        where total.period_type <> 'quarter'
+        where not total.is_quarter
     ) as spans
     cross join lateral (values (spans.cell_id, false), (spans.total_id, true)) as member(cell_id, is_total)
     where spans.is_whole
@@ -209,7 +213,7 @@ cs_members as (
         inner join cs_keyed as q
             on q.family = pairs.family and q.geography_code = pairs.geography_code
             and q.breakdown_type = pairs.breakdown_type and q.breakdown_value = pairs.breakdown_value
-            and q.period_type = 'quarter' and q.months = 3
+            and q.is_quarter and q.months = 3
             and ((q.period_start >= pairs.a_start and q.period_end <= pairs.a_end
                   and (q.period_end < pairs.b_start or q.period_start > pairs.b_end))
               or (q.period_start >= pairs.b_start and q.period_end <= pairs.b_end

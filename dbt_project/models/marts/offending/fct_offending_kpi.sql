@@ -4,7 +4,8 @@
     YOS (its footprint, var('yos_footprint'): Leicestershire and Rutland, with the county's districts, the county and
     Rutland): first-time entrants aged 10 to 17, count and rate per 100,000 of
     the 10 to 17 population, year to date (to each loaded month) and by financial year; reoffending as offences per
-    offender for each tracking cohort, as of the latest extract that tracks it; ETE at disposal close (25 hours at
+    offender for each tracking cohort, as of the latest extract that tracks it, and year to date (the financial
+    year's cohorts so far as tracked by each quarter's last extract); ETE at disposal close (25 hours at
     school age, 16 above, age judged at closure) by quarter and financial year.
     Probation RAT (county, Leicester, Rutland and the force area, LLR): reoffending % actual against predicted by
     gender, age band, offence type and need; every figure indicative (nDelius, not the PNC). -#}
@@ -97,6 +98,34 @@ reoffending as (
     inner join geographies on geographies.local_authority_code = cohorts.district_code
     group by geographies.geography_code, cohorts.cohort_quarter_label, cohorts.cohort_start, cohorts.cohort_end,
         cohorts.as_of_date, cohorts.is_tracking_complete
+
+),
+
+reoffending_year_to_date as (
+
+    -- the board's "year to date tracking" (board-papers digest 3.4): the financial year's cohorts so far, each as
+    -- tracked by the quarter's last extract, so a year earlier is the same cohorts' quarters as tracked then (the
+    -- "same period last year", not last year's cohorts tracked for longer)
+    select
+        geographies.geography_code,
+        'YTD to ' || extract_month.month_label as period_label,
+        make_date(extract_month.financial_year_start, 4, 1) as period_start,
+        extract_month.month_end as period_end,
+        extract_month.month_end as as_of_date,
+        count(*) as offenders,
+        sum(cohorts.reoffences_to_date) as reoffences,
+        bool_or(cohorts.is_restated) as is_restated
+    from {{ ref('stg_yos__reoffending_cohort') }} as cohorts
+    inner join {{ ref('dim_date') }} as extract_month
+        on extract_month.month_start = cohorts.extract_month_start
+        and extract_month.month_end = extract_month.quarter_end
+    inner join {{ ref('dim_date') }} as cohort_quarter
+        on cohort_quarter.financial_quarter_label = cohorts.cohort_quarter_label
+        and cohort_quarter.month_start = cohort_quarter.quarter_start
+    inner join geographies on geographies.local_authority_code = cohorts.district_code
+    where cohort_quarter.financial_year_start = extract_month.financial_year_start
+    group by geographies.geography_code, extract_month.month_label, extract_month.financial_year_start,
+        extract_month.month_end
 
 ),
 
@@ -225,6 +254,13 @@ kpis as (
         null, null, null, null, as_of_date, is_tracking_complete, false, false, false, null, null, null, is_restated,
         offenders::numeric
     from reoffending
+    union all
+    select
+        'yos_reoffending_offences_per_offender', 'Reoffending by young offenders: offences per offender', 'yos',
+        'offences per offender', geography_code, 'year_to_date', period_label, period_start, period_end, 'all', 'All',
+        reoffences::numeric, offenders::numeric, 'count', round(reoffences::numeric / offenders, 4), null, null,
+        null, null, as_of_date, true, false, false, false, null, null, null, is_restated, offenders::numeric
+    from reoffending_year_to_date
     union all
     select
         'yos_ete_engaged_rate', '% of young people in suitable ETE when their disposal closes', 'yos', 'percent',
