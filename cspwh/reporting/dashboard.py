@@ -198,6 +198,29 @@ def collect(quarter: str) -> dict:
 # ---- formatting -------------------------------------------------------------------------------------------------
 
 
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def period_words(label: str | None) -> str:
+    """A period label as the board prints one ("Apr 2021 to Mar 2022" with an en dash, "Apr to Dec 2021 (year to
+    date)", "2020/21");
+    the mart's code (R12 to 2021-22Q4) stays the key in the ledger and for `cspwh explain`."""
+    m = re.match(r"^(R12|YTD) to (\d{4})-\d{2}Q([1-4])$", label or "")
+    if m:
+        kind, year, q = m.group(1), int(m.group(2)), int(m.group(3))
+        end_year, end_month = (year, 3 + 3 * q) if q < 4 else (year + 1, 3)
+        start = (end_year - 1, end_month + 1) if kind == "R12" and end_month < 12 else (end_year, 1)
+        if kind == "YTD":
+            start = (year, 4)
+        first, last = f"{MONTH_NAMES[start[1] - 1]}", f"{MONTH_NAMES[end_month - 1]} {end_year}"
+        text = f"{first} – {last}" if start[0] == end_year else f"{first} {start[0]} – {last}"
+        return text + (" (year to date)" if kind == "YTD" else "")
+    m = re.match(r"^(\d{4})-(\d{2})$", label or "")
+    if m:
+        return f"{m.group(1)}/{m.group(2)}"
+    return label or ""
+
+
 def fmt(value, ind: dict) -> str:
     if value is None:
         return "–"
@@ -219,7 +242,7 @@ def change_words(k: dict, unit: str | None) -> str:
     return f"{abs(float(k['change_pct'])):.1f}%"
 
 
-def arrow(k: dict | None, unit: str | None = None) -> tuple[str, str, str]:
+def arrow(k: dict | None, unit: str | None = None, ind: dict | None = None) -> tuple[str, str, str]:
     """(symbol, css class, words) for the direction of travel."""
     if not k or not k["direction_of_travel"]:
         return "–", "none", "no comparison"
@@ -228,7 +251,13 @@ def arrow(k: dict | None, unit: str | None = None) -> tuple[str, str, str]:
     pct = k["change_pct"]
     words = f"{k['direction_of_travel']} {change_words(k, unit)}" if pct is not None else k["direction_of_travel"]
     if k.get("comparison_months"):
-        words += f" on {k['comparison_months']} matching months"
+        # the change is not the two printed values' (a part-covered year against a whole one): print its own pair
+        words += (
+            f" on the {k['comparison_months']} months both years cover "
+            f"({fmt(k['comparison_comparator_value'], ind)} to {fmt(k['comparison_value'], ind)})"
+            if ind
+            else f" on {k['comparison_months']} matching months"
+        )
     return symbol, css, words
 
 
@@ -253,35 +282,52 @@ def district_chart(row: Row) -> str:
         f'viewBox="0 0 {width} {height}">'
     ]
     scale = (height - top - bottom) / peak
+    if county is not None:  # drawn first, so bars and their values print over it
+        y = height - bottom - float(county) * scale
+        parts.append(
+            f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#999" stroke-width="0.8" '
+            'stroke-dasharray="3,2"/>'
+        )
+    rule = row.indicator.get("rag") or {}
     for i, d in enumerate(row.districts):
         x = i * slot + (slot - bar) / 2
         label = html.escape(d["short_code"] or d["geography_name"][:2])
         if d["value"] is not None:
             h = float(d["value"]) * scale
             y = height - bottom - h
-            best = d["district_rank"] == 1
-            worst = d["district_rank"] == d["districts_ranked"]
-            fill = "#2e7d4f" if best else ("#b23b3b" if worst else "#5b7fa6")
+            fill = _bar_colour(d, row.indicator["unit"], rule)
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{fill}"/>')
             parts.append(
                 f'<text x="{x + bar / 2:.1f}" y="{y - 2:.1f}" font-size="{CHART_VALUE_FONT_PX}" '
                 f'text-anchor="middle" fill="#222">{html.escape(fmt(d["value"], row.indicator))}</text>'
             )
+        else:  # withheld (a small number, or one that would give another away) or no data: said, not left blank
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - bottom - 2:.1f}" font-size="{CHART_VALUE_FONT_PX}" '
+                f'text-anchor="middle" fill="#666">{"w" if d.get("is_suppressed") else "–"}</text>'
+            )
         parts.append(
             f'<text x="{x + bar / 2:.1f}" y="{height - 3:.1f}" font-size="{CHART_LABEL_FONT_PX}" '
             f'text-anchor="middle" fill="#111">{label}</text>'
-        )
-    if county is not None:
-        y = height - bottom - float(county) * scale
-        parts.append(
-            f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#222" stroke-width="0.8" '
-            'stroke-dasharray="3,2"/>'
         )
     parts.append(
         f'<line x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888" '
         'stroke-width="0.5"/></svg>'
     )
     return "".join(parts)
+
+
+def _bar_colour(d: dict, unit: str, rule: dict) -> str:
+    """A band rule colours each district by the band (inside green, outside red); a rate or percentage colours the
+    best district green and the worst red; a count is not coloured (a bigger district has more of everything)."""
+    if rule.get("rule") == "band":
+        low, high = rule["band"]
+        return "#2e7d4f" if low <= float(d["value"]) <= high else "#b23b3b"
+    if unit == "count":
+        return "#5b7fa6"
+    if d["district_rank"] == 1:
+        return "#2e7d4f"
+    return "#b23b3b" if d["district_rank"] == d["districts_ranked"] else "#5b7fa6"
 
 
 def _month(text: str) -> dt.date:
@@ -381,32 +427,42 @@ def outcome_rag(rows: list[Row]) -> str | None:
 
 
 def exceptions(data: dict) -> dict[str, list[str]]:
-    """Per outcome, only what changed materially: a rated figure that moved beyond the exception threshold."""
+    """Per outcome, what the board must look at: every figure rated Red, and any rated figure that moved beyond the
+    exception threshold."""
     threshold = float(data["config"]["exception_threshold_pct"])
     found: dict[str, list[str]] = {}
     for row in data["rows"]:
         k = row.current
-        if not k or k["rag"] is None or k["change_pct"] is None or abs(float(k["change_pct"])) < threshold:
+        if not k or k["rag"] is None:
+            continue
+        moved = k["change_pct"] is not None and abs(float(k["change_pct"])) >= threshold
+        if not moved and k["rag"] != "R":
             continue
         ind = row.indicator
-        verb = "rose" if k["change_pct"] > 0 else "fell"
-        good = "an improvement" if k["is_improving"] else "a deterioration"
-        worst = next((d for d in row.districts if d["district_rank"] == d["districts_ranked"]), None)
-        text = (
-            f"{ind['name'].split(' (')[0]} {verb} {change_words(k, ind['unit'])} to "
-            f"{fmt(k['value'], ind)} {ind['unit_label'] if ind['unit'] != 'percent' else ''} "
-            f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']}"
-            + (
-                f"; compared on the {k['comparison_months']} months both years cover"
-                if k.get("comparison_months")
-                else ""
+        name, unit = ind["name"].split(" (")[0], ind["unit_label"] if ind["unit"] != "percent" else ""
+        if k["change_pct"] is None:  # a band rule rates the level alone
+            text = f"{name} is {fmt(k['value'], ind)} {unit}"
+        elif k.get("comparison_months"):
+            verb = "rose" if k["change_pct"] > 0 else "fell"
+            text = (
+                f"{name} {verb} {change_words(k, ind['unit'])} on the {k['comparison_months']} months both years "
+                f"cover, from {fmt(k['comparison_comparator_value'], ind)} to {fmt(k['comparison_value'], ind)} "
+                f"{unit} ({fmt(k['value'], ind)} over the whole {k['period_label']})"
             )
-            + f"): {good}, rated "
-            f"{RAG_WORDS[k['rag']]}."
-        )
-        if worst and worst["value"] is not None:
-            text += f" Highest district: {worst['geography_name']} ({fmt(worst['value'], ind)})."
-        found.setdefault(ind["outcome"], []).append(re.sub(r"\s+", " ", text))
+        else:
+            verb = "rose" if k["change_pct"] > 0 else "fell"
+            text = (
+                f"{name} {verb} {change_words(k, ind['unit'])} to {fmt(k['value'], ind)} {unit} "
+                f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']})"
+            )
+        if k["is_improving"] is not None and k["change_pct"] is not None:
+            text += ": " + ("an improvement" if k["is_improving"] else "a deterioration")
+        text += f", rated {RAG_WORDS[k['rag']]}."
+        worst = [d for d in row.districts if d["value"] is not None and d["district_rank"] == d["districts_ranked"]]
+        if worst:
+            names = " and ".join(d["geography_name"] for d in worst)
+            text += f" Highest district{'s' if len(worst) > 1 else ''}: {names} ({fmt(worst[0]['value'], ind)})."
+        found.setdefault(ind["outcome"], []).append(re.sub(r"\s+", " ", text).replace(" ,", ","))
     return found
 
 
@@ -454,7 +510,7 @@ def render_html(data: dict) -> str:
                 footnotes.append(note)
                 marks.append(len(footnotes))
             k = r.current or {}
-            symbol, css, words = arrow(r.current, r.indicator["unit"])
+            symbol, css, words = arrow(r.current, r.indicator["unit"], r.indicator)
             peer = "–"
             if r.indicator.get("peer"):
                 f = r.force_area or {}
@@ -471,8 +527,10 @@ def render_html(data: dict) -> str:
                     count = r.counts.get(label)
                     shown[key] = (
                         f"{int(count):,}" if count is not None else "–",
-                        f"{label} · {rate} {r.indicator['unit_label']}" if label else None,
+                        f"{period_words(label)} · {rate} {r.indicator['unit_label']}" if label else None,
                     )
+            else:
+                shown = {key: (value, period_words(label)) for key, (value, label) in shown.items()}
             not_rated = k.get("not_rated_reason")
             rendered.append(
                 {
@@ -484,7 +542,7 @@ def render_html(data: dict) -> str:
                         data, r, "financial_year", k.get("previous_fy_label"), k.get("previous_fy_value")
                     ),
                     "name": r.indicator["name"],
-                    "marks": marks,
+                    "marks": sorted(set(marks)),
                     "previous": shown["previous"][0],
                     "previous_label": shown["previous"][1],
                     "current": shown["current"][0],
@@ -526,6 +584,8 @@ def render_html(data: dict) -> str:
         county=county,
         quarter=data["quarter"],
         months=QUARTER_MONTHS[parse_quarter(data["quarter"])[1]],
+        # at a year's last quarter the previous rolling 12 months are the previous financial year: one column
+        show_fy=parse_quarter(data["quarter"])[1] != 4,
         groups=groups,
         footnotes=footnotes,
         exceptions=found,

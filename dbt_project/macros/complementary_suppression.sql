@@ -51,7 +51,7 @@ cs_keyed as (
     select
         cells.*,
         case when (cells.family, cells.geography_code) in (
-                      {%- for family, code in board_geographies(families) %}('{{ family }}', '{{ code }}'), {% endfor -%}
+                      {%- for family, code in board_geographies(families, code_column) %}('{{ family }}', '{{ code }}'), {% endfor -%}
                       (null, null))
              then 3
              else case geographies.geography_level when 'district' then 0 when 'unitary' then 0
@@ -281,15 +281,21 @@ cs_final as (
 {%- endmacro %}
 
 
-{#- (family, geography code) of every figure the dashboard shows: an active indicator's source kpi_code at the
-    catalogue's `geography` (county, force_area, or yos_footprint). -#}
-{% macro board_geographies(families) -%}
+{#- (family, geography code) of every figure the dashboard shows, at the catalogue's `geography` (county,
+    force_area, or yos_footprint): in a source KPI mart (cells keyed by kpi_code) the active indicator's source
+    kpi_code; in fct_kpi (keyed by indicator_id) the indicator itself. -#}
+{% macro board_geographies(families, code_column='kpi_code') -%}
     {%- set codes = {'county': var('county_code'), 'force_area': var('force_area_code'),
                      'yos_footprint': var('yos_footprint')} -%}
     {%- set out = [] -%}
-    {%- for indicator in active_indicators() if indicator.source and indicator.source.kpi_code -%}
-        {%- set code = indicator.source.kpi_code -%}
-        {%- do out.append((families.get(code, code), codes.get(indicator.geography, var('county_code')))) -%}
+    {%- for indicator in active_indicators() -%}
+        {%- set board_code = codes.get(indicator.geography, var('county_code')) -%}
+        {%- if code_column == 'indicator_id' -%}
+            {%- do out.append((indicator.id, board_code)) -%}
+        {%- elif indicator.source and indicator.source.kpi_code -%}
+            {%- set code = indicator.source.kpi_code -%}
+            {%- do out.append((families.get(code, code), board_code)) -%}
+        {%- endif -%}
     {%- endfor -%}
     {{ return(out | unique | list) }}
 {%- endmacro %}

@@ -15,6 +15,7 @@ from cspwh.generator import deliveries, generate
 from cspwh.generator.config import DEFAULT_FAULTS, Config
 from cspwh.local import dag_runs
 from cspwh.local.sentinel_api import SentinelAPI
+from cspwh.reporting import dashboard
 
 QUARTER = "2022-23Q1"  # April to June 2022: rolling 12 months Jul 2021-Jun 2022 against Jul 2020-Jun 2021
 MONTHS = [f"{y}-{m:02d}" for y, m in [(2020 + (6 + i) // 12, (6 + i) % 12 + 1) for i in range(24)]]
@@ -337,8 +338,9 @@ def test_a_corrected_file_for_a_reported_quarter_is_a_restatement(night, publish
     assert then != now
     assert cli.main(["report", "--quarter", QUARTER, "--out", str(tmp_path), "--draft"]) == 0
     html = (tmp_path / f"dashboard_{QUARTER}.html").read_text()
+    label = re.escape(dashboard.period_words(f"R12 to {QUARTER}"))
     assert re.search(
-        rf">{re.escape(now)}<span class=\"label\">R12 to {QUARTER}(<br>[^<]*)?</span>"
+        rf">{re.escape(now)}<span class=\"label\">{label}(<br>[^<]*)?</span>"
         rf"<span class=\"published\">as published {re.escape(then)} \({QUARTER}, report \d+\)</span>",
         html,
     )

@@ -19,6 +19,7 @@ from cspwh.catalogue import reference
 from cspwh.generator import deliveries, generate
 from cspwh.generator.config import DEFAULT_FAULTS, Config
 from cspwh.local import dag_runs
+from cspwh.reporting import dashboard
 
 FEEDS = ["uava_return", "marac", "yos", "crc_rat"]
 TOTALS = {"All", "All services", "All cases"}
@@ -239,7 +240,8 @@ def test_the_dashboard_shows_first_time_entrants_to_date_for_the_yos_footprint(n
     rate = len(entrants) * 100000 / population
     assert cli.main(["report", "--quarter", "2022-23Q1", "--out", str(tmp_path), "--draft"]) == 0
     page = (tmp_path / "dashboard_2022-23Q1.html").read_text()
-    assert f'>{len(entrants):,}<span class="label">YTD to 2022-23Q1 · {rate:,.1f} per 100,000' in page
+    label = dashboard.period_words("YTD to 2022-23Q1")  # "Apr – Jun 2022 (year to date)"
+    assert f'>{len(entrants):,}<span class="label">{label} · {rate:,.1f} per 100,000' in page
     [(shown, rutland_small, county_withheld)] = night.query(
         """select bool_and(not is_suppressed) filter (where geography_level = 'combined'),
                   bool_or(is_suppressed and not is_secondary_suppression) filter (where geography_level = 'unitary'),

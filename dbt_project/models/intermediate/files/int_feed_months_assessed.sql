@@ -98,10 +98,18 @@ restated as (
         feed, entity, stream, period, min(period_start) as period_start, min(period_end) as period_end,
         min(period_grain) as period_grain,
         'restated' as problem,
-        (array_agg(file_name || ' (received ' || to_char(received_at, 'YYYY-MM-DD') || ')' order by file_id desc))[1]
-            || ' replaced '
-            || (array_agg(file_name || ' (received ' || to_char(received_at, 'YYYY-MM-DD') || ')' order by file_id))[1]
-            as detail,
+        -- a resend under the same name is named once, with both dates
+        case when (array_agg(file_name order by file_id desc))[1] = (array_agg(file_name order by file_id))[1]
+             then (array_agg(file_name order by file_id desc))[1] || ' resent '
+                 || (array_agg(to_char(received_at, 'YYYY-MM-DD') order by file_id desc))[1]
+                 || ', replacing the copy received '
+                 || (array_agg(to_char(received_at, 'YYYY-MM-DD') order by file_id))[1]
+             else (array_agg(file_name || ' (received ' || to_char(received_at, 'YYYY-MM-DD') || ')'
+                             order by file_id desc))[1]
+                 || ' replaced '
+                 || (array_agg(file_name || ' (received ' || to_char(received_at, 'YYYY-MM-DD') || ')'
+                               order by file_id))[1]
+        end as detail,
         false as leaves_short
     from loaded
     group by feed, entity, stream, period

@@ -358,6 +358,8 @@ select
     end as rag,
     ranked.not_rated_reason,
     case when ranked.compares_matched_months then ranked.matched_months end as comparison_months,
+    case when ranked.compares_matched_months then ranked.matched_value_now end as comparison_value,
+    case when ranked.compares_matched_months then ranked.matched_value_then end as comparison_comparator_value,
     ranked.rag_comparator,
     ranked.rag_tolerance_pct,
     ranked.district_rank,
