@@ -523,9 +523,8 @@ def test_small_district_counts_are_suppressed_visibly(night):
     assert levels["unitary"] is True and not levels["county"] and not levels["combined"] and not levels["force_area"]
     # the figures the dashboard shows are kept (the county's; for the YOS rows the YOS footprint's): a smaller
     # figure is withheld in their place
-    footprint = [
-        i["source"]["kpi_code"] for i in indicators.active() if i["geography"] == "yos_footprint"
-    ] + ["yos_fte_count"]  # the rate's count, published with it
+    shown = [i["source"]["kpi_code"] for i in indicators.active() if i["geography"] == "yos_footprint"]
+    footprint = [*shown, "yos_fte_count"]  # the rate's count, published with it
     assert "yos_reoffending_offences_per_offender" in footprint
     assert night.query(
         "select count(*) from marts.fct_offending_kpi where breakdown_type = 'all' and is_suppressed "
