@@ -490,90 +490,22 @@ def render_html(data: dict) -> str:
         ] + [i for i in data["catalogue"] if i["outcome"] == outcome["id"] and i["status"] != "active"]
         rendered = []
         for r in rows:
-            marks = []
-            for flag in r.flags:
-                note = FLAG_NOTES.get(flag) or FLAG_NOTES["files_incomplete"]
-                if flag == "files_incomplete":
-                    note = files_footnote(r, note)
-                if note not in footnotes:
-                    footnotes.append(note)
-                marks.append(footnotes.index(note) + 1)
-            if "files_incomplete" not in r.flags and (r.current or {}).get("files_note"):
-                footnotes.append(files_footnote(r, "Files changed or held back for this period"))
-                marks.append(len(footnotes))
-            for note in context_notes(r.current, data["config"].get("context_notes") or []):
-                if note not in footnotes:
-                    footnotes.append(note)
-                marks.append(footnotes.index(note) + 1)
-            if r.indicator["note"]:
-                note = f"{r.indicator['name'].split(' (')[0]}: {r.indicator['note']}"
-                footnotes.append(note)
-                marks.append(len(footnotes))
-            k = r.current or {}
-            symbol, css, words = arrow(r.current, r.indicator["unit"], r.indicator)
-            peer = "–"
-            if r.indicator.get("peer"):
-                f = r.force_area or {}
-                peer = f"{f['peer_rank']}/{f['peers_ranked']}" if f.get("peer_rank") else "n/a"
-            period_type = k.get("period_type")
-            shown = {
-                "previous": (fmt(k.get("previous_value"), r.indicator), k.get("previous_period_label")),
-                "current": (fmt(k.get("value"), r.indicator), k.get("period_label")),
-                "previous_fy": (fmt(k.get("previous_fy_value"), r.indicator), k.get("previous_fy_label")),
-            }
-            if r.indicator.get("display") == "count_with_rate":
-                # the headline is the count; the rate it makes sits beside it
-                for key, (rate, label) in shown.items():
-                    count = r.counts.get(label)
-                    shown[key] = (
-                        f"{int(count):,}" if count is not None else "–",
-                        f"{period_words(label)} · {rate} {r.indicator['unit_label']}" if label else None,
-                    )
-            else:
-                shown = {key: (value, period_words(label)) for key, (value, label) in shown.items()}
-            not_rated = k.get("not_rated_reason")
-            rendered.append(
-                {
-                    "published_previous": as_published(
-                        data, r, period_type, k.get("previous_period_label"), k.get("previous_value")
-                    ),
-                    "published_current": as_published(data, r, period_type, k.get("period_label"), k.get("value")),
-                    "published_previous_fy": as_published(
-                        data, r, "financial_year", k.get("previous_fy_label"), k.get("previous_fy_value")
-                    ),
-                    "name": r.indicator["name"],
-                    "marks": sorted(set(marks)),
-                    "previous": shown["previous"][0],
-                    "previous_label": shown["previous"][1],
-                    "current": shown["current"][0],
-                    "current_label": shown["current"][1],
-                    "previous_fy": shown["previous_fy"][0],
-                    "previous_fy_label": shown["previous_fy"][1],
-                    "previous_part": k.get("previous_is_complete") is False,
-                    "previous_fy_part": k.get("previous_fy_is_complete") is False,
-                    "incomplete": bool(k) and not k.get("is_complete"),
-                    "files_short": k.get("is_files_complete") is False,
-                    "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
-                    "arrow": symbol,
-                    "arrow_class": css,
-                    "arrow_words": words,
-                    "rag": k.get("rag"),
-                    "not_rated": NOT_RATED.get(not_rated, not_rated) if not_rated is not None else None,
-                    "peer": peer,
-                    "county": county_comparison(r, data["geography_names"], data["partnership"].get("region_name", "")),
-                    "chart": district_chart(r),
-                }
-            )
+            rendered.append(_rendered_row(data, r, footnotes))
+        # in the catalogue's order, as the board's appendix keeps an indicator's place while it waits for data
+        order = [i["id"] for i in data["catalogue"]]
+        entries = sorted([*rendered, *({**w, "waiting": True} for w in waiting)], key=lambda e: order.index(e["id"]))
         groups.append(
             {
                 "name": outcome["name"],
                 "id": outcome["id"],
                 "rows": rendered,
+                "entries": entries,
                 "rag": outcome_rag(rows),
                 "waiting": waiting,
             }
         )
     found = exceptions(data)
+
     partnership = data["partnership"]
     county = data["geography_names"].get(partnership["county_code"], "")
     districts: list[dict] = next((r.districts for r in data["rows"] if r.districts), [])
@@ -596,6 +528,83 @@ def render_html(data: dict) -> str:
         rag_words=RAG_WORDS,
         rag_rules=rag_rules(data["catalogue"]),
     )
+
+
+def _rendered_row(data: dict, r: Row, footnotes: list[str]) -> dict:
+    """One indicator's row as the template prints it; its footnotes are added to the report's list."""
+    marks = []
+    for flag in r.flags:
+        note = FLAG_NOTES.get(flag) or FLAG_NOTES["files_incomplete"]
+        if flag == "files_incomplete":
+            note = files_footnote(r, note)
+        if note not in footnotes:
+            footnotes.append(note)
+        marks.append(footnotes.index(note) + 1)
+    if "files_incomplete" not in r.flags and (r.current or {}).get("files_note"):
+        footnotes.append(files_footnote(r, "Files changed or held back for this period"))
+        marks.append(len(footnotes))
+    for note in context_notes(r.current, data["config"].get("context_notes") or []):
+        if note not in footnotes:
+            footnotes.append(note)
+        marks.append(footnotes.index(note) + 1)
+    if r.indicator["note"]:
+        note = f"{r.indicator['name'].split(' (')[0]}: {r.indicator['note']}"
+        footnotes.append(note)
+        marks.append(len(footnotes))
+    k = r.current or {}
+    symbol, css, words = arrow(r.current, r.indicator["unit"], r.indicator)
+    peer = "–"
+    if r.indicator.get("peer"):
+        f = r.force_area or {}
+        peer = f"{f['peer_rank']}/{f['peers_ranked']}" if f.get("peer_rank") else "n/a"
+    period_type = k.get("period_type")
+    shown = {
+        "previous": (fmt(k.get("previous_value"), r.indicator), k.get("previous_period_label")),
+        "current": (fmt(k.get("value"), r.indicator), k.get("period_label")),
+        "previous_fy": (fmt(k.get("previous_fy_value"), r.indicator), k.get("previous_fy_label")),
+    }
+    if r.indicator.get("display") == "count_with_rate":
+        # the headline is the count; the rate it makes sits beside it
+        for key, (rate, label) in shown.items():
+            count = r.counts.get(label)
+            shown[key] = (
+                f"{int(count):,}" if count is not None else "–",
+                f"{period_words(label)} · {rate} {r.indicator['unit_label']}" if label else None,
+            )
+    else:
+        shown = {key: (value, period_words(label)) for key, (value, label) in shown.items()}
+    not_rated = k.get("not_rated_reason")
+    return {
+        "published_previous": as_published(
+            data, r, period_type, k.get("previous_period_label"), k.get("previous_value")
+        ),
+        "published_current": as_published(data, r, period_type, k.get("period_label"), k.get("value")),
+        "published_previous_fy": as_published(
+            data, r, "financial_year", k.get("previous_fy_label"), k.get("previous_fy_value")
+        ),
+        "id": r.indicator["id"],
+        "name": r.indicator["name"],
+        "marks": sorted(set(marks)),
+        "previous": shown["previous"][0],
+        "previous_label": shown["previous"][1],
+        "current": shown["current"][0],
+        "current_label": shown["current"][1],
+        "previous_fy": shown["previous_fy"][0],
+        "previous_fy_label": shown["previous_fy"][1],
+        "previous_part": k.get("previous_is_complete") is False,
+        "previous_fy_part": k.get("previous_fy_is_complete") is False,
+        "incomplete": bool(k) and not k.get("is_complete"),
+        "files_short": k.get("is_files_complete") is False,
+        "months": f"{k.get('months_covered')} of {k.get('period_months')} months" if k else "",
+        "arrow": symbol,
+        "arrow_class": css,
+        "arrow_words": words,
+        "rag": k.get("rag"),
+        "not_rated": NOT_RATED.get(not_rated, not_rated) if not_rated is not None else None,
+        "peer": peer,
+        "county": county_comparison(r, data["geography_names"], data["partnership"].get("region_name", "")),
+        "chart": district_chart(r),
+    }
 
 
 def ledger_rows(data: dict) -> list[tuple]:

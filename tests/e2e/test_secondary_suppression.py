@@ -240,7 +240,7 @@ def test_the_dashboard_shows_first_time_entrants_to_date_for_the_yos_footprint(n
     rate = len(entrants) * 100000 / population
     assert cli.main(["report", "--quarter", "2022-23Q1", "--out", str(tmp_path), "--draft"]) == 0
     page = (tmp_path / "dashboard_2022-23Q1.html").read_text()
-    label = dashboard.period_words("YTD to 2022-23Q1")  # "Apr – Jun 2022 (year to date)"
+    label = dashboard.period_words("YTD to 2022-23Q1")  # April to June 2022, year to date
     assert f'>{len(entrants):,}<span class="label">{label} · {rate:,.1f} per 100,000' in page
     [(shown, rutland_small, county_withheld)] = night.query(
         """select bool_and(not is_suppressed) filter (where geography_level = 'combined'),
