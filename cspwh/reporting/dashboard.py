@@ -439,7 +439,8 @@ def exceptions(data: dict) -> dict[str, list[str]]:
         if not moved and k["rag"] != "R":
             continue
         ind = row.indicator
-        name, unit = ind["name"].split(" (")[0], ind["unit_label"] if ind["unit"] != "percent" else ""
+        # a percentage carries its sign; a ratio's unit is in the indicator's name
+        name, unit = ind["name"].split(" (")[0], ind["unit_label"] if ind["unit"] not in ("percent", "ratio") else ""
         if k["change_pct"] is None:  # a band rule rates the level alone
             text = f"{name} is {fmt(k['value'], ind)} {unit}"
         elif k.get("comparison_months"):
@@ -447,13 +448,13 @@ def exceptions(data: dict) -> dict[str, list[str]]:
             text = (
                 f"{name} {verb} {change_words(k, ind['unit'])} on the {k['comparison_months']} months both years "
                 f"cover, from {fmt(k['comparison_comparator_value'], ind)} to {fmt(k['comparison_value'], ind)} "
-                f"{unit} ({fmt(k['value'], ind)} over the whole {k['period_label']})"
+                f"{unit} ({fmt(k['value'], ind)} over the whole of {period_words(k['period_label'])})"
             )
         else:
             verb = "rose" if k["change_pct"] > 0 else "fell"
             text = (
                 f"{name} {verb} {change_words(k, ind['unit'])} to {fmt(k['value'], ind)} {unit} "
-                f"(from {fmt(k['comparator_value'], ind)}, {k['comparator_label']})"
+                f"(from {fmt(k['comparator_value'], ind)} in {period_words(k['comparator_label'])})"
             )
         if k["is_improving"] is not None and k["change_pct"] is not None:
             text += ": " + ("an improvement" if k["is_improving"] else "a deterioration")
