@@ -51,7 +51,8 @@ cs_keyed as (
     select
         cells.*,
         case when (cells.family, cells.geography_code) in (
-                      {%- for family, code in board_geographies(families, code_column) %}('{{ family }}', '{{ code }}'), {% endfor -%}
+                      {%- for family, code in board_geographies(families, code_column) -%}
+                      ('{{ family }}', '{{ code }}'), {% endfor -%}
                       (null, null))
              then 3
              else case geographies.geography_level when 'district' then 0 when 'unitary' then 0
