@@ -19,6 +19,8 @@ from cspwh.generator.common import (
     csv_bytes,
     date_text,
     district_name,
+    district_population,
+    poisson,
     rng_for,
     scaled,
     weighted,
@@ -53,7 +55,8 @@ REFERENCE_STYLES = [
 ]
 PLACEHOLDER = "SEN-PENDING"
 COUNCIL_SHARE = 0.5  # council-only Sentinel cases per Storm incident, by district and month
-HATE_SHARE = 0.04
+HATE_SHARE = 0.04  # of the council's own cases
+HATE_PER_1000_A_YEAR = 0.6  # more hate incidents, reported beside ASB
 
 
 def storm_month(cfg, out: Output, month: dt.date, sentinel_sink) -> dict:
@@ -366,6 +369,41 @@ class Sentinel:
             )
         )
 
+    def _council_case(self, authority: str, days: int, lsoas: list[str], hate: bool | None = None) -> dict:
+        """A case the council opened itself (no Storm incident): ASB, or a hate incident (HATE_SHARE of them unless
+        `hate` says which)."""
+        rng = self.rng
+        opened = dt.date(self.month.year, self.month.month, rng.randint(1, days))
+        case = self._base(opened, authority)
+        if hate is None:
+            hate = rng.random() < HATE_SHARE
+        pen = weighted(rng, PEN)
+        case.update(
+            {
+                "originating_agency": "Council",
+                "storm_reference": None,
+                "case_type": "Hate incident" if hate else "ASB",
+                "pen_category": None if hate else pen,
+                "asb_type": "Hate incident" if hate else rng.choice(TYPES[pen]),
+                # reported within the month it happened in, so the month's matters are the month's cases
+                "incident_on": max(opened - dt.timedelta(days=rng.randint(0, 5)), self.month).isoformat(),
+                "lsoa_code": rng.choice(lsoas),
+                "victim_name": self.people.name(),
+                "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
+                "victim_address": self.people.address(),
+                "victim_postcode": self.people.postcode(rng.choice(POSTCODE_DISTRICTS[authority])),
+                "_authority": authority,
+                "_storm": None,
+                "_typed": None,
+            }
+        )
+        return case
+
+    def _write(self, text: str, case_id: str, aliased: bool) -> None:
+        if aliased:
+            self.out.fault("district_aliases", "sentinel_asb", "api:cases", "alias:district", "notice", [], case_id)
+        self.fh.write(text.replace(PLACEHOLDER, case_id, 1) + "\n")
+
     def finish_month(self) -> dict:
         rng = self.rng
         lookup = police_uk_counts.lsoa_lookup()
@@ -375,30 +413,7 @@ class Sentinel:
         days = calendar.monthrange(self.month.year, self.month.month)[1]
         for authority in sorted(self.storm_by_district):
             for _ in range(round(self.storm_by_district[authority] * COUNCIL_SHARE * rng.uniform(0.8, 1.2))):
-                opened = dt.date(self.month.year, self.month.month, rng.randint(1, days))
-                case = self._base(opened, authority)
-                hate = rng.random() < HATE_SHARE
-                pen = weighted(rng, PEN)
-                case.update(
-                    {
-                        "originating_agency": "Council",
-                        "storm_reference": None,
-                        "case_type": "Hate incident" if hate else "ASB",
-                        "pen_category": None if hate else pen,
-                        "asb_type": "Hate incident" if hate else rng.choice(TYPES[pen]),
-                        # reported within the month it happened in, so the month's matters are the month's cases
-                        "incident_on": max(opened - dt.timedelta(days=rng.randint(0, 5)), self.month).isoformat(),
-                        "lsoa_code": rng.choice(lsoas_by_authority[authority]),
-                        "victim_name": self.people.name(),
-                        "victim_dob": self.people.date_of_birth(opened, 18, 85).isoformat(),
-                        "victim_address": self.people.address(),
-                        "victim_postcode": self.people.postcode(rng.choice(POSTCODE_DISTRICTS[authority])),
-                        "_authority": authority,
-                        "_storm": None,
-                        "_typed": None,
-                    }
-                )
-                self._keep(case)
+                self._keep(self._council_case(authority, days, lsoas_by_authority[authority]))
         self.month_cases.sort(key=lambda c: c[0])
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for _, text, authority, storm, typed, case_type, aliased in self.month_cases:
@@ -415,9 +430,16 @@ class Sentinel:
                 counts[(authority, "linked")] += 1
             if case_type == "ASB":
                 counts[(authority, "sentinel_asb")] += 1
-            if aliased:
-                self.out.fault("district_aliases", "sentinel_asb", "api:cases", "alias:district", "notice", [], case_id)
-            self.fh.write(text.replace(PLACEHOLDER, case_id, 1) + "\n")
+            self._write(text, case_id, aliased)
+        # hate incidents reported beside the ASB cases, at the rate the board's papers print for the county (0.58 to
+        # 0.94 a year per 1,000 people); drawn and numbered after every ASB case, so they change no ASB record
+        written, population = len(self.month_cases), district_population()
+        for authority in sorted(self.storm_by_district):
+            expected = population.get(authority, 0) * HATE_PER_1000_A_YEAR / 1000 / 12  # the partnership's districts
+            for _ in range(scaled(rng, poisson(rng, expected), self.cfg.scale)):
+                self._keep(self._council_case(authority, days, lsoas_by_authority[authority], hate=True))
+        for _, text, _, _, _, _, aliased in self.month_cases[written:]:
+            self._write(text, self._case_id(), aliased)
         for authority in sorted(self.storm_by_district):
             storm, sentinel, linked = (
                 self.storm_by_district[authority],
