@@ -416,7 +416,8 @@ class Sentinel:
                 self._keep(self._council_case(authority, days, lsoas_by_authority[authority]))
         self.month_cases.sort(key=lambda c: c[0])
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
-        for _, text, authority, storm, typed, case_type, aliased in self.month_cases:
+        numbered = []  # (order key, text, case id, aliased): the API serves a month's cases by when they changed
+        for key, text, authority, storm, typed, case_type, aliased in self.month_cases:
             case_id = self._case_id()
             if storm:
                 self.out.truth_row(
@@ -430,16 +431,19 @@ class Sentinel:
                 counts[(authority, "linked")] += 1
             if case_type == "ASB":
                 counts[(authority, "sentinel_asb")] += 1
-            self._write(text, case_id, aliased)
+            numbered.append((key, text, case_id, aliased))
         # hate incidents reported beside the ASB cases, at the rate the board's papers print for the county (0.58 to
-        # 0.94 a year per 1,000 people); drawn and numbered after every ASB case, so they change no ASB record
+        # 0.94 a year per 1,000 people); drawn and numbered after every ASB case, so they change no ASB record, and
+        # served among them in the order they changed
         written, population = len(self.month_cases), district_population()
         for authority in sorted(self.storm_by_district):
             expected = population.get(authority, 0) * HATE_PER_1000_A_YEAR / 1000 / 12  # the partnership's districts
             for _ in range(scaled(rng, poisson(rng, expected), self.cfg.scale)):
                 self._keep(self._council_case(authority, days, lsoas_by_authority[authority], hate=True))
-        for _, text, _, _, _, _, aliased in self.month_cases[written:]:
-            self._write(text, self._case_id(), aliased)
+        for key, text, _, _, _, _, aliased in self.month_cases[written:]:
+            numbered.append((key, text, self._case_id(), aliased))
+        for _, text, case_id, aliased in sorted(numbered, key=lambda n: n[0]):
+            self._write(text, case_id, aliased)
         for authority in sorted(self.storm_by_district):
             storm, sentinel, linked = (
                 self.storm_by_district[authority],

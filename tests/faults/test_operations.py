@@ -345,8 +345,10 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     assert [o.outcome for o in outcomes][-1] == "quarantined" and set(o.outcome for o in outcomes[:-1]) == {"loaded"}
     assert settled.held_page["page"] == len(result.pages) and settled.cursor <= cases[start - 1]["updated_at"]
     assert sentinel_pull.read_cursor(ENDPOINT) == settled.cursor < cases[start]["updated_at"]
+    # the pages before the held one loaded; the cursor is at or before their last stamp (before it where the next
+    # page shares that second, as updated_since is exclusive)
     loaded = warehouse.query("select count(*), count(distinct case_id) from raw.sentinel_asb__cases")[0]
-    assert loaded == (sum(c["updated_at"] <= settled.cursor for c in cases),) * 2
+    assert loaded == (start, start) and sum(c["updated_at"] <= settled.cursor for c in cases) <= start
     digests.dispatch("night-1")
     [mail] = mailbox.to("sentinel-lead@example.org")
     body = mail.get_content()
@@ -371,7 +373,9 @@ def test_an_impossible_timestamp_holds_the_cursor_each_night_until_corrected_at_
     # night 3, corrected at source: the held cases load, the cursor moves past them, nothing lost or doubled
     fixed = write_cases(tmp_path / "fixed.jsonl", [*cases[:-1], dict(cases[-1], updated_at="2025-01-02T09:00:00")])
     _, outcomes, (recovered, _) = night(warehouse, fixed, "night-3")
-    assert {o.outcome for o in outcomes} == {"loaded"} and recovered.held_page is None
+    # a page asked for again exactly as it came before is recognised as already received, not loaded twice
+    assert "loaded" in {o.outcome for o in outcomes} <= {"loaded", "already_received"}
+    assert recovered.held_page is None
     assert recovered.cursor == "2025-01-02T09:00:00"
     assert warehouse.query(
         "select count(*) from audit.alerts where alert_key like '%cursor_held%' and resolved_at is null"
@@ -396,7 +400,9 @@ def test_a_page_quarantined_mid_pull_holds_the_cursor_before_it_and_no_case_is_l
 
     fixed = write_cases(tmp_path / "fixed.jsonl", cases)
     _, outcomes, (recovered, _) = night(warehouse, fixed, "night-2")
-    assert {o.outcome for o in outcomes} == {"loaded"} and recovered.cursor == max(c["updated_at"] for c in cases)
+    # page 1 comes again unchanged where the cursor was held before its end: already received, not loaded twice
+    assert "loaded" in {o.outcome for o in outcomes} <= {"loaded", "already_received"}
+    assert recovered.cursor == max(c["updated_at"] for c in cases)
     versions = warehouse.query(
         "select count(distinct case_id), count(distinct (case_id, updated_at)) from raw.sentinel_asb__cases"
     )[0]
