@@ -52,6 +52,13 @@ def catalogue() -> list[dict]:
     raw = _raw()
     config = dashboard_config()
     outcome_ids = [o["id"] for o in raw["outcomes"]]
+    for note in config.get("context_notes") or []:
+        unknown = set(note.get("outcomes") or []) - set(outcome_ids)
+        if unknown:
+            raise ValueError(
+                f"partnership.yml: dashboard.context_notes from {note.get('from')}: outcomes {sorted(unknown)} are not "
+                f"outcome groups of indicators.yml ({', '.join(outcome_ids)})"
+            )
     seen, result = set(), []
     for order, entry in enumerate(raw["indicators"], start=1):
         ind = dict(entry)

@@ -339,11 +339,13 @@ def _financial_year_span(label: str | None) -> tuple[dt.date, dt.date] | None:
     return (dt.date(int(m.group(1)), 4, 1), dt.date(int(m.group(1)) + 1, 3, 31)) if m else None
 
 
-def context_notes(k: dict | None, notes: list[dict]) -> list[str]:
+def context_notes(k: dict | None, notes: list[dict], outcome: str | None = None) -> list[str]:
     """The configured context notes (dashboard.context_notes) whose months the row's current period or a comparator
-    it prints touches: a 2021-22 rate compared with a lockdown year gets the lockdown note."""
+    it prints touches, among those for the row's outcome (a note's `outcomes`; all when it names none): a 2021-22
+    crime rate compared with a lockdown year gets the lockdown note, a MARAC row does not."""
     if not k:
         return []
+    notes = [n for n in notes if not n.get("outcomes") or outcome is None or outcome in n["outcomes"]]
     spans = [(k["period_start"], k["period_end"])]
     if k.get("previous_value") is not None:
         # the same period a year earlier (periods start on a month's first and end on a quarter's last day)
@@ -544,7 +546,7 @@ def _rendered_row(data: dict, r: Row, footnotes: list[str]) -> dict:
     if "files_incomplete" not in r.flags and (r.current or {}).get("files_note"):
         footnotes.append(files_footnote(r, "Files changed or held back for this period"))
         marks.append(len(footnotes))
-    for note in context_notes(r.current, data["config"].get("context_notes") or []):
+    for note in context_notes(r.current, data["config"].get("context_notes") or [], r.indicator["outcome"]):
         if note not in footnotes:
             footnotes.append(note)
         marks.append(footnotes.index(note) + 1)

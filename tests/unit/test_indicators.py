@@ -61,3 +61,11 @@ def test_a_matched_months_minimum_beyond_a_year_is_refused(monkeypatch):
     monkeypatch.setattr(indicators, "_raw", lambda: raw)
     with pytest.raises(ValueError, match="matched_months_min must be a whole number of months from 0"):
         indicators.catalogue()
+
+
+def test_a_context_note_naming_an_unknown_outcome_is_refused(monkeypatch):
+    config = indicators.dashboard_config()
+    config["context_notes"] = [{"from": "2020-03", "to": "2021-03", "outcomes": ["crime", "weather"], "note": "x"}]
+    monkeypatch.setattr(indicators, "dashboard_config", lambda: config)
+    with pytest.raises(ValueError, match=r"outcomes \['weather'\] are not outcome groups"):
+        indicators.catalogue()

@@ -156,3 +156,11 @@ def test_a_rate_chart_draws_the_headline_rate_where_it_falls():
     y = float(re.search(r'y1="([\d.]+)"', line).group(1))
     tallest = max(h for _, _, h in bars)
     assert (baseline - y) / tallest == pytest.approx(33.3 / 48.9, abs=0.01)
+
+
+def test_a_context_note_naming_outcomes_is_footnoted_only_on_their_rows():
+    text, _ = lockdown()
+    k = r12(dt.date(2022, 3, 31), True, "2020-21")  # 2021-22 against a lockdown year
+    notes = indicators.dashboard_config()["context_notes"]
+    assert text in dashboard.context_notes(k, notes, "crime") and text in dashboard.context_notes(k, notes, "asb")
+    assert text not in dashboard.context_notes(k, notes, "vulnerable")  # MARAC and UAVA were not cut by lockdown
