@@ -1,8 +1,8 @@
 """Linking Storm and Sentinel ASB: our linker (dbt on Postgres) against Splink 4 on DuckDB, side by side on the same
-records, at four sizes doubling up to about 700,000 records across both systems (12 months at scales 4.7 to 37.5).
+records, at the county's density and multiples of it (12 months; scale 37.5 is about 700,000 records).
 
-    CSPWH_PG_PORT=55436 .venv/bin/python bench/linking.py [--scales 4.7,9.4,18.75,37.5] [--from 2021-01 --to 2021-12]
-                                                     [--repeat 3] [--save bench/results/linking.txt]
+    CSPWH_PG_PORT=55436 .venv/bin/python bench/linking.py [--scales 1,5,20] [--linkage hard|realistic]
+        [--linkers ours,splink | ours] [--from 2021-01 --to 2021-12] [--repeat 3] [--save bench/results/linking.txt]
 
 For each size: the generator writes Storm and Sentinel at that scale with the default fault rates; the files go into
 raw on the embedded Postgres (default settings, as the product runs it) through the feeds' own ingest path
@@ -26,8 +26,9 @@ gate quarantines is held back); dbt builds the two staging tables.
 Each linker runs --repeat times per size, alternating; the fastest run is kept (the machine is shared).
 
 Precision and recall are counted against the generator's ground truth pairs whose two records reached staging.
-Targets: ours <= Splink's time at the top size, <= 4 GB, time growth <= 2.2x per doubling, precision >= 0.98,
-recall >= 0.95.
+Targets (issue 11, hard profile): at the county's density precision >= 0.98, recall >= 0.92 and combined ASB within
+2% of the true matters at county level; at 5x precision >= 0.97, recall >= 0.88; at 20x precision >= 0.95; F1 above
+Splink's best and time no more than Splink's; <= 4 GB at 700,000 records; time growth <= 2.2x per doubling.
 """
 
 from __future__ import annotations
