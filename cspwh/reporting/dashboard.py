@@ -202,9 +202,9 @@ MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 
 
 def period_words(label: str | None) -> str:
-    """A period label as the board prints one ("Apr 2021 to Mar 2022" with an en dash, "Apr to Dec 2021 (year to
-    date)", "2020/21");
-    the mart's code (R12 to 2021-22Q4) stays the key in the ledger and for `cspwh explain`."""
+    """A period label as the board prints one: a rolling year as its months joined by an en dash (Apr 2021, Mar
+    2022), a year to date the same with "(year to date)", a financial year as 2020/21. The mart's code (R12 to
+    2021-22Q4) stays the key in the ledger and for `cspwh explain`."""
     m = re.match(r"^(R12|YTD) to (\d{4})-\d{2}Q([1-4])$", label or "")
     if m:
         kind, year, q = m.group(1), int(m.group(2)), int(m.group(3))
@@ -242,21 +242,20 @@ def change_words(k: dict, unit: str | None) -> str:
     return f"{abs(float(k['change_pct'])):.1f}%"
 
 
-def arrow(k: dict | None, unit: str | None = None, ind: dict | None = None) -> tuple[str, str, str]:
-    """(symbol, css class, words) for the direction of travel."""
+def arrow(k: dict | None, ind: dict) -> tuple[str, str, str]:
+    """(symbol, css class, words) for the direction of travel of an indicator's figure."""
     if not k or not k["direction_of_travel"]:
         return "–", "none", "no comparison"
     symbol = {"up": "▲", "down": "▼", "level": "►"}[k["direction_of_travel"]]
     css = "level" if k["is_improving"] is None else ("better" if k["is_improving"] else "worse")
-    pct = k["change_pct"]
-    words = f"{k['direction_of_travel']} {change_words(k, unit)}" if pct is not None else k["direction_of_travel"]
+    words = k["direction_of_travel"]
+    if k["change_pct"] is not None:
+        words += f" {change_words(k, ind['unit'])}"
     if k.get("comparison_months"):
         # the change is not the two printed values' (a part-covered year against a whole one): print its own pair
         words += (
             f" on the {k['comparison_months']} months both years cover "
             f"({fmt(k['comparison_comparator_value'], ind)} to {fmt(k['comparison_value'], ind)})"
-            if ind
-            else f" on {k['comparison_months']} matching months"
         )
     return symbol, css, words
 
@@ -464,7 +463,8 @@ def exceptions(data: dict) -> dict[str, list[str]]:
         worst = [d for d in row.districts if d["value"] is not None and d["district_rank"] == d["districts_ranked"]]
         if worst:
             names = " and ".join(d["geography_name"] for d in worst)
-            text += f" Highest district{'s' if len(worst) > 1 else ''}: {names} ({fmt(worst[0]['value'], ind)})."
+            end = "Lowest" if ind["up_is_good"] else "Highest"  # the worst-ranked district
+            text += f" {end} district{'s' if len(worst) > 1 else ''}: {names} ({fmt(worst[0]['value'], ind)})."
         found.setdefault(ind["outcome"], []).append(re.sub(r"\s+", " ", text).replace(" ,", ","))
     return found
 
@@ -504,7 +504,6 @@ def render_html(data: dict) -> str:
                 "rows": rendered,
                 "entries": entries,
                 "rag": outcome_rag(rows),
-                "waiting": waiting,
             }
         )
     found = exceptions(data)
@@ -555,7 +554,7 @@ def _rendered_row(data: dict, r: Row, footnotes: list[str]) -> dict:
         footnotes.append(note)
         marks.append(len(footnotes))
     k = r.current or {}
-    symbol, css, words = arrow(r.current, r.indicator["unit"], r.indicator)
+    symbol, css, words = arrow(r.current, r.indicator)
     peer = "–"
     if r.indicator.get("peer"):
         f = r.force_area or {}

@@ -62,8 +62,7 @@
             {{ source.month_column }} as _kpi_month
             {%- endif %}
         from {{ ref(source.model) }}
-        where ({{ source.filter or 'true' }})
-          and geography_level in ({% for level in source.geography_levels %}{{ sql_string(level) }}{{ ", " if not loop.last }}{% endfor %})
+        where {{ kpi_source_rows(source) }}
           {% if by_period -%}
           and kpi_code = {{ sql_string(source.kpi_code) }}
           and period_type in ({% for t in source.period_types %}{{ sql_string(t) }}{{ ", " if not loop.last }}{% endfor %})
@@ -93,6 +92,12 @@
     group by 1, 2, 3, 4, 5, 6, 7, 8, 9
 {%- endmacro %}
 
+{#- The source rows an indicator reads: its filter, at the geography levels it computes. -#}
+{% macro kpi_source_rows(source) -%}
+    ({{ source.filter or 'true' }})
+    and geography_level in ({% for level in source.geography_levels %}{{ sql_string(level) }}{{ ", " if not loop.last }}{% endfor %})
+{%- endmacro %}
+
 {#- A month-grain indicator's numerator and denominator per geography and month, over the same source rows as
     kpi_indicator_values: what a period is compared on when its previous period is only partly covered. -#}
 {% macro kpi_indicator_months(indicator) -%}
@@ -113,8 +118,7 @@
             as denominator_aggregation,
         {{ source.multiplier }}::numeric as multiplier
     from {{ ref(source.model) }} as src
-    where ({{ source.filter or 'true' }})
-      and geography_level in ({% for level in source.geography_levels %}{{ sql_string(level) }}{{ ", " if not loop.last }}{% endfor %})
+    where {{ kpi_source_rows(source) }}
     group by 1, 2, 3
 {%- endmacro %}
 

@@ -90,4 +90,5 @@ def test_a_percentage_changes_in_points_and_a_rate_in_percent():
     assert dashboard.change_words(marac, "percent") == "4.0 pts"
     crime = {"value": 61.3, "comparator_value": 60.0, "change_pct": 2.17}
     assert dashboard.change_words(crime, "per_1000") == "2.2%"
-    assert dashboard.arrow({**marac, "direction_of_travel": "up", "is_improving": False}, "percent")[2] == "up 4.0 pts"
+    rising = {**marac, "direction_of_travel": "up", "is_improving": False}
+    assert dashboard.arrow(rising, {"unit": "percent"})[2] == "up 4.0 pts"

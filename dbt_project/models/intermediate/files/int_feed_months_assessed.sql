@@ -95,25 +95,27 @@ missing as (
 restated as (
 
     select
-        feed, entity, stream, period, min(period_start) as period_start, min(period_end) as period_end,
-        min(period_grain) as period_grain,
+        feed, entity, stream, period, period_start, period_end, period_grain,
         'restated' as problem,
         -- a resend under the same name is named once, with both dates
-        case when (array_agg(file_name order by file_id desc))[1] = (array_agg(file_name order by file_id))[1]
-             then (array_agg(file_name order by file_id desc))[1] || ' resent '
-                 || (array_agg(to_char(received_at, 'YYYY-MM-DD') order by file_id desc))[1]
-                 || ', replacing the copy received '
-                 || (array_agg(to_char(received_at, 'YYYY-MM-DD') order by file_id))[1]
-             else (array_agg(file_name || ' (received ' || to_char(received_at, 'YYYY-MM-DD') || ')'
-                             order by file_id desc))[1]
-                 || ' replaced '
-                 || (array_agg(file_name || ' (received ' || to_char(received_at, 'YYYY-MM-DD') || ')'
-                               order by file_id))[1]
+        case when newest_name = oldest_name
+             then newest_name || ' resent ' || newest_received || ', replacing the copy received ' || oldest_received
+             else newest_name || ' (received ' || newest_received || ') replaced ' || oldest_name || ' (received '
+                 || oldest_received || ')'
         end as detail,
         false as leaves_short
-    from loaded
-    group by feed, entity, stream, period
-    having count(*) > 1
+    from (
+        select
+            feed, entity, stream, period, min(period_start) as period_start, min(period_end) as period_end,
+            min(period_grain) as period_grain,
+            (array_agg(file_name order by file_id desc))[1] as newest_name,
+            (array_agg(to_char(received_at, 'YYYY-MM-DD') order by file_id desc))[1] as newest_received,
+            (array_agg(file_name order by file_id))[1] as oldest_name,
+            (array_agg(to_char(received_at, 'YYYY-MM-DD') order by file_id))[1] as oldest_received
+        from loaded
+        group by feed, entity, stream, period
+        having count(*) > 1
+    ) as replaced
 
 ),
 
