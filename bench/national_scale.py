@@ -13,7 +13,8 @@ the nightly build's time. Each build is published, as the night does. The first 
 (CSPWH_INCREMENTAL=0); after the one more month the night's build (incremental by load, seeded from the published
 build) is timed against a full rebuild of the same data, the two are compared row by row in every mart, and the
 last lines say how much faster the incremental build is, whole and for the incremental models alone (the number the
-target, at least 10x faster, is about).
+target, at least 10x faster, is about), and beyond the cost of a build of the empty warehouse (timed first): the part
+of the build that grows with volume.
 """
 
 from __future__ import annotations
@@ -87,6 +88,19 @@ def model_seconds() -> dict[str, float]:
         for r in results
         if r["unique_id"].startswith("model.") and r["unique_id"].rsplit(".", 1)[-1] in INCREMENTAL_MODELS
     }
+
+
+def slowest_nodes(count: int = 8) -> str:
+    """The last dbt run's slowest nodes (models and tests), for where a build's time goes."""
+    import json
+
+    from cspwh import settings
+
+    results = json.loads((settings.home() / "dbt" / "target" / "run_results.json").read_text())["results"]
+    ranked = sorted(results, key=lambda r: -float(r["execution_time"]))[:count]
+    # a test's id ends in a hash after its name
+    names = [r["unique_id"].split(".")[2] for r in ranked]
+    return ", ".join(f"{n[:60]} {float(r['execution_time']):.1f}" for n, r in zip(names, ranked, strict=True))
 
 
 def differing_tables(db, a: str, b: str) -> list[str]:
@@ -164,6 +178,12 @@ def main() -> None:
             ("all months", months[half : args.months]),
             ("one more month", months[args.months :]),
         ]
+        # what a build costs whatever the volume: dbt's start and parse, the seeds, every model and test on no rows
+        os.environ["CSPWH_INCREMENTAL"] = "0"
+        t = time.perf_counter()
+        nightly.build(nightly.new_build_schema(), "bench")
+        fixed = time.perf_counter() - t
+        print(f"empty warehouse: build {fixed:.1f} s (dbt's fixed cost: start, parse, seeds, every node on no rows)")
         loaded_rows = 0
         for label, step_months in steps:
             files = [p for m in step_months for p in by_month[m]]
@@ -212,6 +232,7 @@ def main() -> None:
                     + ", ".join(f"{m} {v:.1f} s" for m, v in models.items())
                     + ")"
                 )
+                print(f"    slowest nodes (s): {slowest_nodes()}")
                 if incremental or label != "one more month":
                     publish.publish(schema, "bench")
             if label == "one more month":
@@ -225,9 +246,14 @@ def main() -> None:
                     f"{sum(full_m.values()):.1f} s (x{sum(full_m.values()) / max(sum(inc_m.values()), 1e-3):.1f}); "
                     f"marts and intermediate tables {'identical' if not different else 'DIFFERENT: ' + str(different)}"
                 )
+                print(
+                    f"beyond the empty warehouse's build ({fixed:.1f} s): nightly {inc_s - fixed:.1f} s against full "
+                    f"rebuild {full_s - fixed:.1f} s (x{(full_s - fixed) / max(inc_s - fixed, 1e-3):.1f})"
+                )
     finally:
         embedded_pg.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        if not os.environ.get("CSPWH_BENCH_KEEP"):
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

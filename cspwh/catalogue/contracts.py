@@ -171,6 +171,9 @@ class Entity:
                 for name, _ in self.raw_columns()
                 if name in LINEAGE_DEFAULTS
             ]
+            # the nightly build reads and tests only the loads new since the published build (incremental_by_load,
+            # tested_by_load): without this each of those reads is a scan of every load
+            + [f'create index if not exists "{self.raw_table}_load_id" on {table} (_load_id)']
         )
 
 

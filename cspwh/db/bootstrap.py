@@ -285,10 +285,6 @@ def ensure(url: str | None = None) -> None:
                 for entity in contracts.load(feed).entities:
                     for statement in entity.raw_ddl():
                         conn.execute(statement)
-            # the incremental-by-load models read only the new loads' rows of the biggest raw table
-            conn.execute(
-                "create index if not exists police_uk__street_crimes_load_id on raw.police_uk__street_crimes (_load_id)"
-            )
             _ensure_analyst(conn)
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('cspwh.db.bootstrap'))")

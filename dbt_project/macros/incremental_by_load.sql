@@ -12,8 +12,11 @@
 
     Full rebuild instead when: CSPWH_INCREMENTAL is off; there is no published build or it has no state for this
     model; the model's code or the vars it reads changed (hash of its source); the reference data it joins changed
-    (hash of the seeds' rows). The reason is in the dbt log. -#}
-{% macro incremental_by_load_plan(feed, entity, seeds=[], vars_read=[]) %}
+    (hash of the seeds' rows). The reason is in the dbt log.
+
+    A model that reads one stream of the feed (one force of police.uk) passes `stream`: its plan then holds that
+    stream's loads only, so a new month of every other force is not read at all. -#}
+{% macro incremental_by_load_plan(feed, entity, seeds=[], vars_read=[], stream=none) %}
     {%- set plan = {'incremental': false, 'reason': 'not executing', 'current': [], 'kept': [], 'fresh': [],
                     'previous': none, 'code_hash': '', 'reference_hash': ''} -%}
     {%- if not execute -%}{{ return(plan) }}{%- endif -%}
@@ -21,6 +24,7 @@
     {%- set current_sql -%}
         select file_id from {{ source('landing', 'file_manifest') }} as m
         where outcome = 'loaded' and feed = '{{ feed }}' and entity = '{{ entity }}'
+          {%- if stream is not none %} and stream = '{{ stream }}'{% endif %}
           and file_id = (select max(file_id) from {{ source('landing', 'file_manifest') }} as n
                          where n.outcome = 'loaded' and n.feed = m.feed and n.entity = m.entity
                            and n.stream is not distinct from m.stream and n.period is not distinct from m.period)

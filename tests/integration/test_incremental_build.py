@@ -108,9 +108,11 @@ def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatem
     stage(warehouse, *new)
     b2 = build(monkeypatch, incremental=True)
     plans = plan_lines(caplog)
-    assert set(plans) == {"int_street_crimes_located", "int_police_uk_load_counts"}
-    for line in plans.values():
-        assert line == f"incremental from {b1} (6 current loads, 4 carried forward, 2 computed)"
+    assert plans == {
+        # the partnership's force only: a peer's new month is not read
+        "int_street_crimes_located": f"incremental from {b1} (3 current loads, 2 carried forward, 1 computed)",
+        "int_police_uk_load_counts": f"incremental from {b1} (6 current loads, 4 carried forward, 2 computed)",
+    }
     b3 = build(monkeypatch, incremental=False)
     assert all(line.startswith("CSPWH_INCREMENTAL is off") for line in plan_lines(caplog).values())
     assert differences(warehouse, f"{b2}_marts", f"{b3}_marts") == {}
@@ -152,8 +154,10 @@ def test_incremental_builds_equal_full_rebuilds_after_a_new_month_and_a_restatem
     assert outcome.outcome == "loaded", outcome
 
     b4 = build(monkeypatch, incremental=True)
-    for line in plan_lines(caplog).values():
-        assert line == f"incremental from {b2} (6 current loads, 5 carried forward, 1 computed)"
+    assert plan_lines(caplog) == {
+        "int_street_crimes_located": f"incremental from {b2} (3 current loads, 2 carried forward, 1 computed)",
+        "int_police_uk_load_counts": f"incremental from {b2} (6 current loads, 5 carried forward, 1 computed)",
+    }
     b5 = build(monkeypatch, incremental=False)
     plan_lines(caplog)
     assert differences(warehouse, f"{b4}_marts", f"{b5}_marts") == {}
@@ -204,7 +208,7 @@ def test_changed_reference_data_rebuilds_the_models_that_join_it_in_full(warehou
     plans = plan_lines(caplog)
     assert (
         plans["int_street_crimes_located"]
-        == "its reference data changed since " + b1 + " (3 current loads, 0 carried forward, 3 computed)"
+        == "its reference data changed since " + b1 + " (2 current loads, 0 carried forward, 2 computed)"
     )
     # the per-load counts join no reference data: still incremental
     assert (
@@ -247,7 +251,7 @@ def test_a_changed_model_is_rebuilt_in_full_and_the_others_stay_incremental(ware
     plans = plan_lines(caplog)
     assert (
         plans["int_street_crimes_located"]
-        == f"the model or its vars changed since {b1} (3 current loads, 0 carried forward, 3 computed)"
+        == f"the model or its vars changed since {b1} (2 current loads, 0 carried forward, 2 computed)"
     )
     assert (
         plans["int_police_uk_load_counts"] == f"incremental from {b1} (3 current loads, 2 carried forward, 1 computed)"
@@ -255,3 +259,87 @@ def test_a_changed_model_is_rebuilt_in_full_and_the_others_stay_incremental(ware
     b3 = build(monkeypatch, incremental=False)
     assert differences(warehouse, f"{b2}_marts", f"{b3}_marts") == {}
     assert differences(warehouse, f"{b2}_intermediate", f"{b3}_intermediate") == {}
+
+
+def failing_tests(error) -> dict[str, int]:
+    """Failing test (its name before the hash) -> failing rows, from the message of a failed build."""
+    out = {}
+    for line in str(error).splitlines():
+        m = re.match(r"test\.\w+\.(\w+?)(?:\.[0-9a-f]{10})?: fail Got (\d+) results?", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def test_staging_row_tests_run_once_per_load(warehouse, monkeypatch, tmp_path):
+    """The police.uk staging tests (macros/tested_by_load.sql): an incremental build tests the loads new since the
+    published build and only those; a full rebuild, or a changed seed a test reads, tests every load again. Rows are
+    spoilt straight in raw (the file gate would refuse them in a file) so that a test has something to find."""
+    import shutil
+
+    import pytest
+
+    from cspwh import settings
+    from cspwh.warehouse import dbt_runner
+
+    stage(warehouse, "2021-04-leicestershire-street.csv.gz", "2021-04-nottinghamshire-street.csv.gz")
+    publish(build(monkeypatch, incremental=True))
+    [april] = warehouse.query(
+        "select file_id from landing.file_manifest where file_name = '2021-04-leicestershire-street.csv.gz'"
+    )[0]
+
+    def spoil(load_id: int) -> None:
+        """One row of the load gets a crime type police.uk does not have, another repeats its line number."""
+        warehouse.execute(
+            "update raw.police_uk__street_crimes set crime_type = 'Not a police.uk type' "
+            f"where _load_id = {load_id} and _line_number = 2"
+        )
+        warehouse.execute(
+            f"update raw.police_uk__street_crimes set _line_number = 3 where _load_id = {load_id} and _line_number = 4"
+        )
+
+    spoil(april)  # already tested by the published build: an incremental build does not read it again
+    stage(warehouse, "2021-05-leicestershire-street.csv.gz")
+    [may] = warehouse.query(
+        "select file_id from landing.file_manifest where file_name = '2021-05-leicestershire-street.csv.gz'"
+    )[0]
+    spoil(may)
+    relationships = "relationships_stg_police_uk__street_crimes_crime_type"
+    unique = "unique_within_load_stg_police_uk__street_crimes_street_crime_record_id"
+
+    with pytest.raises(dbt_runner.NodesFailed) as incremental:
+        build(monkeypatch, incremental=True)
+    failed = failing_tests(incremental.value)
+    assert [v for k, v in failed.items() if k.startswith(relationships)] == [1], failed
+    assert [v for k, v in failed.items() if k.startswith(unique)] == [1], failed
+    assert not [k for k in failed if "not_null" in k], failed
+    # the raw table's own tests (not null lineage, which its constraints already hold) read May's load alone
+    from cspwh import settings as cspwh_settings
+
+    [compiled] = (cspwh_settings.home() / "dbt" / "target" / "run").rglob(
+        "source_not_null_police_uk_street_crimes__source_file.sql"
+    )
+    assert f"_load_id = any(array[{may}]::bigint[])" in compiled.read_text()
+
+    with pytest.raises(dbt_runner.NodesFailed) as full:
+        build(monkeypatch, incremental=False)
+    failed = failing_tests(full.value)
+    assert [v for k, v in failed.items() if k.startswith(relationships)] == [2], failed
+    assert [v for k, v in failed.items() if k.startswith(unique)] == [2], failed
+
+    # a crime type removed from the categories seed: the relationships test reads it, so every load is tested again
+    reference = tmp_path / "reference"
+    shutil.copytree(settings.reference_dir(), reference)
+    seed = reference / "police_uk_crime_categories.csv"
+    lines = seed.read_text().splitlines(keepends=True)
+    seed.write_text("".join(line for line in lines if "Bicycle theft" not in line))
+    monkeypatch.setenv("CSPWH_REFERENCE_DIR", str(reference))
+    with pytest.raises(dbt_runner.NodesFailed) as changed:
+        build(monkeypatch, incremental=True)
+    [(bicycles, unknown)] = warehouse.query(
+        "select count(*) filter (where crime_type = 'Bicycle theft'), "
+        "count(*) filter (where crime_type = 'Not a police.uk type') from raw.police_uk__street_crimes"
+    )
+    assert bicycles > 0 and unknown == 2  # the spoilt rows of April and May
+    failed = failing_tests(changed.value)
+    assert [v for k, v in failed.items() if k.startswith(relationships)] == [bicycles + unknown], failed

@@ -6,7 +6,8 @@
     records, so carrying forward the loads already placed by the published build and placing only the new ones saves
     a scan of all of raw. -#}
 {%- set plan = incremental_by_load_plan('police_uk', 'street_crimes',
-        seeds=['ons_lsoa11_to_lad19', 'geographies', 'police_uk_crime_categories'], vars_read=['police_uk_force']) -%}
+        seeds=['ons_lsoa11_to_lad19', 'geographies', 'police_uk_crime_categories'], vars_read=['police_uk_force'],
+        stream=var('police_uk_force')) -%}
 {%- do record_load_state(plan) -%}
 {%- set computed = plan.fresh if plan.incremental else plan.current %}
 with
