@@ -189,6 +189,7 @@ SLOW_FILES = {  # integration tests that build dbt models or run DAGs
     "test_consistency_gate.py",
     "test_generated_feeds.py",
     "test_incremental_build.py",
+    "test_tested_by_load.py",
     "test_series_anomalies.py",
     "test_dag_integrity.py",
     "test_celery_executor.py",
