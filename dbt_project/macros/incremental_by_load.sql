@@ -47,8 +47,8 @@
     {%- do plan.update({'reference_hash': local_md5(ref_hash | join('|'))}) -%}
 
     {%- set previous_build = env_var('CSPWH_PREVIOUS_BUILD', '') -%}
-    {%- set previous_schema = this.schema | replace(target.schema, previous_build, 1) if previous_build else '' -%}
-    {%- if env_var('CSPWH_INCREMENTAL', '1') | lower in ('0', 'false', 'no', 'off') -%}
+    {%- set previous_schema = previous_build_schema(this.schema) -%}
+    {%- if not incremental_switched_on() -%}
         {%- do plan.update({'reason': 'CSPWH_INCREMENTAL is off'}) -%}
     {%- elif not previous_build -%}
         {%- do plan.update({'reason': 'no published build'}) -%}
@@ -78,6 +78,19 @@
                ~ (plan.kept | length if plan.incremental else 0) ~ ' carried forward, '
                ~ (plan.fresh | length if plan.incremental else current | length) ~ ' computed)', info=true) -%}
     {{ return(plan) }}
+{% endmacro %}
+
+
+{#- whether a build may reuse the published build's work (CSPWH_INCREMENTAL, on unless set to 0/false/no/off) -#}
+{% macro incremental_switched_on() %}
+    {{ return(env_var('CSPWH_INCREMENTAL', '1') | lower not in ('0', 'false', 'no', 'off')) }}
+{% endmacro %}
+
+
+{#- the published build's copy of one of this build's schemas ('' when nothing is published: CSPWH_PREVIOUS_BUILD) -#}
+{% macro previous_build_schema(schema) %}
+    {%- set previous_build = env_var('CSPWH_PREVIOUS_BUILD', '') -%}
+    {{ return(schema | replace(target.schema, previous_build, 1) if previous_build else '') }}
 {% endmacro %}
 
 

@@ -96,15 +96,12 @@
 
 {#- the predicate narrowing the running test to the loads its published record lacks, or '' to test every row -#}
 {% macro tested_by_load_predicate() %}
-    {%- set previous_build = env_var('CSPWH_PREVIOUS_BUILD', '') -%}
-    {%- set switched_off = env_var('CSPWH_INCREMENTAL', '1') | lower in ('0', 'false', 'no', 'off') -%}
-    {%- if not execute or not previous_build or switched_off -%}
+    {%- set previous_schema = previous_build_schema(generate_schema_name('staging', none) | trim) -%}
+    {%- if not execute or not previous_schema or not incremental_switched_on() -%}
         {{ return('') }}
     {%- endif -%}
     {%- set test_node = graph.nodes.get(model.unique_id) -%}
     {%- if test_node is none or not tested_by_load_key(test_node) -%}{{ return('') }}{%- endif -%}
-    {%- set previous_schema = generate_schema_name('staging', none) | trim
-                              | replace(target.schema, previous_build, 1) -%}
     {%- set previous = adapter.get_relation(target.database, previous_schema, 'tested_loads') -%}
     {%- if previous is none -%}{{ return('') }}{%- endif -%}
     {%- set query -%}
