@@ -4,6 +4,8 @@ records, at the county's density and multiples of it (12 months; scale 37.5 is a
     CSPWH_PG_PORT=55436 .venv/bin/python bench/linking.py [--scales 1,5,20] [--linkage hard|realistic]
         [--linkers ours,splink | ours] [--from 2021-01 --to 2021-12] [--repeat 3] [--save bench/results/linking.txt]
 
+CSPWH_BENCH_KEEP=1 keeps each size's database and leaves the server running, to look into the plans afterwards.
+
 For each size: the generator writes Storm and Sentinel at that scale with the default fault rates; the files go into
 raw on the embedded Postgres (default settings, as the product runs it) through the feeds' own ingest path
 (`bench.linkage_quality.load_generated`: landing, file gate, pseudonyms, parsed dates, district codes, COPY; a file the
@@ -384,8 +386,7 @@ def one_size(scale: float, start: str, end: str, work: Path, server, repeat: int
     result["ours"].update(linkage_quality.quality(ours, generated, url, schema))
     result["ours"].update(linkage_quality.combined_error(ours, generated, url, schema))
     if "splink" not in linkers:
-        with db.connect(server.url_for("postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database "{db.database_name(url)}" with (force)')
+        _drop(server, url)
         return result
     import csv
 
@@ -403,9 +404,19 @@ def one_size(scale: float, start: str, end: str, work: Path, server, repeat: int
     f1, threshold, found, q = max(tried, key=lambda t: t[0])
     result["splink"].update(q, threshold=threshold)
     result["splink"].update(linkage_quality.combined_error(found, generated, url, schema))
+    _drop(server, url)
+    return result
+
+
+def _drop(server, url: str) -> None:
+    from cspwh import db
+
+    if os.environ.get("CSPWH_BENCH_KEEP"):
+        # kept to look into (EXPLAIN ANALYZE of the linker on the same rows): the server is left running too
+        print(f"kept: {url} (CSPWH_HOME={os.environ['CSPWH_HOME']})", flush=True)
+        return
     with db.connect(server.url_for("postgres"), autocommit=True) as conn:
         conn.execute(f'drop database "{db.database_name(url)}" with (force)')
-    return result
 
 
 def report(results: list[dict]) -> list[str]:
@@ -519,7 +530,8 @@ def main() -> None:
                 flush=True,
             )
     finally:
-        embedded_pg.stop()
+        if not os.environ.get("CSPWH_BENCH_KEEP"):
+            embedded_pg.stop()
     header = [
         f"bench/linking.py, {time.strftime('%Y-%m-%d %H:%M')}, months {args.start} to {args.end}, "
         f"scales {args.scales}, linkers {args.linkers}, linkage profile {args.linkage}, default fault rates, "

@@ -6,8 +6,8 @@
     1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person: the Storm
        number (read at landing, any date); within the district and three days, Soundex of the surname (which the
        same surname, or initial and surname, implies) or house number and street (keyed pseudonyms made at
-       landing); the same LSOA within a day; and the same LSOA two or three days apart, the same district and
-       date, or the same MSOA within three days, each only for a case whose block holds at most
+       landing); the same LSOA on the same day; and the same LSOA a day apart, or two or three days apart, the
+       same district and date, or the same MSOA within three days, each only for a case whose block holds at most
        var('asb_link_block_cap') incidents (a bigger one cannot name one of them on place and time alone, and its
        pairs would grow with the square of the density).
     2. Each pair's comparison vector: Storm number (agrees and plausible: within three days or the same LSOA /
@@ -16,6 +16,8 @@
        another / unknown), postcode (unit / district / another / unknown), address (same house number and street /
        another / unknown), PEN category and ASB type (both / one / neither). 'unknown' (missing on either side)
        weighs nothing, as Splink's null level.
+       A pair's levels travel as one integer, its pattern, and the records as integer ids (a pair of text ids and
+       seven text levels made every sort and hash of the pairs spill to disk: 71 s at 700,000 records, 30 s now).
     3. EM over the distinct vectors and their counts (a few hundred rows, however many pairs): m and u of every
        level and the match share, var('asb_link_em_iterations') rounds, unrolled; u starts from exact
        value-frequency counts over every same-district pair.
@@ -31,59 +33,62 @@
 {%- set rounds = var('asb_link_assignment_rounds', 4) -%}
 {%- set block_cap = var('asb_link_block_cap', 12) -%}
 {%- set share_iterations = var('asb_link_share_iterations', 10) -%}
-{#- starting m of each level (EM moves them); u starts at the level's share of all candidate pairs -#}
-{%- set m_start = {
-    'reference': {'agrees': 0.55, 'agrees_implausible': 0.01, 'other_number': 0.04, 'none': 0.40},
-    'days_apart': {'0': 0.6, '1': 0.2, '2-3': 0.15, 'more': 0.05},
-    'lsoa': {'same': 0.7, 'same_msoa': 0.1, 'different': 0.1, 'unknown': 0.10},
-    'person': {'initial_surname': 0.5, 'surname': 0.1, 'surname_sound': 0.05, 'different': 0.05, 'unknown': 0.3},
-    'postcode': {'unit': 0.6, 'district': 0.2, 'different': 0.1, 'unknown': 0.1},
-    'address': {'same': 0.5, 'different': 0.2, 'unknown': 0.3},
-    'category': {'both': 0.7, 'one': 0.25, 'neither': 0.05},
+{#- Each comparison's levels in order, each with the condition that picks it (the last takes what is left) and
+    the m EM starts from (EM moves it; u starts at the level's share of all candidate pairs). A pair's levels are
+    one integer, its pattern (the levels' indexes in mixed radix): the few million candidate pairs are sorted and
+    hashed as one integer each, and the level names are read back once per distinct pattern. -#}
+{%- set days = 'abs(sentinel.incident_on - storm.incident_date)' -%}
+{%- set same_pen = 'coalesce(sentinel.pen_category = storm.pen_category, false)' -%}
+{%- set same_type = 'coalesce(sentinel.asb_type = storm.asb_type, false)' -%}
+{%- set comparisons = {
+    'reference': [
+        ('none', 'sentinel.storm_incident_number is null', 0.40),
+        ('other_number', 'sentinel.storm_incident_number <> storm.incident_key', 0.04),
+        ('agrees', days ~ ' <= 3 or sentinel.lsoa_code = storm.lsoa_code', 0.55),
+        ('agrees_implausible', none, 0.01)],
+    'days_apart': [
+        ('0', days ~ ' = 0', 0.6),
+        ('1', days ~ ' = 1', 0.2),
+        ('2-3', days ~ ' between 2 and 3', 0.15),
+        ('more', none, 0.05)],
+    'lsoa': [
+        ('unknown', 'sentinel.lsoa_code is null or storm.lsoa_code is null', 0.10),
+        ('same', 'sentinel.lsoa_code = storm.lsoa_code', 0.7),
+        ('same_msoa', 'sentinel.msoa_name = storm.msoa_name', 0.1),
+        ('different', none, 0.1)],
+    'person': [
+        ('unknown', 'sentinel.surname is null or storm.surname is null', 0.3),
+        ('initial_surname', 'sentinel.initial_surname = storm.initial_surname', 0.5),
+        ('surname', 'sentinel.surname = storm.surname', 0.1),
+        ('surname_sound', 'sentinel.surname_sound = storm.surname_sound', 0.05),
+        ('different', none, 0.05)],
+    'postcode': [
+        ('unknown', 'sentinel.postcode_unit is null or storm.postcode_unit is null', 0.1),
+        ('unit', 'sentinel.postcode_unit = storm.postcode_unit', 0.6),
+        ('district', 'sentinel.postcode_district = storm.postcode_district', 0.2),
+        ('different', none, 0.1)],
+    'address': [
+        ('unknown', 'sentinel.address is null or storm.address is null', 0.3),
+        ('same', 'sentinel.address = storm.address', 0.5),
+        ('different', none, 0.2)],
+    'category': [
+        ('both', same_pen ~ ' and ' ~ same_type, 0.7),
+        ('one', same_pen ~ ' or ' ~ same_type, 0.25),
+        ('neither', none, 0.05)],
 } -%}
-{%- set vector -%}
-case
-            when sentinel.storm_incident_number is null then 'none'
-            when sentinel.storm_incident_number <> storm.incident_key then 'other_number'
-            when abs(sentinel.incident_on - storm.incident_date) <= 3
-                or sentinel.lsoa_code = storm.lsoa_code then 'agrees'
-            else 'agrees_implausible'
-        end as reference,
-        case abs(sentinel.incident_on - storm.incident_date)
-            when 0 then '0' when 1 then '1' when 2 then '2-3' when 3 then '2-3' else 'more'
-        end as days_apart,
-        case
-            when sentinel.lsoa_code is null or storm.lsoa_code is null then 'unknown'
-            when sentinel.lsoa_code = storm.lsoa_code then 'same'
-            when sentinel.msoa_name = storm.msoa_name then 'same_msoa'
-            else 'different'
-        end as lsoa,
-        case
-            when sentinel.surname is null or storm.surname is null then 'unknown'
-            when sentinel.initial_surname = storm.initial_surname then 'initial_surname'
-            when sentinel.surname = storm.surname then 'surname'
-            when sentinel.surname_sound = storm.surname_sound then 'surname_sound'
-            else 'different'
-        end as person,
-        case
-            when sentinel.postcode_unit is null or storm.postcode_unit is null then 'unknown'
-            when sentinel.postcode_unit = storm.postcode_unit then 'unit'
-            when sentinel.postcode_district = storm.postcode_district then 'district'
-            else 'different'
-        end as postcode,
-        case
-            when sentinel.address is null or storm.address is null then 'unknown'
-            when sentinel.address = storm.address then 'same'
-            else 'different'
-        end as address,
-        case
-            when coalesce(sentinel.pen_category = storm.pen_category, false)
-                and coalesce(sentinel.asb_type = storm.asb_type, false) then 'both'
-            when coalesce(sentinel.pen_category = storm.pen_category, false)
-                or coalesce(sentinel.asb_type = storm.asb_type, false) then 'one'
-            else 'neither'
-        end as category
-{%- endset -%}
+{%- set radix = namespace(stride=1, terms=[], names=[]) -%}
+{%- for comparison, levels in comparisons.items() %}
+    {%- set whens = [] %}
+    {%- for name, condition, m in levels if condition is not none %}
+        {%- do whens.append('when ' ~ condition ~ ' then ' ~ loop.index0) %}
+    {%- endfor %}
+    {%- do radix.terms.append(
+        '(case ' ~ whens | join(' ') ~ ' else ' ~ (levels | length - 1) ~ ' end) * ' ~ radix.stride) %}
+    {%- do radix.names.append("(array['" ~ levels | map(attribute=0) | join("', '") ~ "'])[pattern / " ~ radix.stride
+        ~ ' % ' ~ (levels | length) ~ ' + 1] as ' ~ comparison) %}
+    {%- set radix.stride = radix.stride * (levels | length) %}
+{%- endfor %}
+{%- set pattern = radix.terms | join('\n            + ') ~ ' as pattern' -%}
 {{ config(pre_hook=["set local work_mem = '64MB'", "set local enable_mergejoin = off"]) }}
 with
 
@@ -98,6 +103,8 @@ msoa as (
 storm as materialized (
 
     select
+        -- integers for the pairs to be sorted and hashed by, in the order of the ids (ties break as by the ids)
+        row_number() over (order by incident_number) as storm_id,
         incident_number, incident_key, incident_date, district_code, lsoa_code, pen_category, asb_type,
         caller_surname_pseudonym as surname, caller_initial_surname_pseudonym as initial_surname,
         caller_surname_sound_pseudonym as surname_sound, caller_postcode_unit_pseudonym as postcode_unit,
@@ -110,6 +117,7 @@ storm as materialized (
 sentinel as materialized (
 
     select
+        row_number() over (order by case_id) as sentinel_id,
         case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code,
         pen_category, asb_type, victim_surname_pseudonym as surname,
         victim_initial_surname_pseudonym as initial_surname, victim_surname_sound_pseudonym as surname_sound,
@@ -123,7 +131,10 @@ sentinel as materialized (
 
 sentinel_days as (
 
-    select sentinel.*, sentinel.incident_on + shift as block_date, abs(shift) as block_shift
+    -- the blocking keys alone: seven rows a case, read by every block
+    select
+        sentinel.sentinel_id, sentinel.district_code, sentinel.lsoa_code, sentinel.msoa_name, sentinel.surname_sound,
+        sentinel.address, sentinel.incident_on + shift as block_date, abs(shift) as block_shift
     from sentinel
     cross join generate_series(-3, 3) as shift
 
@@ -132,9 +143,10 @@ sentinel_days as (
 small_blocks as materialized (
 
     select
-        s.case_id,
+        s.sentinel_id,
         coalesce(sum(d.incidents) filter (where s.block_shift = 0), 0) <= {{ block_cap }} as district_day,
         coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week,
+        coalesce(sum(l.incidents) filter (where s.block_shift <= 1), 0) <= {{ block_cap }} as lsoa_days,
         coalesce(sum(l.incidents), 0) <= {{ block_cap }} as lsoa_week
     from sentinel_days as s
     left join (select district_code, incident_date, count(*) as incidents from storm
@@ -145,45 +157,46 @@ small_blocks as materialized (
         on m.district_code = s.district_code and m.msoa_name = s.msoa_name and m.incident_date = s.block_date
     left join (select lsoa_code, incident_date, count(*) as incidents from storm group by lsoa_code, incident_date) as l
         on l.lsoa_code = s.lsoa_code and l.incident_date = s.block_date
-    group by s.case_id
+    group by s.sentinel_id
 
 ),
 
 candidate_ids as (
 
     -- the same surname or initial and surname implies the same Soundex code, so that block holds both
-    select sentinel.case_id, storm.incident_number
+    select sentinel.sentinel_id, storm.storm_id
     from sentinel
     inner join storm on storm.incident_key = sentinel.storm_incident_number
     {%- for key in ['surname_sound', 'address'] %}
     union
-    select s.case_id, storm.incident_number
+    select s.sentinel_id, storm.storm_id
     from sentinel_days as s
     inner join storm
         on storm.{{ key }} = s.{{ key }} and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
     {%- endfor %}
-    -- the same LSOA: within a day always, two or three days apart where the LSOA's week is small
+    -- the same LSOA: the same day always, a day apart where the LSOA's three days are small, two or three days
+    -- apart where its week is
     union
-    select s.case_id, storm.incident_number
+    select s.sentinel_id, storm.storm_id
     from sentinel_days as s
-    inner join small_blocks using (case_id)
+    inner join small_blocks using (sentinel_id)
     inner join storm
         on storm.lsoa_code = s.lsoa_code and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
-    where s.block_shift <= 1 or small_blocks.lsoa_week
+    where s.block_shift = 0 or (s.block_shift = 1 and small_blocks.lsoa_days) or small_blocks.lsoa_week
     {#- the wide blocks only where they are small: a case's district-day or MSOA-week holding more incidents than
         that cannot name one of them on place and time alone, and its pairs would grow with the square of density #}
     union
-    select s.case_id, storm.incident_number
+    select s.sentinel_id, storm.storm_id
     from sentinel_days as s
-    inner join small_blocks using (case_id)
+    inner join small_blocks using (sentinel_id)
     inner join storm on storm.district_code = s.district_code and storm.incident_date = s.block_date
     where small_blocks.district_day and s.block_shift = 0
     union
-    select s.case_id, storm.incident_number
+    select s.sentinel_id, storm.storm_id
     from sentinel_days as s
-    inner join small_blocks using (case_id)
+    inner join small_blocks using (sentinel_id)
     inner join storm
         on storm.msoa_name = s.msoa_name and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
@@ -315,10 +328,13 @@ u_fixed (comparison, level, u) as (
 
 compared as materialized (
 
-    select c.case_id, c.incident_number, {{ vector }}
+    select
+        c.sentinel_id,
+        c.storm_id,
+        {{ pattern }}
     from candidate_ids as c
-    inner join sentinel using (case_id)
-    inner join storm using (incident_number)
+    inner join sentinel using (sentinel_id)
+    inner join storm using (storm_id)
 
 ),
 
@@ -336,7 +352,8 @@ em_sampling as (
 
 em_others as materialized (
 
-    select {{ vector }}
+    select
+        {{ pattern }}
     from sentinel
     cross join em_sampling
     inner join storm
@@ -344,26 +361,26 @@ em_others as materialized (
         and storm.incident_date between sentinel.incident_on - 3 and sentinel.incident_on + 3
     where abs(hashtext(sentinel.case_id)) % 100000 < em_sampling.fraction * 100000
         and not exists (select from candidate_ids as c
-                        where c.case_id = sentinel.case_id and c.incident_number = storm.incident_number)
+                        where c.sentinel_id = sentinel.sentinel_id and c.storm_id = storm.storm_id)
 
 ),
 
 patterns as materialized (
 
     select
-        row_number() over () as pattern_id, reference, days_apart, lsoa, person, postcode, address, category,
-        sum(pairs)::float8 as pairs
+        pattern,
+        sum(pairs)::float8 as pairs,
+        {{ radix.names | join(',\n        ') }}
     from (
-        select reference, days_apart, lsoa, person, postcode, address, category, count(*)::float8 as pairs
+        select pattern, count(*)::float8 as pairs
         from compared
-        group by reference, days_apart, lsoa, person, postcode, address, category
+        group by pattern
         union all
-        select reference, days_apart, lsoa, person, postcode, address, category,
-            count(*) / (select fraction from em_sampling) as pairs
+        select pattern, count(*) / (select fraction from em_sampling) as pairs
         from em_others
-        group by reference, days_apart, lsoa, person, postcode, address, category
+        group by pattern
     ) as counted
-    group by reference, days_apart, lsoa, person, postcode, address, category
+    group by pattern
 
 ),
 
@@ -373,7 +390,7 @@ patterns as materialized (
     cluster EM took for the matches. -#}
 pattern_levels as materialized (
 
-    select pattern_id, pairs, comparison, level
+    select pattern, pairs, comparison, level
     from patterns
     cross join lateral (values
         ('reference', reference), ('days_apart', days_apart), ('lsoa', lsoa), ('person', person),
@@ -385,7 +402,7 @@ pattern_levels as materialized (
 m_start (comparison, level, m) as (
 
     {%- set starts = [] %}
-    {%- for comparison, levels in m_start.items() %}{% for level, m in levels.items() %}
+    {%- for comparison, levels in comparisons.items() %}{% for level, condition, m in levels %}
     {%- do starts.append("('" ~ comparison ~ "', '" ~ level ~ "', " ~ m ~ "::float8)") %}
     {%- endfor %}{% endfor %}
     values {{ starts | join(', ') }}
@@ -420,14 +437,14 @@ lambda_0 as (
 posterior_{{ i }} as materialized (
 
     select
-        pattern_levels.pattern_id,
+        pattern_levels.pattern,
         pattern_levels.pairs,
         1 / (1 + (1 - l.lambda) / l.lambda
             * exp(least(700, sum(ln(p.u)) - sum(ln(p.m))))) as probability
     from pattern_levels
     inner join params_{{ i }} as p using (comparison, level)
     cross join lambda_{{ i }} as l
-    group by pattern_levels.pattern_id, pattern_levels.pairs, l.lambda
+    group by pattern_levels.pattern, pattern_levels.pairs, l.lambda
 
 ),
 
@@ -455,7 +472,7 @@ params_{{ i + 1 }} as materialized (
             sum(pattern_levels.pairs * (1 - probability))
                 / nullif(sum(sum(pattern_levels.pairs * (1 - probability))) over (partition by comparison), 0) as u
         from pattern_levels
-        inner join posterior_{{ i }} using (pattern_id)
+        inner join posterior_{{ i }} using (pattern)
         group by pattern_levels.comparison, pattern_levels.level
     ) as e using (comparison, level)
 
@@ -472,22 +489,18 @@ weights as (
 scored_patterns as materialized (
 
     select
-        v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.address, v.category,
+        patterns.pattern,
+        patterns.reference = 'agrees' as reference_agrees,
+        ln(l.lambda / (1 - l.lambda)) + evidence.weight as match_weight
+    from patterns
+    inner join (
         -- a level the sample never showed adds no evidence
-        ln(l.lambda / (1 - l.lambda)) + sum(coalesce(weights.weight, 0)) as match_weight
-    from (select distinct reference, days_apart, lsoa, person, postcode, address, category from compared) as v
-    cross join lateral (values
-        ('reference', v.reference), ('days_apart', v.days_apart), ('lsoa', v.lsoa), ('person', v.person),
-        ('postcode', v.postcode), ('address', v.address), ('category', v.category)) as levels (comparison, level)
-    left join weights using (comparison, level)
+        select pattern_levels.pattern, sum(coalesce(weights.weight, 0)) as weight
+        from pattern_levels
+        left join weights using (comparison, level)
+        group by pattern_levels.pattern
+    ) as evidence using (pattern)
     cross join lambda_{{ iterations }} as l
-    group by v.reference, v.days_apart, v.lsoa, v.person, v.postcode, v.address, v.category, l.lambda
-    {#- there are at most as many patterns as combinations of levels: saying so is what the planner needs, as it
-        cannot see a CTE's size and sized this hash for trillions of rows (16.7 million batches of temporary files,
-        31 s of a 200 s build at 700,000 records) -#}
-    {%- set patterns = namespace(n=1) -%}
-    {%- for levels in m_start.values() %}{% set patterns.n = patterns.n * (levels | length) %}{% endfor %}
-    limit {{ patterns.n }}
 
 ),
 
@@ -501,10 +514,11 @@ pair_ratios as materialized (
 
     select
         compared.*,
+        scored_patterns.reference_agrees,
         scored_patterns.match_weight - ln(l.lambda / (1 - l.lambda)) as log_ratio,
         1 / (1 + exp(-scored_patterns.match_weight)) as pairwise_probability
     from compared
-    inner join scored_patterns using (reference, days_apart, lsoa, person, postcode, address, category)
+    inner join scored_patterns using (pattern)
     cross join lambda_{{ iterations }} as l
 
 ),
@@ -512,24 +526,25 @@ pair_ratios as materialized (
 case_evidence as materialized (
 
     select
-        sentinel.case_id,
+        sentinel.sentinel_id,
         sentinel.originating_agency,
         greatest(1, coalesce(w.window_incidents, 0)) as window_incidents,
         coalesce(r.ratio_sum, 0) as ratio_sum,
         least(1.0, coalesce(r.expected_matches, 0)) as expected_matches
     from sentinel
     left join (
-        select case_id, sum(exp(least(700, log_ratio))) as ratio_sum, sum(pairwise_probability) as expected_matches
-        from pair_ratios group by case_id
-    ) as r using (case_id)
+        select sentinel_id, sum(exp(least(700, log_ratio))) as ratio_sum,
+            sum(pairwise_probability) as expected_matches
+        from pair_ratios group by sentinel_id
+    ) as r using (sentinel_id)
     left join (
-        select s.case_id, sum(t.incidents) as window_incidents
+        select s.sentinel_id, sum(t.incidents) as window_incidents
         from sentinel_days as s
         inner join (select district_code, incident_date, count(*) as incidents from storm
                     group by district_code, incident_date) as t
             on t.district_code = s.district_code and t.incident_date = s.block_date
-        group by s.case_id
-    ) as w using (case_id)
+        group by s.sentinel_id
+    ) as w using (sentinel_id)
 
 ),
 
@@ -572,7 +587,7 @@ scored as (
         p.probability as match_probability,
         ln(p.probability / greatest(1e-12, 1 - p.probability)) as final_weight
     from pair_ratios
-    inner join case_evidence using (case_id)
+    inner join case_evidence using (sentinel_id)
     inner join origin_share using (originating_agency)
     cross join lateral (
         select least(1 - 1e-12, (share / window_incidents) * exp(least(700, pair_ratios.log_ratio))
@@ -589,19 +604,19 @@ ranked_{{ r }} as (
 
     select
         s.*,
-        row_number() over (partition by s.case_id
-            order by (s.reference = 'agrees') desc, s.final_weight desc, s.incident_number asc) as rank_for_case,
-        row_number() over (partition by s.incident_number
-            order by (s.reference = 'agrees') desc, s.final_weight desc, s.case_id asc) as rank_for_incident
+        row_number() over (partition by s.sentinel_id
+            order by s.reference_agrees desc, s.final_weight desc, s.storm_id asc) as rank_for_case,
+        row_number() over (partition by s.storm_id
+            order by s.reference_agrees desc, s.final_weight desc, s.sentinel_id asc) as rank_for_incident
     from scored as s
     {%- if r > 0 %}
     {#- the distinct keys, not the rows: the planner sizes an anti-join's hash by its guess of the inner side, which
         for a CTE chain is billions of rows (32,768 batches of temporary files, 55 s a round at 700,000 records);
         for a distinct list it guesses a few hundred, and the hash grows at run time to the real size #}
-    where not exists (select from (select distinct case_id from assigned_{{ r - 1 }}) as a
-                      where a.case_id = s.case_id)
-        and not exists (select from (select distinct incident_number from assigned_{{ r - 1 }}) as a
-                        where a.incident_number = s.incident_number)
+    where not exists (select from (select distinct sentinel_id from assigned_{{ r - 1 }}) as a
+                      where a.sentinel_id = s.sentinel_id)
+        and not exists (select from (select distinct storm_id from assigned_{{ r - 1 }}) as a
+                        where a.storm_id = s.storm_id)
     {%- endif %}
 
 ),
@@ -612,7 +627,7 @@ assigned_{{ r }} as (
     select * from assigned_{{ r - 1 }}
     union all
     {% endif -%}
-    select case_id, incident_number, reference, days_apart, lsoa, person, postcode, address, category, match_probability
+    select sentinel_id, storm_id, pattern, match_probability
     from ranked_{{ r }}
     where rank_for_case = 1 and rank_for_incident = 1
 
@@ -649,7 +664,18 @@ final as (
             case category when 'both' then 'same PEN category and ASB type'
                 when 'one' then 'same PEN category or ASB type' end
         ) as link_reason
-    from assigned_{{ rounds - 1 }}
+    from (
+        -- the level names read from the pattern itself: a join to the patterns, which the planner cannot size,
+        -- was a nested loop over every pattern for every link (44 s at 700,000 records)
+        select
+            sentinel.case_id,
+            storm.incident_number,
+            assigned.match_probability,
+            {{ radix.names | join(',\n            ') }}
+        from assigned_{{ rounds - 1 }} as assigned
+        inner join sentinel using (sentinel_id)
+        inner join storm using (storm_id)
+    ) as links
 
 )
 
