@@ -350,18 +350,44 @@ em_sampling as (
 
 ),
 
+em_cases as materialized (
+
+    select sentinel.*
+    from sentinel
+    cross join em_sampling
+    where abs(hashtext(sentinel.case_id)) % 100000 < em_sampling.fraction * 100000
+
+),
+
+{# the sampled cases' own candidates, found from the few cases, and their days: an anti-join straight to every
+    candidate pair hashed all of them (128 batches of temporary files at 355,000 records), and a join on the district
+    alone read every incident of the year for each sampled case #}
+em_days as materialized (
+
+    select
+        em_cases.sentinel_id,
+        em_cases.district_code,
+        em_cases.incident_on + shift as block_date,
+        coalesce(known.storm_ids, '{}') as known_storm_ids
+    from em_cases
+    left join (
+        select c.sentinel_id, array_agg(c.storm_id) as storm_ids
+        from candidate_ids as c
+        where c.sentinel_id in (select em_cases.sentinel_id from em_cases)
+        group by c.sentinel_id
+    ) as known using (sentinel_id)
+    cross join generate_series(-3, 3) as shift
+
+),
+
 em_others as materialized (
 
     select
         {{ pattern }}
-    from sentinel
-    cross join em_sampling
-    inner join storm
-        on storm.district_code = sentinel.district_code
-        and storm.incident_date between sentinel.incident_on - 3 and sentinel.incident_on + 3
-    where abs(hashtext(sentinel.case_id)) % 100000 < em_sampling.fraction * 100000
-        and not exists (select from candidate_ids as c
-                        where c.sentinel_id = sentinel.sentinel_id and c.storm_id = storm.storm_id)
+    from em_days
+    inner join storm on storm.district_code = em_days.district_code and storm.incident_date = em_days.block_date
+    inner join em_cases as sentinel using (sentinel_id)
+    where storm.storm_id <> all(em_days.known_storm_ids)
 
 ),
 
