@@ -4,10 +4,10 @@
     Splink does), then a one-to-one assignment:
 
     1. Candidate pairs from equi-join blocks Postgres hash-joins at any volume, none needing a person: the Storm
-       number (read at landing, any date); within the district and three days, Soundex of the surname (which the
-       same surname, or initial and surname, implies) or house number and street (keyed pseudonyms made at
-       landing); the same LSOA on the same day; and the same LSOA a day apart, or two or three days apart, the
-       same district and date, or the same MSOA within three days, each only for a case whose block holds at most
+       number (read at landing, any date); within the district, the same surname or house number and street
+       within three days, or a surname that sounds the same (Soundex) within a day (keyed pseudonyms made at
+       landing); and the same LSOA the same day, a day apart, or two or three days apart, the same district and
+       date, or the same MSOA within three days, each only for a case whose block holds at most
        var('asb_link_block_cap') incidents (a bigger one cannot name one of them on place and time alone, and its
        pairs would grow with the square of the density).
     2. Each pair's comparison vector: Storm number (agrees and plausible: within three days or the same LSOA /
@@ -17,7 +17,8 @@
        another / unknown), PEN category and ASB type (both / one / neither). 'unknown' (missing on either side)
        weighs nothing, as Splink's null level.
        A pair's levels travel as one integer, its pattern, and the records as integer ids (a pair of text ids and
-       seven text levels made every sort and hash of the pairs spill to disk: 71 s at 700,000 records, 30 s now).
+       seven text levels made every sort and hash of the pairs spill to disk: 71 s at 700,000 records, 30 s with
+       integers), and every key the pairs are joined and compared on as a 64-bit hash (macros/join_key.sql: 22 s).
     3. EM over the distinct vectors and their counts (a few hundred rows, however many pairs): m and u of every
        level and the match share, var('asb_link_em_iterations') rounds, unrolled; u starts from exact
        value-frequency counts over every same-district pair.
@@ -105,10 +106,15 @@ storm as materialized (
     select
         -- integers for the pairs to be sorted and hashed by, in the order of the ids (ties break as by the ids)
         row_number() over (order by incident_number) as storm_id,
-        incident_number, incident_key, incident_date, district_code, lsoa_code, pen_category, asb_type,
-        caller_surname_pseudonym as surname, caller_initial_surname_pseudonym as initial_surname,
-        caller_surname_sound_pseudonym as surname_sound, caller_postcode_unit_pseudonym as postcode_unit,
-        caller_postcode_district as postcode_district, caller_address_pseudonym as address, msoa.msoa_name
+        incident_number, {{ join_key('incident_key') }} as incident_key, incident_date,
+        {{ join_key('district_code') }} as district_code, {{ join_key('lsoa_code') }} as lsoa_code,
+        pen_category, asb_type,
+        {{ join_key('caller_surname_pseudonym') }} as surname,
+        {{ join_key('caller_initial_surname_pseudonym') }} as initial_surname,
+        {{ join_key('caller_surname_sound_pseudonym') }} as surname_sound,
+        {{ join_key('caller_postcode_unit_pseudonym') }} as postcode_unit,
+        caller_postcode_district as postcode_district, {{ join_key('caller_address_pseudonym') }} as address,
+        {{ join_key('msoa.msoa_name') }} as msoa_name
     from {{ ref('stg_storm_asb__incidents') }}
     left join msoa using (lsoa_code)
 
@@ -118,11 +124,15 @@ sentinel as materialized (
 
     select
         row_number() over (order by case_id) as sentinel_id,
-        case_id, storm_incident_number, storm_reference_form, originating_agency, incident_on, district_code, lsoa_code,
-        pen_category, asb_type, victim_surname_pseudonym as surname,
-        victim_initial_surname_pseudonym as initial_surname, victim_surname_sound_pseudonym as surname_sound,
-        victim_postcode_unit_pseudonym as postcode_unit, victim_postcode_district as postcode_district,
-        victim_address_pseudonym as address, msoa.msoa_name
+        case_id, {{ join_key('storm_incident_number') }} as storm_incident_number, storm_reference_form,
+        originating_agency, incident_on, {{ join_key('district_code') }} as district_code,
+        {{ join_key('lsoa_code') }} as lsoa_code, pen_category, asb_type,
+        {{ join_key('victim_surname_pseudonym') }} as surname,
+        {{ join_key('victim_initial_surname_pseudonym') }} as initial_surname,
+        {{ join_key('victim_surname_sound_pseudonym') }} as surname_sound,
+        {{ join_key('victim_postcode_unit_pseudonym') }} as postcode_unit,
+        victim_postcode_district as postcode_district, {{ join_key('victim_address_pseudonym') }} as address,
+        {{ join_key('msoa.msoa_name') }} as msoa_name
     from {{ ref('stg_sentinel_asb__cases') }}
     left join msoa using (lsoa_code)
     where case_type = 'ASB'
@@ -133,7 +143,8 @@ sentinel_days as (
 
     -- the blocking keys alone: seven rows a case, read by every block
     select
-        sentinel.sentinel_id, sentinel.district_code, sentinel.lsoa_code, sentinel.msoa_name, sentinel.surname_sound,
+        sentinel.sentinel_id, sentinel.district_code, sentinel.lsoa_code, sentinel.msoa_name, sentinel.surname,
+        sentinel.surname_sound,
         sentinel.address, sentinel.incident_on + shift as block_date, abs(shift) as block_shift
     from sentinel
     cross join generate_series(-3, 3) as shift
@@ -147,6 +158,7 @@ small_blocks as materialized (
         coalesce(sum(d.incidents) filter (where s.block_shift = 0), 0) <= {{ block_cap }} as district_day,
         coalesce(sum(m.incidents), 0) <= {{ block_cap }} as msoa_week,
         coalesce(sum(l.incidents) filter (where s.block_shift <= 1), 0) <= {{ block_cap }} as lsoa_days,
+        coalesce(sum(l.incidents) filter (where s.block_shift = 0), 0) <= {{ block_cap }} as lsoa_day,
         coalesce(sum(l.incidents), 0) <= {{ block_cap }} as lsoa_week
     from sentinel_days as s
     left join (select district_code, incident_date, count(*) as incidents from storm
@@ -163,20 +175,26 @@ small_blocks as materialized (
 
 candidate_ids as (
 
-    -- the same surname or initial and surname implies the same Soundex code, so that block holds both
+    -- the same surname within three days (which the same initial and surname implies); a surname that only sounds
+    -- the same (Soundex, which the same surname implies) within a day: a Soundex code is shared by many surnames,
+    -- and over three days at twenty times the county's density it made more pairs than any other block, found no
+    -- more true ones (recall 0.8612 both ways at 355,000 records) and grew with the square of the density
     select sentinel.sentinel_id, storm.storm_id
     from sentinel
     inner join storm on storm.incident_key = sentinel.storm_incident_number
-    {%- for key in ['surname_sound', 'address'] %}
+    {%- for key, days in [('surname', 3), ('surname_sound', 1), ('address', 3)] %}
     union
     select s.sentinel_id, storm.storm_id
     from sentinel_days as s
     inner join storm
         on storm.{{ key }} = s.{{ key }} and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
+    {%- if days < 3 %}
+    where s.block_shift <= {{ days }}
+    {%- endif %}
     {%- endfor %}
-    -- the same LSOA: the same day always, a day apart where the LSOA's three days are small, two or three days
-    -- apart where its week is
+    -- the same LSOA: the same day where that day is small, a day apart where the LSOA's three days are, two or
+    -- three days apart where its week is
     union
     select s.sentinel_id, storm.storm_id
     from sentinel_days as s
@@ -184,7 +202,8 @@ candidate_ids as (
     inner join storm
         on storm.lsoa_code = s.lsoa_code and storm.district_code = s.district_code
         and storm.incident_date = s.block_date
-    where s.block_shift = 0 or (s.block_shift = 1 and small_blocks.lsoa_days) or small_blocks.lsoa_week
+    where (s.block_shift = 0 and small_blocks.lsoa_day) or (s.block_shift = 1 and small_blocks.lsoa_days)
+        or small_blocks.lsoa_week
     {#- the wide blocks only where they are small: a case's district-day or MSOA-week holding more incidents than
         that cannot name one of them on place and time alone, and its pairs would grow with the square of density #}
     union
