@@ -185,6 +185,7 @@ SLOW_FILES = {  # integration tests that build dbt models or run DAGs
     "test_anomalies.py",
     "test_asb_linking_quality.py",
     "test_asset_queue.py",
+    "test_carry_forward.py",
     "test_completeness.py",
     "test_consistency_gate.py",
     "test_generated_feeds.py",

@@ -192,6 +192,8 @@ create table if not exists audit.builds (
 );
 comment on table audit.builds is
     'Each nightly build and where it is; a build never drops the schemas of another that is built and waiting.';
+-- what the build was made from (code fingerprint, each raw table's state): the next build carries forward from it
+alter table audit.builds add column if not exists inputs jsonb;
 
 create table if not exists audit.reports (
     report_id bigserial primary key,

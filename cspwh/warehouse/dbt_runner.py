@@ -14,8 +14,13 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from cspwh import settings
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from cspwh import db, settings
 from cspwh.catalogue import indicators, reference
+from cspwh.warehouse import carry_forward
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,9 @@ class Result:
     result: list[NodeResult]
 
 
-def run(command: str, build_schema: str, *extra: str, previous_build: str | None = None) -> Result:
+def run(
+    command: str, build_schema: str, *extra: str, previous_build: str | None = None, code: str | None = None
+) -> Result:
     """Run a dbt command against the build schema in its own process, its lines (each model's and test's status,
     rows and timing) in this process's log; returns each node's result, raises with the failing nodes if dbt does not
     succeed.
@@ -101,6 +108,9 @@ def run(command: str, build_schema: str, *extra: str, previous_build: str | None
     seeds_env["CSPWH_PREVIOUS_BUILD"] = previous_build or ""
     results = target / "run_results.json"
     results.unlink(missing_ok=True)
+    # the manifest this run writes is stamped with the code it was parsed from (carry_forward reads the graph from it)
+    carry_forward.stamp_manifest(None)
+    began_at = time.time()
     began = time.monotonic()
     with subprocess.Popen(
         args,
@@ -118,6 +128,8 @@ def run(command: str, build_schema: str, *extra: str, previous_build: str | None
                 tail.append(line)
                 log.info("dbt: %s", line)
     nodes = _node_results(results)
+    if code:
+        carry_forward.stamp_manifest(code, written_after=began_at)
     if process.returncode not in (0, 1) or (process.returncode == 1 and not nodes):
         raise RuntimeError(
             f"dbt {command} could not run (exit {process.returncode} after "
@@ -142,7 +154,85 @@ def _node_results(path: Path) -> list[NodeResult]:
     ]
 
 
+# The schemas a build is made in, renamed to the run's build schemas when dbt ends. dbt bakes the profile's schema into
+# every node when it parses, so a profile naming each night's new schema made every build parse the whole project
+# (about 7 s of 255 nodes); with the same name every night, dbt re-reads only the files that changed (partial
+# parsing). One build runs at a time (nightly.build_lock), and the build holding the lock drops what a build that
+# died left here (publish.drop_stale_builds drops any build_ schema without a run's stamp).
+WORK_SCHEMA = "build_work"
+
+
 def build(build_schema: str, previous_build: str | None = None) -> Result:
-    # unit tests check the models' logic on fixed rows, not the night's data: a failing one would stop the night for
-    # a code fault the test suite (tests/integration/test_dbt_unit_tests.py) is there to catch before a release
-    return run("build", build_schema, "--exclude-resource-type", "unit_test", previous_build=previous_build)
+    """dbt build in the working schemas, renamed to `build_schema` afterwards, also when dbt fails (so the failed
+    build can be looked at under its own name, and is dropped with the other stale builds). What has not changed
+    since the published build `previous_build` is copied from it rather than built (carry_forward)."""
+    _drop_schemas(WORK_SCHEMA)
+    code = carry_forward.fingerprint(json.dumps(dbt_vars()), settings.reference_dir())
+    selection: list[str] = []
+    inputs = None
+    try:
+        plan = carry_forward.plan(code, previous_build)
+        inputs = plan.record()
+        if plan.carried or plan.skipped_tests:
+            copied = carry_forward.copy(plan.carried, previous_build or "", WORK_SCHEMA)
+            selection = plan.select_args()
+            log.info(
+                "carried forward %d tables (%d nodes) and %d passed tests %s",
+                copied,
+                len(plan.carried),
+                len(plan.skipped_tests),
+                plan.reason,
+            )
+        else:
+            log.info("building every node: %s", plan.reason)
+    except (LookupError, psycopg.Error, OSError, KeyError, ValueError) as e:
+        # never a reason to fail the night: the build makes everything itself, as without a published build
+        log.warning("could not carry forward from %s (%s): building every node", previous_build, e)
+        _drop_schemas(WORK_SCHEMA)
+        selection = []
+    try:
+        # unit tests check the models' logic on fixed rows, not the night's data: a failing one would stop the night
+        # for a code fault the test suite (tests/integration/test_dbt_unit_tests.py) is there to catch before a release
+        result = run(
+            "build",
+            WORK_SCHEMA,
+            "--exclude-resource-type",
+            "unit_test",
+            *selection,
+            previous_build=previous_build,
+            code=code,
+        )
+    finally:
+        _rename_schemas(WORK_SCHEMA, build_schema)
+    if inputs is not None:
+        with db.transaction() as conn:
+            conn.execute("update audit.builds set inputs = %s where build_schema = %s", (Jsonb(inputs), build_schema))
+    return result
+
+
+def _schemas(conn: psycopg.Connection, prefix: str) -> list[str]:
+    # the schema itself and its layers (<prefix>_staging, ...): not another name that merely starts the same
+    return [
+        name
+        for (name,) in conn.execute(
+            r"select nspname from pg_namespace where nspname = %s or nspname like %s",
+            (prefix, prefix.replace("_", r"\_") + r"\_%"),
+        ).fetchall()
+        if name == prefix or name[len(prefix) + 1 :].isalpha()
+    ]
+
+
+def _drop_schemas(prefix: str) -> None:
+    with db.transaction() as conn:
+        for name in _schemas(conn, prefix):
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
+
+
+def _rename_schemas(prefix: str, build_schema: str) -> None:
+    with db.transaction() as conn:
+        for name in _schemas(conn, prefix):
+            conn.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(name), sql.Identifier(build_schema + name[len(prefix) :])
+                )
+            )
