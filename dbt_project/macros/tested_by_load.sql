@@ -96,10 +96,11 @@
 
 {#- the predicate narrowing the running test to the loads its published record lacks, or '' to test every row -#}
 {% macro tested_by_load_predicate() %}
+    {#- nothing read from the environment while dbt parses: an environment variable read then is recorded, and a
+        new value (the published build changes every night) makes dbt parse again every file whose tests use it -#}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set previous_schema = previous_build_schema(generate_schema_name('staging', none) | trim) -%}
-    {%- if not execute or not previous_schema or not incremental_switched_on() -%}
-        {{ return('') }}
-    {%- endif -%}
+    {%- if not previous_schema or not incremental_switched_on() -%}{{ return('') }}{%- endif -%}
     {%- set test_node = graph.nodes.get(model.unique_id) -%}
     {%- if test_node is none or not tested_by_load_key(test_node) -%}{{ return('') }}{%- endif -%}
     {%- set previous = adapter.get_relation(target.database, previous_schema, 'tested_loads') -%}

@@ -12,7 +12,13 @@ renamed as (
         _load_id || ':' || _line_number as street_crime_record_id,
         crime_id,
         month as month_start,
-        substring(_source_file from '^\d{4}-\d{2}-(.+)-street') as force_slug,
+        -- YYYY-MM-<force>-street.csv (the file gate held the name to the contract's pattern); by position, not a
+        -- regular expression: this runs on every record of every force, and the expression cost 0.68 s per 460,000
+        -- records against 0.08 s
+        case
+            when _source_file like '____-__-%-street%' and strpos(_source_file, '-street') > 9
+                then substr(_source_file, 9, strpos(_source_file, '-street') - 9)
+        end as force_slug,
         reported_by,
         falls_within,
         longitude,
