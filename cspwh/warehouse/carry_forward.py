@@ -86,6 +86,7 @@ class Plan:
     carried: list[dict] = dataclasses.field(default_factory=list)  # model and seed nodes copied
     skipped_tests: list[str] = dataclasses.field(default_factory=list)
     built: list[str] = dataclasses.field(default_factory=list)  # every other node, for dbt to build or run
+    changed_raw: list[str] = dataclasses.field(default_factory=list)  # raw tables written since the published build
     reason: str = ""
 
     def select_args(self) -> list[str]:
@@ -132,6 +133,9 @@ def plan(code: str, previous_build: str | None) -> Plan:
             else None
         )
     previous = row[0] if row else None
+    before = (previous or {}).get("sources", {})
+    tables = {f"{f}.{e.name}": e.raw_table for f in contracts.all_feeds() for e in contracts.load(f).entities}
+    out.changed_raw = sorted(tables[key] for key, state in out.sources.items() if state != before.get(key))
     if os.environ.get("CSPWH_INCREMENTAL", "1").lower() in ("0", "false", "no", "off"):
         out.reason = "CSPWH_INCREMENTAL is off"
     elif not previous_build or not previous:
@@ -142,7 +146,6 @@ def plan(code: str, previous_build: str | None) -> Plan:
         out.reason = "no manifest of this code yet"
     else:
         # a source that is not a raw table (the landing manifest, the audit tables) counts as changed
-        before = previous.get("sources", {})
         changed = {
             uid
             for uid, s in manifest["sources"].items()

@@ -173,6 +173,7 @@ def build(build_schema: str, previous_build: str | None = None) -> Result:
     try:
         plan = carry_forward.plan(code, previous_build)
         inputs = plan.record()
+        _analyze(plan.changed_raw)
         if plan.carried or plan.skipped_tests:
             copied = carry_forward.copy(plan.carried, previous_build or "", WORK_SCHEMA)
             selection = plan.select_args()
@@ -208,6 +209,16 @@ def build(build_schema: str, previous_build: str | None = None) -> Result:
         with db.transaction() as conn:
             conn.execute("update audit.builds set inputs = %s where build_schema = %s", (Jsonb(inputs), build_schema))
     return result
+
+
+def _analyze(raw_tables: list[str]) -> None:
+    """Statistics of the raw tables written since the published build, before dbt reads them. The build reads and
+    tests only the new loads (`_load_id = any(...)`); with the planner's statistics taken before those loads, it once
+    scanned all 17 million police.uk records for each such test (4-5 s each, eight of them) rather than reading the
+    new month's 460,000 through the index."""
+    with db.connect(autocommit=True) as conn:
+        for table in raw_tables:
+            conn.execute(sql.SQL("analyze {}").format(sql.Identifier("raw", table)))
 
 
 def _schemas(conn: psycopg.Connection, prefix: str) -> list[str]:
