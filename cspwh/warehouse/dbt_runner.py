@@ -203,8 +203,14 @@ def build(build_schema: str, previous_build: str | None = None) -> Result:
             previous_build=previous_build,
             code=code,
         )
-    finally:
-        _rename_schemas(WORK_SCHEMA, build_schema)
+    except BaseException:
+        # the failed build under its own name too; a failed rename must not hide why dbt failed
+        try:
+            _rename_schemas(WORK_SCHEMA, build_schema)
+        except Exception:
+            log.exception("could not rename %s to %s after the failed build", WORK_SCHEMA, build_schema)
+        raise
+    _rename_schemas(WORK_SCHEMA, build_schema)
     if inputs is not None:
         with db.transaction() as conn:
             conn.execute("update audit.builds set inputs = %s where build_schema = %s", (Jsonb(inputs), build_schema))
