@@ -80,6 +80,7 @@ def run(
     target = work / "target"
     dbt = Path(sys.executable).with_name("dbt")
     args = [
+        *_dying_with_this_process(),
         str(dbt) if dbt.exists() else (shutil.which("dbt") or "dbt"),
         "--no-use-colors",
         command,
@@ -122,11 +123,17 @@ def run(
     ) as process:
         tail: collections.deque[str] = collections.deque(maxlen=40)
         assert process.stdout is not None  # stdout=PIPE
-        for line in process.stdout:
-            line = line.rstrip()
-            if line:
-                tail.append(line)
-                log.info("dbt: %s", line)
+        try:
+            for line in process.stdout:
+                line = line.rstrip()
+                if line:
+                    tail.append(line)
+                    log.info("dbt: %s", line)
+        except BaseException:
+            # stopped (a task's timeout or an operator's stop reaches here as an exception): dbt stops too, rather
+            # than building on into the working schemas after this build has let go of the build lock
+            process.kill()
+            raise
     nodes = _node_results(results)
     if code:
         carry_forward.stamp_manifest(code, written_after=began_at)
@@ -143,6 +150,22 @@ def run(
     if process.returncode == 1 or failed:
         raise NodesFailed(f"dbt {command} failed in {build_schema}:\n" + "\n".join(failed or list(tail)))
     return Result(nodes)
+
+
+# Run before dbt, in its process: Linux ends it (SIGKILL) when the process that started it dies. Killed outright (the
+# out-of-memory killer, a worker lost, `kill -9`), this process once left dbt building on into the working schemas
+# after the build lock it held was released with its connection, where the retry drops and rebuilds them: two builds
+# writing the same tables. dbt's open transactions end with it, unfinished, so nothing of it is committed.
+_DIE_WITH_PARENT = """import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):  # it died before that was set
+    sys.exit(f"dbt not started: the process that started it ({sys.argv[1]}) has ended")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _dying_with_this_process() -> list[str]:
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid())] if sys.platform == "linux" else []
 
 
 def _node_results(path: Path) -> list[NodeResult]:

@@ -91,7 +91,8 @@ FINISHED = ("failed", "blocked", "published", "superseded")
 def drop_stale_builds(current: str, keep: set[str], max_age: dt.timedelta = dt.timedelta(hours=24)) -> list[str]:
     """Drop the build schemas no one will read again; called by the build holding the build lock. Another run's
     build that is built and waiting for its gate or publish is kept (for `max_age`, longer than any task may run);
-    one recorded as finished, or 'building' while we hold the lock (its process died), is dropped."""
+    one recorded as finished, or 'building' while we hold the lock (its process died: recorded as failed), is
+    dropped."""
     dropped = []
     now = dt.datetime.now(dt.UTC)
     with db.transaction() as conn:
@@ -108,6 +109,12 @@ def drop_stale_builds(current: str, keep: set[str], max_age: dt.timedelta = dt.t
             if started is None or state in FINISHED or state == "building" or now - started > max_age:
                 conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
                 dropped.append(name)
+        # a build still 'building' while this one holds the lock died with its process: the record says it failed
+        conn.execute(
+            "update audit.builds set state = 'failed', state_at = now() where state = 'building' "
+            "and build_schema <> %s",
+            (current,),
+        )
     return dropped
 
 

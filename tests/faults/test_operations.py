@@ -4,6 +4,7 @@ Retry-After of hours), two real dbt builds at once, and the analyst's limits tri
 asserts what the operator is told, that nothing is lost or doubled, and that a rerun recovers."""
 
 import csv
+import gzip
 import json
 import os
 import socket
@@ -510,6 +511,51 @@ def test_two_builds_at_once_are_serialised_and_neither_drops_the_others_schemas(
         "where geography_code = 'E23000021' and crime_category = 'total-crime'"
     )[0][0]
     assert rows > 0 and loaded.rows > rows  # total-crime is every type but ASB
+
+
+def test_a_build_killed_outright_takes_dbt_with_it_and_the_retry_publishes_the_files_counts(warehouse):
+    import psutil
+
+    [staged] = warehouse.stage("2021-06-leicestershire-street.csv.gz")
+    with gzip.open(staged, "rt") as fh:
+        rows = sum(1 for _ in csv.DictReader(fh))
+    [loaded] = feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)
+    killed = nightly.new_build_schema()
+    script = "import logging; logging.basicConfig(level=logging.INFO); " + BUILD  # dbt's lines, to know when
+    build = subprocess.Popen([sys.executable, "-c", script, killed], stderr=subprocess.PIPE, text=True)
+    assert build.stderr is not None
+    said = []
+    for line in build.stderr:  # until dbt is building models
+        said.append(line)
+        if " START sql table model " in line:
+            break
+    else:
+        pytest.fail(f"the build ended before dbt built a model (exit {build.wait()}):\n" + "".join(said[-30:]))
+    # dbt, and what it started (multiprocessing's resource tracker)
+    [dbt] = [p for p in psutil.Process(build.pid).children() if "dbt" in " ".join(p.cmdline())]
+    started = [dbt, *dbt.children(recursive=True)]
+    build.kill()  # SIGKILL: no exception, no cleanup, the build lock released with its connection
+    build.wait()
+    gone, alive = psutil.wait_procs(started, timeout=3)
+    assert not alive, "dbt went on building after the process that started it was killed"
+    time.sleep(1.1)  # the names start with their second: the retry is the newer
+
+    retry = nightly.new_build_schema()
+    nightly.build(retry, "night-1-retry")
+    counts = nightly.publish_build(retry, "night-1-retry")
+    assert counts["fct_street_crime_monthly"] > 0
+    assert dict(warehouse.query("select build_schema, state from audit.builds")) == {
+        killed: "failed",
+        retry: "published",
+    }
+    assert schemas(warehouse, killed) == set() and schemas(warehouse, "build_work") == set()
+    # every record of the file counted once, placed in the force area or reported unplaced
+    placed = warehouse.query(
+        "select sum(incident_count) from marts.fct_street_crime_monthly "
+        "where geography_code = 'E23000021' and crime_category <> 'total-crime'"
+    )[0][0]
+    unplaced = warehouse.query("select sum(record_count) from marts.fct_street_crime_unallocated")[0][0]
+    assert loaded.rows == rows and placed + unplaced == rows
 
 
 def test_files_loaded_before_one_that_could_not_be_decided_still_set_off_the_warehouse(
