@@ -196,6 +196,8 @@ class Contract:
     entities: tuple[Entity, ...]
     path: Path
     indicative: bool = False  # every figure derived from the feed is flagged indicative (e.g. CRC RAT, from nDelius)
+    # files the source sends beside the ones loaded ((pattern, what it is)): named as what they are when quarantined
+    other_files: tuple[tuple[str, str], ...] = ()
 
     def entity_for(self, file_name: str) -> tuple[Entity, re.Match] | None:
         for entity in self.entities:
@@ -203,6 +205,11 @@ class Contract:
             if match:
                 return entity, match
         return None
+
+    def other_file(self, file_name: str) -> str | None:
+        """What a file this feed does not load is, when the contract names its kind (an outcomes file beside the
+        street files); None for any other name."""
+        return next((what for pattern, what in self.other_files if re.match(pattern, file_name)), None)
 
     def entity(self, name: str) -> Entity:
         return next(e for e in self.entities if e.name == name)
@@ -275,6 +282,7 @@ def _load(path: Path) -> Contract:
         entities=tuple(entities),
         path=path,
         indicative=bool(spec.get("indicative", False)),
+        other_files=tuple((o["pattern"], o["what"]) for o in spec.get("other_files") or ()),
     )
 
 

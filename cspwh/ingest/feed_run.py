@@ -79,23 +79,31 @@ def attempts_before_alert() -> int:
 
 def pending_files(feed: str, drop: Path | None = None) -> list[Path]:
     """The entries waiting in the feed's drop folder: files, and links or special files (which ingest_file refuses
-    by name, never reading them). Hidden entries, folders and uploads still in progress are left alone."""
+    by name, never reading them), also in its sub-folders. Hidden entries and uploads still in progress are left
+    alone."""
     folder = (drop or settings.drop_dir()) / feed
     if not folder.is_dir():
         return []
     grace = float(os.environ.get("CSPWH_UPLOAD_GRACE_SECONDS", UPLOAD_GRACE_SECONDS))
     waiting = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
-                continue
-            try:
-                age = time.time() - entry.stat(follow_symlinks=False).st_mtime
-            except FileNotFoundError:
-                continue
-            if entry.name.endswith(file_gate.PARTIAL_SUFFIXES) and age < grace:
-                continue
-            waiting.append(Path(entry.path))
+    folders = [folder]
+    while folders:
+        # and in its folders (not links to folders): a download unpacked as it comes (data.police.uk's has a folder
+        # a month) was once left there unread, and nothing said so
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+                    continue
+                try:
+                    age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                if entry.name.endswith(file_gate.PARTIAL_SUFFIXES) and age < grace:
+                    continue
+                waiting.append(Path(entry.path))
     return sorted(waiting)
 
 
@@ -209,6 +217,10 @@ def _decide(
 ) -> FileOutcome:
     found = contract.entity_for(landed.file_name)
     hint = " or ".join(e.file_pattern for e in contract.entities)
+    if not found and (what := contract.other_file(landed.file_name)):
+        hint += f"; {what}, which this warehouse does not load"
+    elif not found and landed.file_name.lower().endswith(".zip"):
+        hint += "; a zip archive: unzip it into the feed's drop folder, whose sub-folders are read too"
     return _gate_and_load(conn, run_id, contract, found[0] if found else None, landed, hint)
 
 

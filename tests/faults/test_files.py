@@ -287,6 +287,33 @@ def test_unlandable_names_are_quarantined_each_by_itself_and_the_feed_goes_on(wa
     assert raw_count(warehouse, "police_uk__street_crimes", month) == expected
 
 
+def test_a_police_uk_download_unpacked_in_the_drop_loads_its_street_files_and_names_the_others(warehouse):
+    # as data.police.uk's download unpacks: a folder a month holding the street and outcomes files; and the zip
+    street = gzip.decompress((VENDORED / "2021-07-leicestershire-street.csv.gz").read_bytes())
+    month = warehouse.drop / "police_uk" / "police-uk-download" / "2021-07"
+    month.mkdir(parents=True)
+    (month / "2021-07-leicestershire-street.csv").write_bytes(street)
+    header = "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Outcome type"
+    (month / "2021-07-leicestershire-outcomes.csv").write_bytes(header.encode() + b"\r\n")
+    (warehouse.drop / "police_uk" / "2021-07.zip").write_bytes(b"PK\x03\x04")
+    hidden = warehouse.drop / "police_uk" / ".sync" / "2021-08-leicestershire-street.csv"
+    hidden.parent.mkdir()
+    hidden.write_bytes(street)
+
+    outcomes = {o.file_name: o for o in feed_run.ingest_feed("police_uk", "night-1", warehouse.drop)}
+    assert set(outcomes) == {"2021-07-leicestershire-street.csv", "2021-07-leicestershire-outcomes.csv", "2021-07.zip"}
+    loaded = outcomes["2021-07-leicestershire-street.csv"]
+    assert (loaded.outcome, loaded.rows) == ("loaded", len(street.splitlines()) - 1)
+    assert raw_count(warehouse, "police_uk__street_crimes") == loaded.rows
+    other, archive = outcomes["2021-07-leicestershire-outcomes.csv"], outcomes["2021-07.zip"]
+    assert other.outcome == "quarantined" and "a data.police.uk outcomes file, which this warehouse does not load" in (
+        other.reason or ""
+    )
+    assert archive.outcome == "quarantined" and "unzip it into the feed's drop folder" in (archive.reason or "")
+    # the delivered files left the drop folder, its folders stay; a hidden folder is not read
+    assert [p for p in (warehouse.drop / "police_uk").rglob("*") if p.is_file()] == [hidden]
+
+
 # --- links and special files --------------------------------------------------------------------------------------
 
 
