@@ -160,7 +160,7 @@ _DIE_WITH_PARENT = """import ctypes, os, signal, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 if os.getppid() != int(sys.argv[1]):  # it died before that was set
     sys.exit(f"dbt not started: the process that started it ({sys.argv[1]}) has ended")
-os.execv(sys.argv[2], sys.argv[2:])
+os.execvp(sys.argv[2], sys.argv[2:])  # as Popen finds it: on PATH when not a path
 """
 
 
