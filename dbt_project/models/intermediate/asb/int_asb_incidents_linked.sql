@@ -108,12 +108,7 @@ storm as materialized (
         row_number() over (order by incident_number) as storm_id,
         incident_number, {{ join_key('incident_key') }} as incident_key, incident_date,
         {{ join_key('district_code') }} as district_code, {{ join_key('lsoa_code') }} as lsoa_code,
-        pen_category, asb_type,
-        {{ join_key('caller_surname_pseudonym') }} as surname,
-        {{ join_key('caller_initial_surname_pseudonym') }} as initial_surname,
-        {{ join_key('caller_surname_sound_pseudonym') }} as surname_sound,
-        {{ join_key('caller_postcode_unit_pseudonym') }} as postcode_unit,
-        caller_postcode_district as postcode_district, {{ join_key('caller_address_pseudonym') }} as address,
+        pen_category, asb_type, {{ person_evidence('caller') }},
         {{ join_key('msoa.msoa_name') }} as msoa_name
     from {{ ref('stg_storm_asb__incidents') }}
     left join msoa using (lsoa_code)
@@ -126,12 +121,7 @@ sentinel as materialized (
         row_number() over (order by case_id) as sentinel_id,
         case_id, {{ join_key('storm_incident_number') }} as storm_incident_number, storm_reference_form,
         originating_agency, incident_on, {{ join_key('district_code') }} as district_code,
-        {{ join_key('lsoa_code') }} as lsoa_code, pen_category, asb_type,
-        {{ join_key('victim_surname_pseudonym') }} as surname,
-        {{ join_key('victim_initial_surname_pseudonym') }} as initial_surname,
-        {{ join_key('victim_surname_sound_pseudonym') }} as surname_sound,
-        {{ join_key('victim_postcode_unit_pseudonym') }} as postcode_unit,
-        victim_postcode_district as postcode_district, {{ join_key('victim_address_pseudonym') }} as address,
+        {{ join_key('lsoa_code') }} as lsoa_code, pen_category, asb_type, {{ person_evidence('victim') }},
         {{ join_key('msoa.msoa_name') }} as msoa_name
     from {{ ref('stg_sentinel_asb__cases') }}
     left join msoa using (lsoa_code)
