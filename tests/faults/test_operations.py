@@ -536,6 +536,7 @@ def test_a_build_killed_outright_takes_dbt_with_it_and_the_retry_publishes_the_f
     started = [dbt, *dbt.children(recursive=True)]
     build.kill()  # SIGKILL: no exception, no cleanup, the build lock released with its connection
     build.wait()
+    build.stderr.close()
     gone, alive = psutil.wait_procs(started, timeout=3)
     assert not alive, "dbt went on building after the process that started it was killed"
     time.sleep(1.1)  # the names start with their second: the retry is the newer
